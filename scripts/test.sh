@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The one test command: installs what the tests need, starts the moto server, then runs
+# formatting, lint and the whole test suite. Safe to run repeatedly; installs are cached in
+# .venv/ and tools/node_modules/.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+log() { printf '\n==> %s\n' "$*"; }
+
+log "Python tools (moto server) into .venv"
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+if ! .venv/bin/python -c 'import moto, flask' 2>/dev/null; then
+  .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]==5.*'
+fi
+
+log "Node tools (asl-validator, aws-local-stepfunctions, Node 22) into tools/node_modules"
+if [ -f tools/package.json ]; then
+  if [ -f tools/package-lock.json ]; then
+    npm ci --prefix tools --no-audit --no-fund --loglevel=error
+  else
+    npm install --prefix tools --no-audit --no-fund --loglevel=error
+  fi
+fi
+
+log "Starting the moto server"
+MOTO_PORT="${KEYSHIFT_MOTO_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}"
+mkdir -p target
+.venv/bin/moto_server -H 127.0.0.1 -p "$MOTO_PORT" >target/moto.log 2>&1 &
+MOTO_PID=$!
+trap 'kill "$MOTO_PID" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  if curl -fsS "http://127.0.0.1:$MOTO_PORT/moto-api/" >/dev/null 2>&1; then break; fi
+  sleep 0.2
+done
+curl -fsS "http://127.0.0.1:$MOTO_PORT/moto-api/" >/dev/null || { echo "moto server did not start"; cat target/moto.log; exit 1; }
+export KEYSHIFT_MOTO_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
+# Tests that need moto or the Node tools fail instead of skipping when this is set.
+export KEYSHIFT_REQUIRE_TOOLS=1
+echo "moto at $KEYSHIFT_MOTO_ENDPOINT"
+
+shopt -s nullglob
+ASL_FILES=(statemachine/*.asl.json)
+if [ ${#ASL_FILES[@]} -gt 0 ]; then
+  log "asl-validator"
+  args=()
+  for f in "${ASL_FILES[@]}"; do args+=(--json-path "$f"); done
+  tools/node_modules/.bin/asl-validator "${args[@]}"
+fi
+
+if command -v terraform >/dev/null 2>&1 && [ -d terraform ] && ls terraform/*.tf >/dev/null 2>&1; then
+  log "terraform fmt -check"
+  TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive terraform
+fi
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy (-D warnings)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "cargo test --workspace"
+cargo test --workspace --locked
