@@ -1,0 +1,96 @@
+//! Execution history in the shape `GetExecutionHistory` reports, so tooling and assertions
+//! written against AWS histories read local ones too.
+
+use std::sync::Mutex;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Serialize, Serializer};
+use serde_json::{Map, Value};
+
+/// One history event: `timestamp`, `type`, `id`, `previousEventId` and one `*EventDetails`
+/// object named after the event type, as Step Functions reports them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEvent {
+    /// When the event happened, on the engine's clock.
+    #[serde(serialize_with = "serialize_time")]
+    pub timestamp: DateTime<Utc>,
+    /// The event type, e.g. `TaskStateEntered`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// 1-based sequence number.
+    pub id: u64,
+    /// The event this one follows on the same path of execution (0 for the first).
+    pub previous_event_id: u64,
+    /// The `*EventDetails` member(s).
+    #[serde(flatten)]
+    pub details: Map<String, Value>,
+    /// Whether the event belongs to a Map iteration or Parallel branch rather than the
+    /// top-level machine; lets [`crate::ExecutionResult::states_path`] ignore nested states.
+    #[serde(skip)]
+    pub nested: bool,
+}
+
+impl HistoryEvent {
+    /// The `name` inside `stateEnteredEventDetails`, for `*StateEntered` events.
+    pub fn entered_state_name(&self) -> Option<&str> {
+        if !self.event_type.ends_with("StateEntered") {
+            return None;
+        }
+        self.details
+            .get("stateEnteredEventDetails")?
+            .get("name")?
+            .as_str()
+    }
+}
+
+fn serialize_time<S: Serializer>(time: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&time.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+/// Where one path of execution (the top level, a Map iteration, a Parallel branch) is in the
+/// history, so `previousEventId` chains stay per path even when paths run concurrently.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Track {
+    pub last: u64,
+    pub nested: bool,
+}
+
+/// The append-only event log of one execution.
+#[derive(Debug, Default)]
+pub(crate) struct History {
+    events: Mutex<Vec<HistoryEvent>>,
+}
+
+impl History {
+    pub fn record(
+        &self,
+        track: &mut Track,
+        timestamp: DateTime<Utc>,
+        event_type: impl Into<String>,
+        details: Option<(&str, Value)>,
+    ) -> u64 {
+        let Ok(mut events) = self.events.lock() else {
+            return track.last;
+        };
+        let id = events.len() as u64 + 1;
+        let mut map = Map::new();
+        if let Some((key, value)) = details {
+            map.insert(key.to_string(), value);
+        }
+        events.push(HistoryEvent {
+            timestamp,
+            event_type: event_type.into(),
+            id,
+            previous_event_id: track.last,
+            details: map,
+            nested: track.nested,
+        });
+        track.last = id;
+        id
+    }
+
+    pub fn snapshot(&self) -> Vec<HistoryEvent> {
+        self.events.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+}

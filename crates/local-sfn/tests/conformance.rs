@@ -1,0 +1,194 @@
+//! The conformance suite: every case under `conformance/cases` runs on local-sfn and must give
+//! the outcome the specification predicts (`expected`), and the same case runs on the npm
+//! engine aws-local-stepfunctions, whose outputs, errors and state paths must agree with
+//! local-sfn's except where the case records a known deviation of that engine.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use local_sfn::mock::{MockedResponse, install_mocks};
+use local_sfn::{Engine, StartOptions, VirtualClock};
+use serde_json::{Value, json};
+
+struct Case {
+    name: String,
+    body: Value,
+}
+
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn load_cases() -> Vec<Case> {
+    let dir = manifest_dir().join("conformance").join("cases");
+    let mut cases: Vec<Case> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+        .map(|path| Case {
+            name: path.file_stem().unwrap().to_string_lossy().into_owned(),
+            body: serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+        })
+        .collect();
+    cases.sort_by(|a, b| a.name.cmp(&b.name));
+    assert!(cases.len() >= 30, "the suite lost cases: {}", cases.len());
+    cases
+}
+
+/// The comparable outcome of one run: the same shape run.mjs prints.
+async fn run_on_local_sfn(case: &Case) -> Value {
+    let mut engine = Engine::from_value(&case.body["definition"])
+        .unwrap_or_else(|e| panic!("{}: definition rejected: {e}", case.name))
+        .with_clock(Arc::new(VirtualClock::starting_now()));
+    let mut mocks = HashMap::new();
+    if let Some(map) = case.body.get("mocks").and_then(Value::as_object) {
+        for (state, response) in map {
+            mocks.insert(
+                state.clone(),
+                MockedResponse::parse(state, response).unwrap(),
+            );
+        }
+    }
+    install_mocks(&mut engine, mocks);
+    let input = case.body.get("input").cloned().unwrap_or(json!({}));
+    let result = engine
+        .start(
+            &format!("conformance-{}", case.name),
+            input,
+            StartOptions::default(),
+        )
+        .await;
+    json!({
+        "status": result.status.as_str(),
+        "output": result.output,
+        "error": result.error,
+        "cause": result.cause,
+        "statesPath": result.states_path(),
+    })
+}
+
+const COMPARED: [&str; 4] = ["status", "output", "error", "statesPath"];
+
+#[tokio::test]
+async fn local_sfn_gives_the_outcomes_the_specification_predicts() {
+    let mut failures = Vec::new();
+    for case in load_cases() {
+        let actual = run_on_local_sfn(&case).await;
+        let expected = &case.body["expected"];
+        for key in COMPARED.iter().chain(["cause"].iter()) {
+            if let Some(want) = expected.get(*key)
+                && actual.get(*key) != Some(want)
+            {
+                failures.push(format!(
+                    "{}: {key}: expected {want}, got {}",
+                    case.name,
+                    actual.get(*key).unwrap_or(&Value::Null)
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn tools_dir() -> PathBuf {
+    manifest_dir().join("..").join("..").join("tools")
+}
+
+fn node_binary(tools: &Path) -> Option<PathBuf> {
+    let candidate = tools
+        .join("node_modules")
+        .join("node")
+        .join("bin")
+        .join("node");
+    candidate.is_file().then_some(candidate)
+}
+
+#[tokio::test]
+async fn aws_local_stepfunctions_agrees_except_for_its_known_deviations() {
+    let tools = tools_dir();
+    let engine_present = tools
+        .join("node_modules")
+        .join("aws-local-stepfunctions")
+        .join("package.json")
+        .is_file();
+    let node = node_binary(&tools);
+    let (Some(node), true) = (node, engine_present) else {
+        let message = format!(
+            "aws-local-stepfunctions and node@22 are not installed under {}; run `npm ci` there",
+            tools.display()
+        );
+        if std::env::var("KEYSHIFT_REQUIRE_TOOLS").as_deref() == Ok("1") {
+            panic!("{message}");
+        }
+        eprintln!("SKIPPED conformance against aws-local-stepfunctions: {message}");
+        return;
+    };
+    let conformance = manifest_dir().join("conformance");
+    let output = Command::new(&node)
+        .arg(conformance.join("run.mjs"))
+        .arg(&tools)
+        .arg(conformance.join("cases"))
+        .output()
+        .expect("node runs");
+    assert!(
+        output.status.success(),
+        "run.mjs failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let other: BTreeMap<String, Value> =
+        serde_json::from_slice(&output.stdout).expect("run.mjs prints JSON");
+
+    let mut problems = Vec::new();
+    for case in load_cases() {
+        let ours = run_on_local_sfn(&case).await;
+        let Some(theirs) = other.get(&case.name) else {
+            problems.push(format!("{}: missing from run.mjs output", case.name));
+            continue;
+        };
+        if let Some(error) = theirs.get("runnerError") {
+            problems.push(format!("{}: run.mjs could not run it: {error}", case.name));
+            continue;
+        }
+        let differences: Vec<String> = COMPARED
+            .iter()
+            .filter(|key| ours.get(**key) != theirs.get(**key))
+            .map(|key| {
+                format!(
+                    "{key}: local-sfn {} vs aws-local-stepfunctions {}",
+                    ours.get(*key).unwrap_or(&Value::Null),
+                    theirs.get(*key).unwrap_or(&Value::Null)
+                )
+            })
+            .collect();
+        match case.body.get("knownDeviation") {
+            None if !differences.is_empty() => {
+                problems.push(format!("{}: {}", case.name, differences.join("; ")))
+            }
+            Some(deviation) if differences.is_empty() => problems.push(format!(
+                "{}: marked as a known deviation ({}) but both engines now agree; remove the mark",
+                case.name, deviation["reason"]
+            )),
+            _ => {}
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn every_known_deviation_cites_the_specification() {
+    for case in load_cases() {
+        if let Some(deviation) = case.body.get("knownDeviation") {
+            let reference = deviation["reference"].as_str().unwrap_or_default();
+            assert!(
+                reference.starts_with("https://states-language.net/spec.html")
+                    || reference.starts_with("https://docs.aws.amazon.com/step-functions/"),
+                "{}: a deviation needs a spec or developer-guide reference",
+                case.name
+            );
+            assert!(deviation["reason"].as_str().is_some_and(|r| !r.is_empty()));
+        }
+    }
+}
