@@ -1,0 +1,373 @@
+//! Which Grafana a piece of work targets.
+
+use std::fmt;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{KeyshiftError, Result};
+
+/// Grafana organisation ids are int64 in Grafana's API.
+pub type OrgId = i64;
+
+/// Grafana's default organisation; almost every installation only has this one.
+pub const DEFAULT_ORG_ID: OrgId = 1;
+
+fn default_org_id() -> OrgId {
+    DEFAULT_ORG_ID
+}
+
+/// One Grafana organisation keyshift works on: the unit of one state-machine execution.
+///
+/// JSON: `{"kind":"amg","workspaceId":"g-0123456789","region":"eu-west-1","orgId":1}` or
+/// `{"kind":"selfHosted","url":"https://grafana.example.com","adminSecretId":"grafana/admin"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceRef {
+    /// Where the Grafana lives and how keyshift gets admin access to it.
+    #[serde(flatten)]
+    pub target: WorkspaceTarget,
+    /// The Grafana organisation inside that instance (tokens belong to exactly one org).
+    #[serde(default = "default_org_id")]
+    pub org_id: OrgId,
+}
+
+/// The two kinds of Grafana keyshift manages; they differ in how admin access is obtained.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum WorkspaceTarget {
+    /// An Amazon Managed Grafana workspace: admin access is a short-lived credential minted
+    /// through the AMG control plane for each execution.
+    Amg {
+        /// AMG workspace id, `g-` and ten hex digits.
+        workspace_id: String,
+        /// AWS region of the workspace, e.g. `eu-west-1`.
+        region: String,
+    },
+    /// A self-hosted Grafana reached over HTTP(S): admin access is a credential kept in
+    /// Secrets Manager.
+    SelfHosted {
+        /// Base URL of Grafana (scheme, host, optional port and sub-path), without `/api`.
+        url: String,
+        /// Secrets Manager id of the admin credential (a token or a username/password JSON).
+        admin_secret_id: String,
+    },
+}
+
+static AMG_WORKSPACE_ID: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"^g-[0-9a-f]{10}$").ok());
+static AWS_REGION: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$").ok());
+static BASE_URL: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    Regex::new(
+        r"^https?://([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?$",
+    )
+    .ok()
+});
+
+fn matches(pattern: &LazyLock<Option<Regex>>, text: &str) -> bool {
+    pattern.as_ref().is_some_and(|regex| regex.is_match(text))
+}
+
+impl WorkspaceRef {
+    /// Builds and validates an AMG reference, so callers never hold an invalid one.
+    pub fn amg(
+        workspace_id: impl Into<String>,
+        region: impl Into<String>,
+        org_id: OrgId,
+    ) -> Result<Self> {
+        let reference = Self {
+            target: WorkspaceTarget::Amg {
+                workspace_id: workspace_id.into(),
+                region: region.into(),
+            },
+            org_id,
+        };
+        reference.validate()?;
+        Ok(reference)
+    }
+
+    /// Builds and validates a self-hosted reference.
+    pub fn self_hosted(
+        url: impl Into<String>,
+        admin_secret_id: impl Into<String>,
+        org_id: OrgId,
+    ) -> Result<Self> {
+        let reference = Self {
+            target: WorkspaceTarget::SelfHosted {
+                url: url.into(),
+                admin_secret_id: admin_secret_id.into(),
+            },
+            org_id,
+        };
+        reference.validate()?;
+        Ok(reference)
+    }
+
+    /// Rejects references that would make keyshift call the wrong host or leak a credential
+    /// (user-info in a URL), with a named error pointing at the field.
+    pub fn validate(&self) -> Result<()> {
+        if self.org_id <= 0 {
+            return Err(KeyshiftError::invalid_input(
+                "workspace.orgId",
+                format!("must be a positive Grafana org id, got {}", self.org_id),
+            ));
+        }
+        match &self.target {
+            WorkspaceTarget::Amg {
+                workspace_id,
+                region,
+            } => {
+                if !matches(&AMG_WORKSPACE_ID, workspace_id) {
+                    return Err(KeyshiftError::invalid_input(
+                        "workspace.workspaceId",
+                        format!(
+                            "{:?} is not an AMG workspace id (g- and ten hex digits)",
+                            truncate(workspace_id)
+                        ),
+                    ));
+                }
+                if !matches(&AWS_REGION, region) {
+                    return Err(KeyshiftError::invalid_input(
+                        "workspace.region",
+                        format!("{:?} is not an AWS region name", truncate(region)),
+                    ));
+                }
+            }
+            WorkspaceTarget::SelfHosted {
+                url,
+                admin_secret_id,
+            } => {
+                if url.contains('@')
+                    && url
+                        .split('/')
+                        .nth(2)
+                        .is_some_and(|authority| authority.contains('@'))
+                {
+                    return Err(KeyshiftError::invalid_input(
+                        "workspace.url",
+                        "credentials must not be embedded in the URL; put them in the admin secret",
+                    ));
+                }
+                if url.contains('?') || url.contains('#') {
+                    return Err(KeyshiftError::invalid_input(
+                        "workspace.url",
+                        "a Grafana base URL has no query string or fragment",
+                    ));
+                }
+                if !matches(&BASE_URL, url) {
+                    return Err(KeyshiftError::invalid_input(
+                        "workspace.url",
+                        format!("{:?} is not an http(s) base URL", truncate(url)),
+                    ));
+                }
+                if admin_secret_id.trim().is_empty() || admin_secret_id.len() > 2048 {
+                    return Err(KeyshiftError::invalid_input(
+                        "workspace.adminSecretId",
+                        "must name a Secrets Manager secret (1..2048 characters)",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A stable, unique, human-readable identity used in seal contexts, DLQ messages, logs
+    /// and execution names' inputs: `amg:eu-west-1:g-0123456789:1`, `self:https://host:1`.
+    pub fn key(&self) -> String {
+        match &self.target {
+            WorkspaceTarget::Amg {
+                workspace_id,
+                region,
+            } => {
+                format!("amg:{region}:{workspace_id}:{}", self.org_id)
+            }
+            WorkspaceTarget::SelfHosted { url, .. } => {
+                format!("self:{}:{}", url.trim_end_matches('/'), self.org_id)
+            }
+        }
+    }
+
+    /// A short name made only of `[A-Za-z0-9-]`, usable inside secret names and execution
+    /// names (which forbid `:` and `/`): the AMG workspace id, or the self-hosted host and port.
+    pub fn slug(&self) -> String {
+        let raw = match &self.target {
+            WorkspaceTarget::Amg { workspace_id, .. } => workspace_id.clone(),
+            WorkspaceTarget::SelfHosted { url, .. } => {
+                let without_scheme = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+                let host_and_path = without_scheme.trim_end_matches('/');
+                host_and_path.to_owned()
+            }
+        };
+        let mut slug = String::with_capacity(raw.len());
+        for character in raw.chars() {
+            if character.is_ascii_alphanumeric() {
+                slug.push(character.to_ascii_lowercase());
+            } else if !slug.ends_with('-') {
+                slug.push('-');
+            }
+        }
+        slug.trim_matches('-').to_owned()
+    }
+
+    /// The Grafana base URL when it is known without asking AWS (self-hosted); AMG endpoints
+    /// come from DescribeWorkspace.
+    pub fn static_base_url(&self) -> Option<&str> {
+        match &self.target {
+            WorkspaceTarget::SelfHosted { url, .. } => Some(url.trim_end_matches('/')),
+            WorkspaceTarget::Amg { .. } => None,
+        }
+    }
+
+    /// The AMG coordinates, for steps that must use the control plane.
+    pub fn amg_workspace(&self) -> Option<AmgWorkspace> {
+        match &self.target {
+            WorkspaceTarget::Amg {
+                workspace_id,
+                region,
+            } => Some(AmgWorkspace {
+                workspace_id: workspace_id.clone(),
+                region: region.clone(),
+            }),
+            WorkspaceTarget::SelfHosted { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for WorkspaceRef {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.key())
+    }
+}
+
+/// Where an AMG workspace lives: control-plane calls are regional, so both parts are needed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AmgWorkspace {
+    /// AMG workspace id (`g-…`).
+    pub workspace_id: String,
+    /// AWS region.
+    pub region: String,
+}
+
+/// Builds the base URL of an AMG workspace from DescribeWorkspace's `endpoint`, which is
+/// believed to be a bare hostname (UNCONFIRMED in the reference): a scheme is added only when
+/// absent, and a trailing slash removed, so either form works.
+pub fn amg_base_url(endpoint: &str) -> String {
+    let trimmed = endpoint.trim().trim_end_matches('/');
+    if trimmed.starts_with("https://") || trimmed.starts_with("http://") {
+        trimmed.to_owned()
+    } else {
+        format!("https://{trimmed}")
+    }
+}
+
+fn truncate(text: &str) -> String {
+    text.chars().take(80).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amg_json_round_trip_with_default_org() {
+        let parsed: WorkspaceRef = serde_json::from_str(
+            r#"{"kind":"amg","workspaceId":"g-0123456789","region":"eu-west-1"}"#,
+        )
+        .unwrap();
+        assert_eq!(parsed.org_id, 1);
+        parsed.validate().unwrap();
+        let json = serde_json::to_value(&parsed).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"kind":"amg","workspaceId":"g-0123456789","region":"eu-west-1","orgId":1})
+        );
+        assert_eq!(parsed.key(), "amg:eu-west-1:g-0123456789:1");
+        assert_eq!(parsed.slug(), "g-0123456789");
+    }
+
+    #[test]
+    fn self_hosted_json_round_trip() {
+        let parsed: WorkspaceRef = serde_json::from_str(
+            r#"{"kind":"selfHosted","url":"http://127.0.0.1:3000/","adminSecretId":"grafana/admin","orgId":2}"#,
+        )
+        .unwrap();
+        parsed.validate().unwrap();
+        assert_eq!(parsed.static_base_url(), Some("http://127.0.0.1:3000"));
+        assert_eq!(parsed.slug(), "127-0-0-1-3000");
+        assert_eq!(parsed.key(), "self:http://127.0.0.1:3000:2");
+    }
+
+    #[test]
+    fn rejects_invalid_references_with_the_field_named() {
+        let cases = [
+            (
+                WorkspaceRef::amg("g-XYZ", "eu-west-1", 1),
+                "workspace.workspaceId",
+            ),
+            (
+                WorkspaceRef::amg("g-0123456789a", "eu-west-1", 1),
+                "workspace.workspaceId",
+            ),
+            (
+                WorkspaceRef::amg("g-0123456789", "Europe", 1),
+                "workspace.region",
+            ),
+            (
+                WorkspaceRef::amg("g-0123456789", "eu-west-1", 0),
+                "workspace.orgId",
+            ),
+            (
+                WorkspaceRef::self_hosted("ftp://grafana", "s", 1),
+                "workspace.url",
+            ),
+            (
+                WorkspaceRef::self_hosted("https://admin:pw@grafana.example.com", "s", 1),
+                "workspace.url",
+            ),
+            (
+                WorkspaceRef::self_hosted("https://grafana.example.com/?x=1", "s", 1),
+                "workspace.url",
+            ),
+            (
+                WorkspaceRef::self_hosted("https://grafana.example.com", " ", 1),
+                "workspace.adminSecretId",
+            ),
+        ];
+        for (result, expected_field) in cases {
+            match result {
+                Err(KeyshiftError::InputInvalid { field, .. }) => assert_eq!(field, expected_field),
+                other => panic!("expected InputInvalid on {expected_field}, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn accepts_sub_paths_ports_and_ipv6() {
+        for url in [
+            "https://grafana.example.com/grafana",
+            "http://[::1]:3000",
+            "https://g.example.com:8443/",
+        ] {
+            WorkspaceRef::self_hosted(url, "secret", 1).unwrap();
+        }
+    }
+
+    #[test]
+    fn amg_endpoint_gets_a_scheme_only_when_missing() {
+        assert_eq!(
+            amg_base_url("g-0123456789.grafana-workspace.eu-west-1.amazonaws.com"),
+            "https://g-0123456789.grafana-workspace.eu-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            amg_base_url("http://127.0.0.1:9000/"),
+            "http://127.0.0.1:9000"
+        );
+    }
+}

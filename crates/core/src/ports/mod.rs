@@ -1,0 +1,29 @@
+//! The ports: everything a step needs from the outside world, as traits.
+//!
+//! Steps in [`crate::steps`] depend only on these, so the same logic runs in Lambda (AWS
+//! adapters), locally (in-process adapters) and in unit tests (mocks). All traits are
+//! `Send + Sync` and object-safe, meant to be held as `Arc<dyn Trait>`.
+
+pub mod amg;
+pub mod clock;
+pub mod execution;
+pub mod grafana;
+pub mod queue;
+pub mod sealer;
+pub mod secrets;
+
+pub use amg::{
+    AMG_STATUS_ACTIVE, AmgControlPlane, AmgMintedToken, AmgServiceAccount, AmgServiceAccountToken,
+    AmgWorkspaceSummary,
+};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use execution::{ExecutionDescription, ExecutionStarter, ExecutionStatus, StartOutcome};
+pub use grafana::{GrafanaApi, GrafanaConnector};
+pub use queue::{DeadLetterQueue, DlqMessage, ReceivedMessage};
+pub use sealer::{
+    SEAL_CONTEXT_EXECUTION, SEAL_CONTEXT_WORKSPACE, SealContext, SealedToken, Sealer, seal_context,
+};
+pub use secrets::{
+    AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretDescription, SecretStore, SecretVersionInfo,
+    SecretVersionValue, VersionSelector,
+};

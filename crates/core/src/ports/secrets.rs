@@ -1,0 +1,200 @@
+//! Secrets Manager semantics: versions, staging labels, idempotent writes.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::secret::SecretString;
+
+/// The label consumers read: the verified, working version.
+pub const AWSCURRENT: &str = "AWSCURRENT";
+/// The label of a version written but not yet verified and promoted.
+pub const AWSPENDING: &str = "AWSPENDING";
+/// The label Secrets Manager moves to the version AWSCURRENT just left.
+pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
+
+/// One version of a secret and the labels on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretVersionInfo {
+    /// Version id (the ClientRequestToken it was written with).
+    pub version_id: String,
+    /// Staging labels on it (a label is on at most one version).
+    pub stages: Vec<String>,
+    /// When the version was created, when known.
+    #[serde(default)]
+    pub created: Option<DateTime<Utc>>,
+}
+
+impl SecretVersionInfo {
+    /// Whether `stage` is on this version.
+    pub fn has_stage(&self, stage: &str) -> bool {
+        self.stages.iter().any(|label| label == stage)
+    }
+}
+
+/// What DescribeSecret tells: the secret's identity and its versions' labels, without values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretDescription {
+    /// ARN (or, for local stores, the name) identifying the secret.
+    pub arn: String,
+    /// Secret name.
+    pub name: String,
+    /// Versions that still carry at least one label (deprecated versions may be omitted).
+    pub versions: Vec<SecretVersionInfo>,
+    /// Tags on the secret.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+impl SecretDescription {
+    /// The version id holding `stage`, if any.
+    pub fn version_with_stage(&self, stage: &str) -> Option<&str> {
+        self.versions
+            .iter()
+            .find(|version| version.has_stage(stage))
+            .map(|version| version.version_id.as_str())
+    }
+
+    /// The AWSPENDING version when it is not also AWSCURRENT: a rotation that was written but
+    /// never promoted (in progress, or left behind by a failed run).
+    pub fn unpromoted_pending(&self) -> Option<&str> {
+        let pending = self.version_with_stage(AWSPENDING)?;
+        (self.version_with_stage(AWSCURRENT) != Some(pending)).then_some(pending)
+    }
+}
+
+/// Which version to read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum VersionSelector {
+    /// The version holding a staging label (e.g. [`AWSCURRENT`]).
+    Stage(String),
+    /// A specific version id.
+    Id(String),
+}
+
+impl VersionSelector {
+    /// The version consumers read.
+    pub fn current() -> Self {
+        Self::Stage(AWSCURRENT.to_owned())
+    }
+
+    /// The version awaiting verification.
+    pub fn pending() -> Self {
+        Self::Stage(AWSPENDING.to_owned())
+    }
+}
+
+/// A version's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretVersionValue {
+    /// Version id.
+    pub version_id: String,
+    /// The secret string.
+    pub value: SecretString,
+    /// Labels on the version.
+    pub stages: Vec<String>,
+}
+
+/// Secrets Manager as keyshift uses it. The in-memory and AWS implementations must agree on
+/// every rule below (a shared contract suite checks them):
+/// - a label lives on at most one version;
+/// - moving [`AWSCURRENT`] moves [`AWSPREVIOUS`] to the version it left;
+/// - the first version written to a secret also gets AWSCURRENT (AWS does this even when only
+///   AWSPENDING was asked for), so the first rotation's store step must account for it;
+/// - versions are immutable: the same client request token with the same value is a no-op,
+///   with a different value it is [`crate::KeyshiftError::SecretVersionConflict`].
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// DescribeSecret; [`crate::KeyshiftError::SecretNotFound`] when the secret does not exist.
+    async fn describe(&self, secret_id: &str) -> Result<SecretDescription>;
+
+    /// GetSecretValue by label or version id; `SecretNotFound` when absent.
+    async fn get(&self, secret_id: &str, selector: &VersionSelector) -> Result<SecretVersionValue>;
+
+    /// Creates the secret (without a value) if it does not exist and returns its ARN/id;
+    /// an existing secret is returned as is (its description and tags are not changed).
+    async fn ensure_secret(
+        &self,
+        name: &str,
+        description: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<String>;
+
+    /// PutSecretValue with `client_request_token` as version id and label AWSPENDING; returns
+    /// the version id. Idempotent for the same token and value.
+    async fn put_pending(
+        &self,
+        secret_id: &str,
+        client_request_token: &str,
+        value: &SecretString,
+    ) -> Result<String>;
+
+    /// UpdateSecretVersionStage moving `stage` to `to_version`; `from_version` must name the
+    /// version currently holding it (if any), as AWS requires.
+    async fn move_stage(
+        &self,
+        secret_id: &str,
+        stage: &str,
+        to_version: &str,
+        from_version: Option<&str>,
+    ) -> Result<()>;
+
+    /// UpdateSecretVersionStage removing `stage` from `from_version`.
+    async fn remove_stage(&self, secret_id: &str, stage: &str, from_version: &str) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn description(versions: &[(&str, &[&str])]) -> SecretDescription {
+        SecretDescription {
+            arn: "arn".into(),
+            name: "name".into(),
+            versions: versions
+                .iter()
+                .map(|(id, stages)| SecretVersionInfo {
+                    version_id: (*id).to_owned(),
+                    stages: stages.iter().map(|stage| (*stage).to_owned()).collect(),
+                    created: None,
+                })
+                .collect(),
+            tags: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn finds_versions_by_stage() {
+        let secret = description(&[("v1", &[AWSPREVIOUS]), ("v2", &[AWSCURRENT])]);
+        assert_eq!(secret.version_with_stage(AWSCURRENT), Some("v2"));
+        assert_eq!(secret.version_with_stage(AWSPREVIOUS), Some("v1"));
+        assert_eq!(secret.version_with_stage(AWSPENDING), None);
+        assert_eq!(secret.unpromoted_pending(), None);
+    }
+
+    #[test]
+    fn pending_on_current_is_not_a_rotation_in_progress() {
+        let finished = description(&[("v2", &[AWSCURRENT, AWSPENDING])]);
+        assert_eq!(finished.unpromoted_pending(), None);
+        let in_flight = description(&[("v2", &[AWSCURRENT]), ("v3", &[AWSPENDING])]);
+        assert_eq!(in_flight.unpromoted_pending(), Some("v3"));
+    }
+
+    #[test]
+    fn selectors_name_the_standard_stages() {
+        assert_eq!(
+            VersionSelector::current(),
+            VersionSelector::Stage(AWSCURRENT.into())
+        );
+        assert_eq!(
+            VersionSelector::pending(),
+            VersionSelector::Stage(AWSPENDING.into())
+        );
+    }
+}

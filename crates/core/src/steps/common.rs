@@ -1,0 +1,252 @@
+//! What every step shares: the ports it runs against, input validation, admin access to
+//! Grafana and reading the managed secret's labelled versions.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use crate::error::{KeyshiftError, Result};
+use crate::model::{
+    GrafanaCredential, ManagedSecretValue, Policy, ServiceAccount, WorkspaceRef, WorkspaceTarget,
+};
+use crate::naming::validate_execution_name;
+use crate::ports::{
+    AWSCURRENT, AWSPENDING, AWSPREVIOUS, AmgControlPlane, Clock, GrafanaApi, GrafanaConnector,
+    Sealer, SecretStore, VersionSelector, seal_context,
+};
+use crate::steps::io::{Bootstrap, CredentialContext};
+
+/// The ports a step may use, built once per process (Lambda execution environment, CLI run or
+/// test) and shared by every invocation. One struct for all six steps keeps the Lambda
+/// binaries and the local engine's handler registration uniform.
+#[derive(Clone)]
+pub struct StepDeps {
+    /// Opens Grafana HTTP clients (admin, or the token under verification).
+    pub grafana: Arc<dyn GrafanaConnector>,
+    /// Secrets Manager (or the in-memory store): managed secrets and self-hosted admin secrets.
+    pub secrets: Arc<dyn SecretStore>,
+    /// Seals tokens for state payloads (KMS, or the local AES-GCM sealer).
+    pub sealer: Arc<dyn Sealer>,
+    /// The AMG control plane; `None` where only self-hosted Grafana is managed, in which case
+    /// an AMG workspace is refused as invalid input.
+    pub amg: Option<Arc<dyn AmgControlPlane>>,
+    /// The time source for expiry decisions and `rotatedAt`.
+    pub clock: Arc<dyn Clock>,
+    /// Where AMG workspaces' Grafana HTTP API is reached, e.g.
+    /// `http://127.0.0.1:9000/g/{workspace_id}`; `None` uses DescribeWorkspace's endpoint.
+    /// Needed wherever the workspace is reached through a proxy, a VPC endpoint or an emulator.
+    pub amg_url_template: Option<String>,
+}
+
+impl std::fmt::Debug for StepDeps {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("StepDeps")
+            .field("amg", &self.amg.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl StepDeps {
+    /// The control plane, or a named error explaining that this deployment has none.
+    pub(crate) fn amg(&self) -> Result<&Arc<dyn AmgControlPlane>> {
+        self.amg.as_ref().ok_or_else(|| {
+            KeyshiftError::invalid_input(
+                "workspace.kind",
+                "this deployment has no AMG control plane configured; only self-hosted Grafana can be managed",
+            )
+        })
+    }
+}
+
+/// Rejects a payload whose identity fields are malformed before anything is called: a hostile
+/// or corrupted state payload must produce a named error and change nothing.
+pub(crate) fn validate_identity(
+    execution_name: &str,
+    workspace: &WorkspaceRef,
+    policy: &Policy,
+) -> Result<()> {
+    validate_execution_name(execution_name)?;
+    workspace.validate()?;
+    policy.validate()
+}
+
+/// Checks the Map item's context: identity, and that the Grafana URL and admin access belong to
+/// the workspace (so a tampered payload cannot send an admin credential to another host).
+pub(crate) fn validate_context(context: &CredentialContext) -> Result<()> {
+    validate_identity(&context.execution_name, &context.workspace, &context.policy)?;
+    validate_grafana_url(&context.workspace, &context.grafana_url)?;
+    validate_bootstrap(&context.workspace, &context.bootstrap)
+}
+
+/// The Grafana URL must be the workspace's own for self-hosted Grafana; for AMG it comes from
+/// DescribeWorkspace and must at least be an http(s) URL.
+pub(crate) fn validate_grafana_url(workspace: &WorkspaceRef, grafana_url: &str) -> Result<()> {
+    let well_formed = grafana_url.starts_with("https://") || grafana_url.starts_with("http://");
+    let belongs = match workspace.static_base_url() {
+        Some(expected) => grafana_url.trim_end_matches('/') == expected,
+        None => true,
+    };
+    if well_formed && belongs {
+        Ok(())
+    } else {
+        Err(KeyshiftError::invalid_input(
+            "grafanaUrl",
+            "must be the workspace's own Grafana base URL",
+        ))
+    }
+}
+
+/// The bootstrap kind must match the workspace kind, and a self-hosted admin secret must be the
+/// one the workspace names.
+pub(crate) fn validate_bootstrap(workspace: &WorkspaceRef, bootstrap: &Bootstrap) -> Result<()> {
+    let consistent = match (&workspace.target, bootstrap) {
+        (
+            WorkspaceTarget::Amg { .. },
+            Bootstrap::AmgApiKey { .. } | Bootstrap::AmgServiceAccountToken { .. },
+        ) => true,
+        (
+            WorkspaceTarget::SelfHosted {
+                admin_secret_id: expected,
+                ..
+            },
+            Bootstrap::SelfHostedSecret { admin_secret_id },
+        ) => expected == admin_secret_id,
+        _ => false,
+    };
+    if consistent {
+        Ok(())
+    } else {
+        Err(KeyshiftError::invalid_input(
+            "bootstrap",
+            "admin access does not belong to this workspace",
+        ))
+    }
+}
+
+/// A Grafana client acting as the workspace admin: the AMG bootstrap token (unsealed with this
+/// execution's context, so a copy from another execution is useless) or the self-hosted admin
+/// credential read from Secrets Manager.
+pub(crate) async fn admin_api(
+    deps: &StepDeps,
+    workspace: &WorkspaceRef,
+    grafana_url: &str,
+    bootstrap: &Bootstrap,
+    execution_name: &str,
+) -> Result<Arc<dyn GrafanaApi>> {
+    let credential = match bootstrap {
+        Bootstrap::AmgApiKey { sealed, .. } | Bootstrap::AmgServiceAccountToken { sealed, .. } => {
+            let token = deps
+                .sealer
+                .unseal(sealed, &seal_context(workspace, execution_name))
+                .await?;
+            GrafanaCredential::Bearer(token)
+        }
+        Bootstrap::SelfHostedSecret { admin_secret_id } => {
+            let stored = deps
+                .secrets
+                .get(admin_secret_id, &VersionSelector::current())
+                .await?;
+            GrafanaCredential::from_admin_secret(&stored.value)?
+        }
+    };
+    deps.grafana
+        .connect(grafana_url, workspace.org_id, credential)
+        .await
+}
+
+/// A Grafana client for the admin access of a Map item.
+pub(crate) async fn context_admin_api(
+    deps: &StepDeps,
+    context: &CredentialContext,
+) -> Result<Arc<dyn GrafanaApi>> {
+    admin_api(
+        deps,
+        &context.workspace,
+        &context.grafana_url,
+        &context.bootstrap,
+        &context.execution_name,
+    )
+    .await
+}
+
+/// The token ids a managed secret's labelled versions point at: what must never be revoked and
+/// what counts as "stored".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct SecretLabels {
+    /// Token id per staging label (AWSCURRENT, AWSPREVIOUS, AWSPENDING).
+    pub token_by_stage: BTreeMap<String, i64>,
+    /// Version id per staging label.
+    pub version_by_stage: BTreeMap<String, String>,
+    /// Every token id any listed version holds.
+    pub stored: BTreeSet<i64>,
+}
+
+impl SecretLabels {
+    /// Token ids under any of the three labels.
+    pub fn protected(&self) -> BTreeSet<i64> {
+        self.token_by_stage.values().copied().collect()
+    }
+
+    /// The token id under one label.
+    pub fn token_at(&self, stage: &str) -> Option<i64> {
+        self.token_by_stage.get(stage).copied()
+    }
+}
+
+/// Reads every listed version of a managed secret (values stay inside this function; only token
+/// ids come out). A secret that does not exist yet has no labels.
+pub(crate) async fn read_secret_labels(
+    secrets: &dyn SecretStore,
+    secret_id: &str,
+) -> Result<SecretLabels> {
+    let description = match secrets.describe(secret_id).await {
+        Ok(description) => description,
+        Err(error) if error.is_not_found() => return Ok(SecretLabels::default()),
+        Err(error) => return Err(error),
+    };
+    let mut labels = SecretLabels::default();
+    for version in &description.versions {
+        let value = match secrets
+            .get(secret_id, &VersionSelector::Id(version.version_id.clone()))
+            .await
+        {
+            Ok(value) => value,
+            Err(error) if error.is_not_found() => continue,
+            Err(error) => return Err(error),
+        };
+        let Ok(parsed) = ManagedSecretValue::parse(&value.value, secret_id) else {
+            // A version keyshift did not write (e.g. a placeholder) protects nothing.
+            continue;
+        };
+        labels.stored.insert(parsed.token_id);
+        for stage in [AWSCURRENT, AWSPREVIOUS, AWSPENDING] {
+            if version.has_stage(stage) {
+                labels
+                    .token_by_stage
+                    .insert(stage.to_owned(), parsed.token_id);
+                labels
+                    .version_by_stage
+                    .insert(stage.to_owned(), version.version_id.clone());
+            }
+        }
+    }
+    Ok(labels)
+}
+
+/// Treats "already gone" as success, for deletes that a crashed earlier attempt may have done.
+pub(crate) fn ignore_not_found(result: Result<()>) -> Result<bool> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(error) if error.is_not_found() => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
+/// Finds a service account by exact name (search matches substrings of name, login and email).
+pub(crate) async fn find_service_account(
+    api: &dyn GrafanaApi,
+    name: &str,
+) -> Result<Option<ServiceAccount>> {
+    let found = api.search_service_accounts(name).await?;
+    Ok(found.into_iter().find(|account| account.name == name))
+}

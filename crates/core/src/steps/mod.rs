@@ -1,0 +1,21 @@
+//! The steps of the per-workspace flow. `io` holds their JSON contract; the step logic,
+//! written against [`crate::ports`] only, lives beside it. Each step is a plain async function
+//! `(&StepDeps, Input) -> Result<Output>`, so the Lambda binaries, the local engine and the
+//! tests call exactly the same code.
+
+mod common;
+pub mod create_sa;
+pub mod discover;
+pub mod io;
+pub mod mint_token;
+pub mod revoke_old;
+pub mod store_secret;
+pub mod verify;
+
+pub use common::StepDeps;
+pub use create_sa::create_service_account;
+pub use discover::discover_keys;
+pub use mint_token::mint_token;
+pub use revoke_old::revoke_old;
+pub use store_secret::store_secret;
+pub use verify::verify_token;

@@ -1,0 +1,304 @@
+//! revoke-old: after the grace period, retire what the new credentials replace.
+//!
+//! Every planned deletion is re-checked against the live secret labels first: a token under
+//! AWSCURRENT, AWSPREVIOUS or AWSPENDING is never deleted, whatever the plan said, and nothing
+//! at all is deleted for a credential whose verified token is not AWSCURRENT. Deletes of things
+//! already gone count as done, so a re-run after a crash converges.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::error::{KeyshiftError, Result};
+use crate::model::WorkspaceTarget;
+use crate::naming::{BOOTSTRAP_NAME_PREFIX, bootstrap_name_for, client_request_token_for};
+use crate::plan::{LegacyKeyDeletion, RevocationRequest, TokenRevocation, select_revocations};
+use crate::ports::{AWSCURRENT, AmgControlPlane, GrafanaApi};
+use crate::steps::common::{
+    SecretLabels, StepDeps, admin_api, context_admin_api, ignore_not_found, read_secret_labels,
+    validate_bootstrap, validate_context, validate_grafana_url, validate_identity,
+};
+use crate::steps::io::{
+    Bootstrap, CredentialRevokeInput, KeptCredential, RevokeOldInput, RevokeOldOutput,
+    WorkspaceRevokeInput,
+};
+
+/// Revokes what one credential's rotation superseded, or (workspace scope) the execution's
+/// clean-ups and its bootstrap admin token.
+pub async fn revoke_old(deps: &StepDeps, input: RevokeOldInput) -> Result<RevokeOldOutput> {
+    match input {
+        RevokeOldInput::Credential(credential) => revoke_for_credential(deps, credential).await,
+        RevokeOldInput::Workspace(workspace) => revoke_for_workspace(deps, workspace).await,
+    }
+}
+
+async fn revoke_for_credential(
+    deps: &StepDeps,
+    input: CredentialRevokeInput,
+) -> Result<RevokeOldOutput> {
+    let context = &input.context;
+    validate_context(context)?;
+    let credential = &context.credential;
+    let account = &input.service_account;
+    let expected_version = client_request_token_for(&context.execution_name, &credential.secret_id);
+    if input.promoted.secret_id != credential.secret_id
+        || input.promoted.version_id != expected_version
+    {
+        return Err(KeyshiftError::invalid_input(
+            "promoted",
+            "the promoted version is not the one this execution wrote for this credential",
+        ));
+    }
+    let mut output = RevokeOldOutput::default();
+    let labels = read_secret_labels(deps.secrets.as_ref(), &credential.secret_id).await?;
+    let current_is_ours = labels.version_by_stage.get(AWSCURRENT) == Some(&expected_version)
+        && labels.token_at(AWSCURRENT) == Some(input.token.id);
+    if !current_is_ours {
+        tracing::warn!(secret = %credential.secret_id, "AWSCURRENT is not this execution's verified token; revoking nothing");
+        let why = "AWSCURRENT does not hold this execution's verified token, so nothing it would replace is revoked";
+        output.kept = keep_all(
+            &credential.revocations,
+            &credential.legacy_key_deletions,
+            why,
+        );
+        return Ok(output);
+    }
+    let mut protected = labels.protected();
+    protected.insert(input.token.id);
+
+    let api = context_admin_api(deps, context).await?;
+    let live_account = api.get_service_account(account.id).await?;
+    let live_tokens = api.list_tokens(account.id).await?;
+    let now = deps.clock.now();
+    let live_choice = select_revocations(
+        RevocationRequest {
+            account: &live_account,
+            tokens: &live_tokens,
+            protected: &protected,
+            stored: &labels.stored,
+            expected_new_tokens: 0,
+            retire_migrated_keys: true,
+        },
+        &context.policy,
+        now,
+    );
+    let mut candidates: BTreeMap<i64, TokenRevocation> = BTreeMap::new();
+    for revocation in credential.revocations.iter().chain(live_choice.iter()) {
+        if revocation
+            .service_account_id
+            .is_none_or(|id| id == account.id)
+        {
+            candidates
+                .entry(revocation.token_id)
+                .or_insert_with(|| revocation.clone());
+        }
+    }
+    let live_ids: BTreeSet<i64> = live_tokens.iter().map(|token| token.id).collect();
+    for (token_id, mut revocation) in candidates {
+        if protected.contains(&token_id) {
+            output.kept.push(KeptCredential {
+                id: token_id,
+                name: revocation.token_name.clone(),
+                why: "it is labelled in the secret (AWSCURRENT, AWSPREVIOUS or AWSPENDING) or is the new token".to_owned(),
+            });
+            continue;
+        }
+        if live_ids.contains(&token_id) {
+            ignore_not_found(api.delete_token(account.id, token_id).await)?;
+            tracing::info!(token = %revocation.token_name, reason = ?revocation.reason, "revoked token");
+        }
+        revocation.service_account_id = Some(account.id);
+        output.revoked_tokens.push(revocation);
+    }
+    delete_legacy_keys(api.as_ref(), &credential.legacy_key_deletions, &mut output).await?;
+    Ok(output)
+}
+
+fn keep_all(
+    tokens: &[TokenRevocation],
+    keys: &[LegacyKeyDeletion],
+    why: &str,
+) -> Vec<KeptCredential> {
+    tokens
+        .iter()
+        .map(|token| KeptCredential {
+            id: token.token_id,
+            name: token.token_name.clone(),
+            why: why.to_owned(),
+        })
+        .chain(keys.iter().map(|key| KeptCredential {
+            id: key.key_id,
+            name: key.key_name.clone(),
+            why: why.to_owned(),
+        }))
+        .collect()
+}
+
+async fn delete_legacy_keys(
+    api: &dyn GrafanaApi,
+    keys: &[LegacyKeyDeletion],
+    output: &mut RevokeOldOutput,
+) -> Result<()> {
+    for key in keys {
+        ignore_not_found(api.delete_legacy_key(key.key_id).await)?;
+        tracing::info!(key = %key.key_name, reason = ?key.reason, "deleted legacy key");
+        output.deleted_keys.push(key.clone());
+    }
+    Ok(())
+}
+
+async fn revoke_for_workspace(
+    deps: &StepDeps,
+    input: WorkspaceRevokeInput,
+) -> Result<RevokeOldOutput> {
+    validate_identity(&input.execution_name, &input.workspace, &input.policy)?;
+    validate_grafana_url(&input.workspace, &input.grafana_url)?;
+    validate_bootstrap(&input.workspace, &input.bootstrap)?;
+    if input.plan.workspace != input.workspace {
+        return Err(KeyshiftError::invalid_input(
+            "plan.workspace",
+            "the plan is for another workspace",
+        ));
+    }
+    let mut output = RevokeOldOutput::default();
+    let api = admin_api(
+        deps,
+        &input.workspace,
+        &input.grafana_url,
+        &input.bootstrap,
+        &input.execution_name,
+    )
+    .await?;
+    delete_legacy_keys(api.as_ref(), &input.plan.expired_keys, &mut output).await?;
+
+    let mut labels_by_account: BTreeMap<String, SecretLabels> = BTreeMap::new();
+    for cleanup in &input.plan.token_cleanups {
+        let Some(account_id) = cleanup.service_account_id else {
+            output.kept.push(KeptCredential {
+                id: cleanup.token_id,
+                name: cleanup.token_name.clone(),
+                why: "the owning account is not known".to_owned(),
+            });
+            continue;
+        };
+        let labels = match labels_by_account.get(&cleanup.service_account_name) {
+            Some(labels) => labels.clone(),
+            None => {
+                let secret_id = input
+                    .policy
+                    .secret_name_for(&input.workspace, &cleanup.service_account_name)?;
+                let labels = read_secret_labels(deps.secrets.as_ref(), &secret_id).await?;
+                labels_by_account.insert(cleanup.service_account_name.clone(), labels.clone());
+                labels
+            }
+        };
+        if labels.protected().contains(&cleanup.token_id) {
+            output.kept.push(KeptCredential {
+                id: cleanup.token_id,
+                name: cleanup.token_name.clone(),
+                why: "it is labelled in the secret since the plan was made".to_owned(),
+            });
+            continue;
+        }
+        ignore_not_found(api.delete_token(account_id, cleanup.token_id).await)?;
+        tracing::info!(token = %cleanup.token_name, reason = ?cleanup.reason, "cleaned up token");
+        output.revoked_tokens.push(cleanup.clone());
+    }
+
+    output.bootstrap_revoked = revoke_bootstrap(deps, &input).await?;
+    Ok(output)
+}
+
+/// Deletes this execution's bootstrap admin credential (and bootstrap tokens of earlier
+/// executions that have expired but still count toward AMG's per-account cap). Done last, since
+/// everything before needs it.
+async fn revoke_bootstrap(deps: &StepDeps, input: &WorkspaceRevokeInput) -> Result<bool> {
+    let WorkspaceTarget::Amg {
+        workspace_id,
+        region,
+    } = &input.workspace.target
+    else {
+        return Ok(false);
+    };
+    let amg_workspace = crate::model::AmgWorkspace {
+        workspace_id: workspace_id.clone(),
+        region: region.clone(),
+    };
+    let amg = deps.amg()?;
+    let expected_name = bootstrap_name_for(&input.execution_name);
+    match &input.bootstrap {
+        Bootstrap::AmgApiKey { key_name, .. } => {
+            if *key_name != expected_name {
+                return Err(KeyshiftError::invalid_input(
+                    "bootstrap.keyName",
+                    "not this execution's bootstrap key",
+                ));
+            }
+            ignore_not_found(amg.delete_workspace_api_key(&amg_workspace, key_name).await)?;
+        }
+        Bootstrap::AmgServiceAccountToken {
+            service_account_id,
+            token_id,
+            token_name,
+            ..
+        } => {
+            if *token_name != expected_name {
+                return Err(KeyshiftError::invalid_input(
+                    "bootstrap.tokenName",
+                    "not this execution's bootstrap token",
+                ));
+            }
+            let accounts = amg.list_workspace_service_accounts(&amg_workspace).await?;
+            let is_bootstrap_account = accounts.iter().any(|account| {
+                account.id == *service_account_id && account.name == BOOTSTRAP_NAME_PREFIX
+            });
+            if !is_bootstrap_account {
+                return Err(KeyshiftError::invalid_input(
+                    "bootstrap.serviceAccountId",
+                    "not keyshift's bootstrap service account",
+                ));
+            }
+            ignore_not_found(
+                amg.delete_workspace_service_account_token(
+                    &amg_workspace,
+                    service_account_id,
+                    token_id,
+                )
+                .await,
+            )?;
+            delete_expired_bootstrap_tokens(
+                amg.as_ref(),
+                &amg_workspace,
+                service_account_id,
+                deps.clock.now(),
+            )
+            .await?;
+        }
+        Bootstrap::SelfHostedSecret { .. } => return Ok(false),
+    }
+    tracing::info!(workspace = %input.workspace, "revoked the bootstrap admin credential");
+    Ok(true)
+}
+
+async fn delete_expired_bootstrap_tokens(
+    amg: &dyn AmgControlPlane,
+    amg_workspace: &crate::model::AmgWorkspace,
+    service_account_id: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    let tokens = amg
+        .list_workspace_service_account_tokens(amg_workspace, service_account_id)
+        .await?;
+    for token in tokens
+        .iter()
+        .filter(|token| token.name.starts_with(BOOTSTRAP_NAME_PREFIX) && token.expires_at <= now)
+    {
+        ignore_not_found(
+            amg.delete_workspace_service_account_token(
+                amg_workspace,
+                service_account_id,
+                &token.id,
+            )
+            .await,
+        )?;
+    }
+    Ok(())
+}

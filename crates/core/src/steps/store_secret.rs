@@ -1,0 +1,193 @@
+//! store-secret: stage the new token as AWSPENDING, and later promote it to AWSCURRENT.
+//!
+//! The version id is derived from the execution, so a retried stage finds its own version
+//! (no-op) and a stage by another execution while ours is pending is refused, keeping two
+//! rotations from interleaving. Promotion is only reachable with verify's result in hand.
+
+use std::collections::BTreeMap;
+
+use crate::error::{KeyshiftError, Result};
+use crate::model::ManagedSecretValue;
+use crate::naming::client_request_token_for;
+use crate::ports::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, VersionSelector, seal_context};
+use crate::steps::common::{StepDeps, validate_context};
+use crate::steps::io::{
+    PromotedVersion, StagedVersion, StoreAction, StoreSecretInput, StoreSecretOutput,
+};
+
+/// Tag naming the workspace a managed secret belongs to, so people (and IAM conditions) can
+/// find keyshift's secrets.
+pub const WORKSPACE_TAG: &str = "keyshift:workspace";
+/// Tag naming the service account whose token a managed secret holds.
+pub const SERVICE_ACCOUNT_TAG: &str = "keyshift:service-account";
+
+/// Runs the requested action.
+pub async fn store_secret(deps: &StepDeps, input: StoreSecretInput) -> Result<StoreSecretOutput> {
+    validate_context(&input.context)?;
+    match input.action {
+        StoreAction::Stage => stage(deps, input).await,
+        StoreAction::Promote => promote(deps, input).await,
+    }
+}
+
+async fn stage(deps: &StepDeps, input: StoreSecretInput) -> Result<StoreSecretOutput> {
+    let context = &input.context;
+    let secret_id = context.credential.secret_id.clone();
+    let version_id = client_request_token_for(&context.execution_name, &secret_id);
+    let tags = BTreeMap::from([
+        (WORKSPACE_TAG.to_owned(), context.workspace.key()),
+        (
+            SERVICE_ACCOUNT_TAG.to_owned(),
+            input.service_account.name.clone(),
+        ),
+    ]);
+    let description = format!(
+        "Grafana service-account token of {} on {}, rotated by keyshift",
+        input.service_account.name, context.workspace
+    );
+    deps.secrets
+        .ensure_secret(&secret_id, &description, &tags)
+        .await?;
+
+    // Our own version already written (a retry after a lost answer): nothing to do.
+    match deps
+        .secrets
+        .get(&secret_id, &VersionSelector::Id(version_id.clone()))
+        .await
+    {
+        Ok(existing) => {
+            let value = ManagedSecretValue::parse(&existing.value, &secret_id)?;
+            if value.token_id != input.token.id {
+                return Err(KeyshiftError::SecretVersionConflict {
+                    secret_id,
+                    version_id,
+                });
+            }
+            tracing::info!(secret = %secret_id, version = %version_id, "version already staged by this execution");
+            return Ok(staged_output(input, secret_id, version_id));
+        }
+        Err(error) if error.is_not_found() => {}
+        Err(error) => return Err(error),
+    }
+
+    let secret = deps.secrets.describe(&secret_id).await?;
+    if let Some(pending) = secret.unpromoted_pending()
+        && pending != version_id
+    {
+        return Err(KeyshiftError::RotationInProgress {
+            secret_id,
+            pending_version: pending.to_owned(),
+        });
+    }
+
+    let token = deps
+        .sealer
+        .unseal(
+            &input.token.sealed,
+            &seal_context(&context.workspace, &context.execution_name),
+        )
+        .await?;
+    let value = ManagedSecretValue {
+        token,
+        workspace: context.workspace.clone(),
+        grafana_url: context.grafana_url.clone(),
+        service_account_id: input.service_account.id,
+        service_account_name: input.service_account.name.clone(),
+        token_id: input.token.id,
+        token_name: input.token.name.clone(),
+        expires_at: input.token.expires_at,
+        rotated_at: deps.clock.now(),
+        execution_name: context.execution_name.clone(),
+    };
+    let written = deps
+        .secrets
+        .put_pending(&secret_id, &version_id, &value.to_secret_string()?)
+        .await?;
+    tracing::info!(secret = %secret_id, version = %written, token = %input.token.name, "staged token as AWSPENDING");
+    Ok(staged_output(input, secret_id, written))
+}
+
+fn staged_output(
+    input: StoreSecretInput,
+    secret_id: String,
+    version_id: String,
+) -> StoreSecretOutput {
+    StoreSecretOutput {
+        context: input.context,
+        service_account: input.service_account,
+        token: input.token,
+        staged: StagedVersion {
+            secret_id,
+            version_id,
+        },
+        verified: input.verified,
+        promoted: None,
+    }
+}
+
+async fn promote(deps: &StepDeps, input: StoreSecretInput) -> Result<StoreSecretOutput> {
+    let context = &input.context;
+    let (Some(staged), Some(verified)) = (input.staged.clone(), input.verified.clone()) else {
+        return Err(KeyshiftError::invalid_input(
+            "staged",
+            "promote needs the staged version and verify's result; an unverified token is never promoted",
+        ));
+    };
+    let expected_version =
+        client_request_token_for(&context.execution_name, &context.credential.secret_id);
+    if staged.secret_id != context.credential.secret_id || staged.version_id != expected_version {
+        return Err(KeyshiftError::invalid_input(
+            "staged",
+            "the staged version is not the one this execution wrote for this credential",
+        ));
+    }
+    let secret_id = &staged.secret_id;
+    let secret = deps.secrets.describe(secret_id).await?;
+    if !secret
+        .versions
+        .iter()
+        .any(|version| version.version_id == staged.version_id)
+    {
+        return Err(KeyshiftError::SecretNotFound {
+            secret_id: secret_id.clone(),
+            what: format!("version {}", staged.version_id),
+        });
+    }
+    let current = secret.version_with_stage(AWSCURRENT).map(str::to_owned);
+    let previous_version_id = if current.as_deref() == Some(staged.version_id.as_str()) {
+        // Promoted already (a retry, or the secret's very first version, which AWS makes
+        // AWSCURRENT on write): the old AWSCURRENT is where AWSPREVIOUS points.
+        secret
+            .version_with_stage(AWSPREVIOUS)
+            .filter(|previous| *previous != staged.version_id)
+            .map(str::to_owned)
+    } else {
+        deps.secrets
+            .move_stage(
+                secret_id,
+                AWSCURRENT,
+                &staged.version_id,
+                current.as_deref(),
+            )
+            .await?;
+        tracing::info!(secret = %secret_id, version = %staged.version_id, "promoted the verified version to AWSCURRENT");
+        current
+    };
+    if secret.version_with_stage(AWSPENDING) == Some(staged.version_id.as_str()) {
+        deps.secrets
+            .remove_stage(secret_id, AWSPENDING, &staged.version_id)
+            .await?;
+    }
+    Ok(StoreSecretOutput {
+        promoted: Some(PromotedVersion {
+            secret_id: secret_id.clone(),
+            version_id: staged.version_id.clone(),
+            previous_version_id,
+        }),
+        context: input.context,
+        service_account: input.service_account,
+        token: input.token,
+        staged,
+        verified: Some(verified),
+    })
+}

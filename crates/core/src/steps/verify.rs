@@ -1,0 +1,93 @@
+//! verify: prove the staged token works before anyone is pointed at it.
+//!
+//! Reads the AWSPENDING version back (so what is checked is what consumers will read, not the
+//! token as it left mint-token) and calls Grafana with it. `/api/health` is useless here: it
+//! runs before authentication. `/api/org` proves the token authenticates in the right org and
+//! `/api/access-control/user/permissions` shows the role it effectively holds.
+
+use crate::error::{KeyshiftError, Result};
+use crate::model::{GrafanaCredential, ManagedSecretValue, Role};
+use crate::ports::VersionSelector;
+use crate::steps::common::{StepDeps, validate_context};
+use crate::steps::io::{Verification, VerifyInput, VerifyOutput};
+
+/// Verifies the staged token; `Verify.Failed` when it does not authenticate or holds another
+/// role, transient Grafana errors as themselves so the state machine retries them.
+pub async fn verify_token(deps: &StepDeps, input: VerifyInput) -> Result<VerifyOutput> {
+    let context = &input.context;
+    validate_context(context)?;
+    let subject = format!(
+        "token {} of service account {}",
+        input.token.name, input.service_account.name
+    );
+    let failed = |reason: String| KeyshiftError::VerifyFailed {
+        subject: subject.clone(),
+        reason,
+    };
+    let secret_id = &input.staged.secret_id;
+    let pending = deps
+        .secrets
+        .get(secret_id, &VersionSelector::pending())
+        .await?;
+    if pending.version_id != input.staged.version_id {
+        return Err(failed(format!(
+            "AWSPENDING of {secret_id} is version {}, not the staged {}",
+            pending.version_id, input.staged.version_id
+        )));
+    }
+    let value = ManagedSecretValue::parse(&pending.value, secret_id)?;
+    if value.token_id != input.token.id || value.service_account_id != input.service_account.id {
+        return Err(failed(format!(
+            "AWSPENDING of {secret_id} holds another token"
+        )));
+    }
+    let api = deps
+        .grafana
+        .connect(
+            &context.grafana_url,
+            context.workspace.org_id,
+            GrafanaCredential::Bearer(value.token),
+        )
+        .await?;
+    let intended = input.service_account.role;
+    let as_verify_failure = |error: KeyshiftError| match error {
+        KeyshiftError::GrafanaUnauthorized { detail, .. } => {
+            failed(format!("Grafana rejected it: {detail}"))
+        }
+        KeyshiftError::GrafanaForbidden { detail, .. } => {
+            failed(format!("Grafana denied it: {detail}"))
+        }
+        other => other,
+    };
+    // A role-less account may not read its org (UNCONFIRMED in the reference); its
+    // permissions call still proves authentication.
+    if intended != Role::None {
+        let org = api.org().await.map_err(as_verify_failure)?;
+        if org.id != context.workspace.org_id {
+            return Err(failed(format!(
+                "it authenticates in org {}, not org {}",
+                org.id, context.workspace.org_id
+            )));
+        }
+    }
+    let permissions = api.permissions().await.map_err(as_verify_failure)?;
+    let role = permissions.implied_role();
+    if role != intended {
+        return Err(failed(format!(
+            "it acts as {role}, but the account should be {intended}"
+        )));
+    }
+    tracing::info!(token = %input.token.name, role = %role, "verified the staged token");
+    let org_id = context.workspace.org_id;
+    Ok(VerifyOutput {
+        context: input.context,
+        service_account: input.service_account,
+        token: input.token,
+        staged: input.staged,
+        verified: Verification {
+            role,
+            org_id,
+            checked_at: deps.clock.now(),
+        },
+    })
+}
