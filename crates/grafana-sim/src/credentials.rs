@@ -1,0 +1,232 @@
+//! Grafana's credential string formats and stored hashes.
+//!
+//! keyshift must cope with both kinds of credential a real Grafana hands out: legacy API keys
+//! (base64 of a small JSON document, reference §3.4) and service-account tokens (`glsa_…` with
+//! a CRC32 checksum, §6.4). The simulator produces and checks exactly those formats so a
+//! client that mangles or mis-parses them is caught here rather than in production.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Mutex;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+const PBKDF2_ROUNDS: u32 = 10_000;
+const PBKDF2_OUTPUT_BYTES: usize = 50;
+const SECRET_LENGTH: usize = 32;
+const TOKEN_PREFIX: &str = "glsa_";
+
+/// Random 32-character `[0-9A-Za-z]` secret, the shape both credential formats embed.
+pub fn random_secret(rng: &mut impl Rng) -> String {
+    rng.sample_iter(Alphanumeric)
+        .take(SECRET_LENGTH)
+        .map(char::from)
+        .collect()
+}
+
+/// Lowercase-hex PBKDF2-HMAC-SHA256 as Grafana's `EncodePassword` computes it.
+pub fn encode_password(password: &str, salt: &str) -> String {
+    let mut output = [0u8; PBKDF2_OUTPUT_BYTES];
+    pbkdf2::pbkdf2_hmac::<Sha256>(
+        password.as_bytes(),
+        salt.as_bytes(),
+        PBKDF2_ROUNDS,
+        &mut output,
+    );
+    hex::encode(output)
+}
+
+/// Memoises [`encode_password`]: 10 000 PBKDF2 rounds per request would make every
+/// authenticated call slow in debug builds, and tests reuse the same few credentials (fleet
+/// secrets are seeded, so every simulator in a test process shares them: see [`HashCache::global`]).
+/// Keyed by a SHA-256 digest of the inputs so the cache never holds a plaintext secret.
+#[derive(Default)]
+pub struct HashCache {
+    entries: Mutex<HashMap<[u8; 32], String>>,
+}
+
+impl fmt::Debug for HashCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HashCache(..)")
+    }
+}
+
+static GLOBAL_HASH_CACHE: std::sync::OnceLock<HashCache> = std::sync::OnceLock::new();
+
+impl HashCache {
+    /// The process-wide cache, shared by every simulator so seeded fleets hash only once.
+    pub fn global() -> &'static HashCache {
+        GLOBAL_HASH_CACHE.get_or_init(HashCache::default)
+    }
+
+    /// Same result as [`encode_password`], computed at most once per (password, salt).
+    pub fn encode(&self, password: &str, salt: &str) -> String {
+        let mut digest = Sha256::new();
+        digest.update(password.as_bytes());
+        digest.update([0u8]);
+        digest.update(salt.as_bytes());
+        let cache_key: [u8; 32] = digest.finalize().into();
+        if let Ok(entries) = self.entries.lock()
+            && let Some(hash) = entries.get(&cache_key)
+        {
+            return hash.clone();
+        }
+        let hash = encode_password(password, salt);
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.insert(cache_key, hash.clone());
+        }
+        hash
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct LegacyKeyJson {
+    k: String,
+    n: String,
+    id: i64,
+}
+
+/// Builds the legacy key string handed to the user: base64 of `{"k","n","id"}` in that order.
+pub fn legacy_key_string(secret: &str, name: &str, org_id: i64) -> String {
+    let document = LegacyKeyJson {
+        k: secret.to_string(),
+        n: name.to_string(),
+        id: org_id,
+    };
+    let json = serde_json::to_string(&document).unwrap_or_default();
+    STANDARD.encode(json)
+}
+
+/// CRC32 (IEEE) of `glsa_<secret>`, little-endian, hex: the checksum suffix of a token.
+pub fn token_checksum(secret: &str) -> String {
+    let crc = crc32fast::hash(format!("{TOKEN_PREFIX}{secret}").as_bytes());
+    hex::encode(crc.to_le_bytes())
+}
+
+/// Builds a `glsa_` token string from its secret part.
+pub fn service_account_token_string(secret: &str) -> String {
+    format!("{TOKEN_PREFIX}{secret}_{}", token_checksum(secret))
+}
+
+/// What a presented credential string decodes to, before any lookup.
+#[derive(PartialEq, Eq)]
+pub enum ParsedCredential {
+    /// A legacy key: looked up by (org, name), then the hash of `secret` salted with the name.
+    LegacyKey {
+        /// The `k` part.
+        secret: String,
+        /// The `n` part (key name, also the salt).
+        name: String,
+        /// The `id` part (org id).
+        org_id: i64,
+    },
+    /// A `glsa_` token with a valid checksum: looked up by hash of secret salted with checksum.
+    ServiceAccountToken {
+        /// The 32-character secret.
+        secret: String,
+        /// The 8-hex-digit checksum (the salt).
+        checksum: String,
+    },
+}
+
+impl fmt::Debug for ParsedCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::LegacyKey { name, org_id, .. } => f
+                .debug_struct("LegacyKey")
+                .field("name", name)
+                .field("org_id", org_id)
+                .finish_non_exhaustive(),
+            Self::ServiceAccountToken { .. } => f.write_str("ServiceAccountToken(..)"),
+        }
+    }
+}
+
+impl ParsedCredential {
+    /// Parses a presented string; `None` when it is neither format (or the checksum is wrong),
+    /// which Grafana answers with `Invalid API key`.
+    pub fn parse(presented: &str) -> Option<Self> {
+        if let Some(rest) = presented.strip_prefix(TOKEN_PREFIX) {
+            let (secret, checksum) = rest.rsplit_once('_')?;
+            let well_formed = secret.len() == SECRET_LENGTH
+                && secret.chars().all(|c| c.is_ascii_alphanumeric())
+                && checksum.len() == 8
+                && checksum.chars().all(|c| c.is_ascii_hexdigit());
+            if !well_formed || token_checksum(secret) != checksum {
+                return None;
+            }
+            return Some(Self::ServiceAccountToken {
+                secret: secret.to_string(),
+                checksum: checksum.to_string(),
+            });
+        }
+        let decoded = STANDARD.decode(presented.trim()).ok()?;
+        let document: LegacyKeyJson = serde_json::from_slice(&decoded).ok()?;
+        if document.k.is_empty() || document.n.is_empty() {
+            return None;
+        }
+        Some(Self::LegacyKey {
+            secret: document.k,
+            name: document.n,
+            org_id: document.id,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_strings_have_grafana_shape_and_parse_back() {
+        let token = service_account_token_string("abcdefghijklmnopqrstuvwxyz012345");
+        assert_eq!(token.len(), 46);
+        assert!(token.starts_with("glsa_"));
+        match ParsedCredential::parse(&token) {
+            Some(ParsedCredential::ServiceAccountToken { secret, .. }) => {
+                assert_eq!(secret, "abcdefghijklmnopqrstuvwxyz012345")
+            }
+            other => panic!("unexpected parse {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_token_with_a_wrong_checksum_is_rejected() {
+        let token = service_account_token_string("abcdefghijklmnopqrstuvwxyz012345");
+        let tampered = format!("{}00000000", &token[..token.len() - 8]);
+        assert!(ParsedCredential::parse(&tampered).is_none());
+    }
+
+    #[test]
+    fn legacy_keys_round_trip_with_field_order_k_n_id() {
+        let key = legacy_key_string("0123456789abcdefghijABCDEFGHIJkl", "ci-deploy", 3);
+        let json = String::from_utf8(STANDARD.decode(&key).unwrap()).unwrap();
+        assert_eq!(
+            json,
+            r#"{"k":"0123456789abcdefghijABCDEFGHIJkl","n":"ci-deploy","id":3}"#
+        );
+        assert_eq!(
+            ParsedCredential::parse(&key),
+            Some(ParsedCredential::LegacyKey {
+                secret: "0123456789abcdefghijABCDEFGHIJkl".into(),
+                name: "ci-deploy".into(),
+                org_id: 3
+            })
+        );
+    }
+
+    #[test]
+    fn password_encoding_is_100_hex_chars_and_cached_consistently() {
+        let cache = HashCache::default();
+        let first = cache.encode("secret", "salt");
+        assert_eq!(first.len(), 100);
+        assert_eq!(first, encode_password("secret", "salt"));
+        assert_eq!(cache.encode("secret", "salt"), first);
+        assert_ne!(cache.encode("secret", "other"), first);
+    }
+}
