@@ -1,0 +1,225 @@
+//! KMS sealer, SQS dead-letter queue and Step Functions starter against moto.
+
+mod common;
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use keyshift_aws::{KmsSealer, SfnExecutionStarter, SqsDeadLetterQueue};
+use keyshift_core::model::WorkspaceRef;
+use keyshift_core::ports::{
+    DeadLetterQueue, DlqMessage, ExecutionStarter, ExecutionStatus, SealContext, SealedToken,
+    Sealer, StartOutcome,
+};
+use keyshift_core::secret::SecretString;
+use serde_json::json;
+
+const TOKEN: &str = "glsa_abcdefghijklmnopqrstuvwxyzABCDEF_0a1b2c3d";
+
+fn context(execution: &str) -> SealContext {
+    SealContext::from([
+        (
+            "keyshift:workspace".to_owned(),
+            "amg:g-0123456789".to_owned(),
+        ),
+        ("keyshift:execution".to_owned(), execution.to_owned()),
+    ])
+}
+
+async fn kms_sealer(test: &str) -> Option<KmsSealer> {
+    let context = common::moto_context(test).await?;
+    let client = context.kms_client();
+    let key = client.create_key().send().await.unwrap();
+    let key_id = key.key_metadata().unwrap().key_id().to_owned();
+    Some(KmsSealer::new(client, key_id))
+}
+
+#[tokio::test]
+async fn kms_envelope_round_trip() {
+    let Some(sealer) = kms_sealer("kms_envelope_round_trip").await else {
+        return;
+    };
+    let sealed = sealer
+        .seal(&SecretString::new(TOKEN), &context("exec-1"))
+        .await
+        .unwrap();
+    let envelope = String::from_utf8(BASE64.decode(sealed.as_str()).unwrap()).unwrap();
+    assert!(!envelope.contains("glsa_"), "{envelope}");
+    for field in ["\"edk\"", "\"nonce\"", "\"ct\""] {
+        assert!(envelope.contains(field), "{envelope}");
+    }
+    let opened = sealer.unseal(&sealed, &context("exec-1")).await.unwrap();
+    assert_eq!(opened.expose(), TOKEN);
+}
+
+#[tokio::test]
+async fn kms_refuses_another_context() {
+    let Some(sealer) = kms_sealer("kms_refuses_another_context").await else {
+        return;
+    };
+    let sealed = sealer
+        .seal(&SecretString::new(TOKEN), &context("exec-1"))
+        .await
+        .unwrap();
+    let error = sealer
+        .unseal(&sealed, &context("exec-2"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.asl_name(), "Seal.ContextMismatch");
+
+    // Forging the carried context does not help: KMS itself checks the presented one.
+    let mut envelope: serde_json::Value =
+        serde_json::from_slice(&BASE64.decode(sealed.as_str()).unwrap()).unwrap();
+    envelope["ctx"]["keyshift:execution"] = "exec-2".into();
+    let forged = SealedToken::new(BASE64.encode(serde_json::to_vec(&envelope).unwrap()));
+    let error = sealer
+        .unseal(&forged, &context("exec-2"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.asl_name(), "Seal.Failed");
+    assert!(!error.to_string().contains("glsa_"));
+
+    let error = sealer
+        .unseal(&SealedToken::new("garbage"), &context("exec-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.asl_name(), "Seal.Failed");
+}
+
+fn dlq_message(execution: &str) -> DlqMessage {
+    DlqMessage {
+        execution: execution.to_owned(),
+        execution_arn: Some(format!(
+            "arn:aws:states:us-east-1:123456789012:execution:m:{execution}"
+        )),
+        workspace: WorkspaceRef::amg("g-0123456789", "us-east-1", 1).unwrap(),
+        failed_state: "Verify".to_owned(),
+        error: "Verify.Failed".to_owned(),
+        cause: "token did not authenticate".to_owned(),
+        execution_input: Some(json!({"workspace": "g-0123456789"})),
+    }
+}
+
+#[tokio::test]
+async fn sqs_queue_send_receive_redeliver_delete() {
+    let Some(context) = common::moto_context("sqs_queue_send_receive_redeliver_delete").await
+    else {
+        return;
+    };
+    let client = context.sqs_client();
+    let queue_url = client
+        .create_queue()
+        .queue_name(common::unique("keyshift-dlq"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let queue = SqsDeadLetterQueue::new(client, queue_url);
+    queue.send(&dlq_message("exec-1")).await.unwrap();
+
+    let first = queue.receive(10, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].receive_count, Some(1));
+    let parsed: DlqMessage = serde_json::from_str(&first[0].body).unwrap();
+    assert_eq!(parsed, dlq_message("exec-1"));
+    assert!(
+        queue
+            .receive(10, Duration::from_secs(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Not deleted: it comes back after the visibility timeout with a higher count.
+    let mut again = Vec::new();
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        again = queue.receive(10, Duration::from_secs(30)).await.unwrap();
+        if !again.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(again.len(), 1, "message did not reappear");
+    assert_eq!(again[0].receive_count, Some(2));
+    queue.delete(&again[0].receipt).await.unwrap();
+}
+
+#[tokio::test]
+async fn sfn_start_is_idempotent_by_name() {
+    let Some(context) = common::moto_context("sfn_start_is_idempotent_by_name").await else {
+        return;
+    };
+    let client = context.sfn_client();
+    let definition = json!({
+        "StartAt": "Wait",
+        "States": {"Wait": {"Type": "Wait", "Seconds": 3600, "End": true}}
+    });
+    let machine = client
+        .create_state_machine()
+        .name(common::unique("keyshift-rotate"))
+        .definition(definition.to_string())
+        .role_arn("arn:aws:iam::123456789012:role/keyshift-sfn")
+        .send()
+        .await
+        .unwrap();
+    let starter = SfnExecutionStarter::new(client, machine.state_machine_arn());
+    let input = json!({"workspace": {"kind": "amg", "workspaceId": "g-0123456789"}});
+
+    let first = starter
+        .start("rotate-g-0123456789-20250101", &input)
+        .await
+        .unwrap();
+    let StartOutcome::Started { execution_arn } = first else {
+        panic!("expected Started, got {first:?}");
+    };
+    let second = starter
+        .start("rotate-g-0123456789-20250101", &input)
+        .await
+        .unwrap();
+    assert_eq!(
+        second,
+        StartOutcome::AlreadyRunning {
+            execution_arn: execution_arn.clone()
+        }
+    );
+    let other_input = starter
+        .start("rotate-g-0123456789-20250101", &json!({"different": true}))
+        .await
+        .unwrap();
+    assert_eq!(other_input, StartOutcome::AlreadyExists);
+
+    let described = starter.describe(&execution_arn).await.unwrap();
+    assert_eq!(described.status, ExecutionStatus::Running);
+    assert_eq!(described.name, "rotate-g-0123456789-20250101");
+    assert!(described.start_date.is_some());
+
+    // moto does not implement RedriveExecution; whatever it answers must be a named error.
+    let error = starter.redrive(&execution_arn).await.unwrap_err();
+    assert!(
+        ["Execution.NotRedrivable", "Aws.Unavailable", "Aws.Failed"].contains(&error.asl_name()),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn sfn_describe_of_unknown_execution_is_a_named_error() {
+    let Some(context) = common::moto_context("sfn_describe_unknown").await else {
+        return;
+    };
+    let starter = SfnExecutionStarter::new(
+        context.sfn_client(),
+        "arn:aws:states:us-east-1:123456789012:stateMachine:missing",
+    );
+    let error = starter
+        .describe("arn:aws:states:us-east-1:123456789012:execution:missing:nope")
+        .await
+        .unwrap_err();
+    assert_eq!(error.asl_name(), "Aws.Failed", "{error:?}");
+    assert!(
+        error.to_string().contains("ExecutionDoesNotExist"),
+        "{error}"
+    );
+}

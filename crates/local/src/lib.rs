@@ -1,0 +1,15 @@
+//! In-process adapters for keyshift's ports: a secret store with Secrets Manager's staging
+//! semantics, an AES-GCM sealer and an SQS-like queue.
+//!
+//! They let `keyshift run`, the demo and the tests execute the real state machine in one
+//! process without AWS, while [`contract`] keeps the secret store honest against Secrets
+//! Manager itself.
+
+pub mod contract;
+pub mod queue;
+pub mod sealer;
+pub mod secret_store;
+
+pub use queue::InMemoryQueue;
+pub use sealer::{LocalSealer, LocalSealerError};
+pub use secret_store::InMemorySecretStore;

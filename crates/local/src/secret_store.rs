@@ -1,0 +1,330 @@
+//! An in-memory [`SecretStore`] with Secrets Manager's staging-label semantics.
+//!
+//! Local runs, the demo and the step tests need a secret store whose rules are exactly those
+//! of Secrets Manager, otherwise a rotation that works locally could strand AWSCURRENT on AWS.
+//! The rules implemented (and checked by [`crate::contract`] against both stores):
+//! - a staging label is on at most one version;
+//! - the first version of a secret gets AWSCURRENT, whatever else was asked for;
+//! - moving AWSCURRENT moves AWSPREVIOUS to the version it left;
+//! - UpdateSecretVersionStage refuses to take a label from a version not named in
+//!   RemoveFromVersionId;
+//! - versions are immutable: the same ClientRequestToken with the same value is a no-op, with
+//!   another value an error (real AWS enforces this; moto does not).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use keyshift_core::error::{KeyshiftError, Result};
+use keyshift_core::ports::{
+    AWSCURRENT, AWSPREVIOUS, SecretDescription, SecretStore, SecretVersionInfo, SecretVersionValue,
+    VersionSelector,
+};
+use keyshift_core::secret::SecretString;
+use rand::Rng;
+use rand::distr::Alphanumeric;
+
+/// Secrets Manager accepts ClientRequestTokens of 32 to 64 characters.
+const CLIENT_REQUEST_TOKEN_LENGTH: std::ops::RangeInclusive<usize> = 32..=64;
+
+#[derive(Debug)]
+struct StoredVersion {
+    id: String,
+    value: SecretString,
+    stages: BTreeSet<String>,
+    created: DateTime<Utc>,
+}
+
+#[derive(Debug)]
+struct StoredSecret {
+    arn: String,
+    name: String,
+    tags: BTreeMap<String, String>,
+    versions: Vec<StoredVersion>,
+}
+
+impl StoredSecret {
+    fn version(&self, version_id: &str) -> Option<&StoredVersion> {
+        self.versions
+            .iter()
+            .find(|version| version.id == version_id)
+    }
+
+    fn holder_of(&self, stage: &str) -> Option<&str> {
+        self.versions
+            .iter()
+            .find(|version| version.stages.contains(stage))
+            .map(|version| version.id.as_str())
+    }
+
+    /// Puts `stage` on `version_id` only, applying the AWSCURRENT → AWSPREVIOUS rule.
+    fn attach_exclusively(&mut self, stage: &str, version_id: &str) {
+        let left = self.holder_of(stage).map(str::to_owned);
+        if left.as_deref() == Some(version_id) {
+            return;
+        }
+        for version in &mut self.versions {
+            version.stages.remove(stage);
+        }
+        if let Some(target) = self.versions.iter_mut().find(|v| v.id == version_id) {
+            target.stages.insert(stage.to_owned());
+        }
+        if stage == AWSCURRENT
+            && let Some(previous) = left
+        {
+            for version in &mut self.versions {
+                version.stages.remove(AWSPREVIOUS);
+            }
+            if let Some(old) = self.versions.iter_mut().find(|v| v.id == previous) {
+                old.stages.insert(AWSPREVIOUS.to_owned());
+            }
+        }
+    }
+
+    fn describe(&self) -> SecretDescription {
+        SecretDescription {
+            arn: self.arn.clone(),
+            name: self.name.clone(),
+            versions: self
+                .versions
+                .iter()
+                .filter(|version| !version.stages.is_empty())
+                .map(|version| SecretVersionInfo {
+                    version_id: version.id.clone(),
+                    stages: version.stages.iter().cloned().collect(),
+                    created: Some(version.created),
+                })
+                .collect(),
+            tags: self.tags.clone(),
+        }
+    }
+}
+
+/// Secrets Manager in a mutex: one per local run, shared by every step through an `Arc`.
+#[derive(Debug, Default)]
+pub struct InMemorySecretStore {
+    secrets: Mutex<Vec<StoredSecret>>,
+}
+
+fn not_found(secret_id: &str, what: impl Into<String>) -> KeyshiftError {
+    KeyshiftError::SecretNotFound {
+        secret_id: secret_id.to_owned(),
+        what: what.into(),
+    }
+}
+
+fn fake_arn(name: &str) -> String {
+    let suffix: String = rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(6)
+        .map(char::from)
+        .collect();
+    format!("arn:aws:secretsmanager:local:000000000000:secret:{name}-{suffix}")
+}
+
+impl InMemorySecretStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<StoredSecret>> {
+        // A panic while holding the lock cannot leave a half-applied label move: every
+        // mutation is computed before it is applied, so the data is still consistent.
+        self.secrets.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn with_secret<T>(
+        &self,
+        secret_id: &str,
+        action: impl FnOnce(&mut StoredSecret) -> Result<T>,
+    ) -> Result<T> {
+        let mut secrets = self.lock();
+        let secret = secrets
+            .iter_mut()
+            .find(|secret| secret.name == secret_id || secret.arn == secret_id)
+            .ok_or_else(|| not_found(secret_id, "secret"))?;
+        action(secret)
+    }
+
+    /// PutSecretValue with an explicit list of labels, the general form of
+    /// [`SecretStore::put_pending`]; lets tests and local tools stage arbitrary labels.
+    pub fn put_secret_value(
+        &self,
+        secret_id: &str,
+        client_request_token: &str,
+        value: &SecretString,
+        stages: &[&str],
+        now: DateTime<Utc>,
+    ) -> Result<String> {
+        if !CLIENT_REQUEST_TOKEN_LENGTH.contains(&client_request_token.len()) {
+            return Err(KeyshiftError::invalid_input(
+                "clientRequestToken",
+                "must be 32 to 64 characters long",
+            ));
+        }
+        self.with_secret(secret_id, |secret| {
+            if let Some(existing) = secret.version(client_request_token) {
+                return if existing.value == *value {
+                    Ok(existing.id.clone())
+                } else {
+                    Err(KeyshiftError::SecretVersionConflict {
+                        secret_id: secret_id.to_owned(),
+                        version_id: client_request_token.to_owned(),
+                    })
+                };
+            }
+            let first_version = secret.versions.is_empty();
+            secret.versions.push(StoredVersion {
+                id: client_request_token.to_owned(),
+                value: value.clone(),
+                stages: BTreeSet::new(),
+                created: now,
+            });
+            let mut labels: Vec<&str> = stages.to_vec();
+            if first_version && !labels.contains(&AWSCURRENT) {
+                labels.push(AWSCURRENT);
+            }
+            for label in labels {
+                secret.attach_exclusively(label, client_request_token);
+            }
+            Ok(client_request_token.to_owned())
+        })
+    }
+
+    /// UpdateSecretVersionStage in full generality (move, remove, or both).
+    pub fn update_version_stage(
+        &self,
+        secret_id: &str,
+        stage: &str,
+        move_to: Option<&str>,
+        remove_from: Option<&str>,
+    ) -> Result<()> {
+        self.with_secret(secret_id, |secret| {
+            for version_id in move_to.iter().chain(remove_from.iter()) {
+                if secret.version(version_id).is_none() {
+                    return Err(not_found(secret_id, format!("version {version_id}")));
+                }
+            }
+            let holder = secret.holder_of(stage).map(str::to_owned);
+            // Re-running a promotion that already happened is a no-op, not an error, so a
+            // step that crashed after UpdateSecretVersionStage converges on retry.
+            if move_to.is_some() && holder.as_deref() == move_to {
+                return Ok(());
+            }
+            if let Some(from) = remove_from
+                && holder.as_deref() != Some(from)
+            {
+                return Err(KeyshiftError::invalid_input(
+                    "removeFromVersionId",
+                    format!("staging label {stage} is not attached to version {from}"),
+                ));
+            }
+            match move_to {
+                Some(target) => {
+                    if holder.is_some() && remove_from.is_none() {
+                        return Err(KeyshiftError::invalid_input(
+                            "removeFromVersionId",
+                            format!(
+                                "staging label {stage} is attached to another version, which must be named to move it"
+                            ),
+                        ));
+                    }
+                    secret.attach_exclusively(stage, target);
+                }
+                None => {
+                    for version in &mut secret.versions {
+                        version.stages.remove(stage);
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+#[async_trait]
+impl SecretStore for InMemorySecretStore {
+    async fn describe(&self, secret_id: &str) -> Result<SecretDescription> {
+        self.with_secret(secret_id, |secret| Ok(secret.describe()))
+    }
+
+    async fn get(&self, secret_id: &str, selector: &VersionSelector) -> Result<SecretVersionValue> {
+        self.with_secret(secret_id, |secret| {
+            let version = match selector {
+                VersionSelector::Stage(stage) => secret
+                    .versions
+                    .iter()
+                    .find(|version| version.stages.contains(stage))
+                    .ok_or_else(|| not_found(secret_id, format!("stage {stage}")))?,
+                VersionSelector::Id(version_id) => secret
+                    .version(version_id)
+                    .ok_or_else(|| not_found(secret_id, format!("version {version_id}")))?,
+            };
+            Ok(SecretVersionValue {
+                version_id: version.id.clone(),
+                value: version.value.clone(),
+                stages: version.stages.iter().cloned().collect(),
+            })
+        })
+    }
+
+    async fn ensure_secret(
+        &self,
+        name: &str,
+        _description: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<String> {
+        if name.is_empty() || name.len() > 512 {
+            return Err(KeyshiftError::invalid_input(
+                "secretName",
+                "must be 1 to 512 characters",
+            ));
+        }
+        let mut secrets = self.lock();
+        if let Some(existing) = secrets
+            .iter()
+            .find(|secret| secret.name == name || secret.arn == name)
+        {
+            return Ok(existing.arn.clone());
+        }
+        let arn = fake_arn(name);
+        secrets.push(StoredSecret {
+            arn: arn.clone(),
+            name: name.to_owned(),
+            tags: tags.clone(),
+            versions: Vec::new(),
+        });
+        Ok(arn)
+    }
+
+    async fn put_pending(
+        &self,
+        secret_id: &str,
+        client_request_token: &str,
+        value: &SecretString,
+    ) -> Result<String> {
+        self.put_secret_value(
+            secret_id,
+            client_request_token,
+            value,
+            &[keyshift_core::ports::AWSPENDING],
+            Utc::now(),
+        )
+    }
+
+    async fn move_stage(
+        &self,
+        secret_id: &str,
+        stage: &str,
+        to_version: &str,
+        from_version: Option<&str>,
+    ) -> Result<()> {
+        self.update_version_stage(secret_id, stage, Some(to_version), from_version)
+    }
+
+    async fn remove_stage(&self, secret_id: &str, stage: &str, from_version: &str) -> Result<()> {
+        self.update_version_stage(secret_id, stage, None, Some(from_version))
+    }
+}

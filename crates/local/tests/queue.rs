@@ -1,0 +1,115 @@
+//! The in-process DLQ: visibility timeout, receive count, receipt handles, batch limit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use keyshift_core::model::WorkspaceRef;
+use keyshift_core::ports::{DeadLetterQueue, DlqMessage, ManualClock};
+use keyshift_local::InMemoryQueue;
+
+fn message(execution: &str) -> DlqMessage {
+    DlqMessage {
+        execution: execution.to_owned(),
+        execution_arn: None,
+        workspace: WorkspaceRef::amg("g-0123456789", "eu-west-1", 1).unwrap(),
+        failed_state: "MintToken".to_owned(),
+        error: "Grafana.Unauthorized".to_owned(),
+        cause: "HTTP 401".to_owned(),
+        execution_input: None,
+    }
+}
+
+fn queue() -> (Arc<ManualClock>, InMemoryQueue) {
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap(),
+    ));
+    let queue = InMemoryQueue::with_clock(clock.clone());
+    (clock, queue)
+}
+
+#[tokio::test]
+async fn received_messages_hide_then_reappear_with_a_higher_count() {
+    let (clock, queue) = queue();
+    queue.send(&message("exec-1")).await.unwrap();
+    let first = queue.receive(10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].receive_count, Some(1));
+    let parsed: DlqMessage = serde_json::from_str(&first[0].body).unwrap();
+    assert_eq!(parsed, message("exec-1"));
+
+    assert!(
+        queue
+            .receive(10, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    clock.advance(chrono::Duration::seconds(29));
+    assert!(
+        queue
+            .receive(10, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    clock.advance(chrono::Duration::seconds(2));
+    let second = queue.receive(10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].receive_count, Some(2));
+    assert_ne!(second[0].receipt, first[0].receipt);
+
+    // The outdated handle succeeds but deletes nothing, as on SQS.
+    queue.delete(&first[0].receipt).await.unwrap();
+    assert_eq!(queue.len(), 1);
+    queue.delete(&second[0].receipt).await.unwrap();
+    assert!(queue.is_empty());
+}
+
+#[tokio::test]
+async fn batches_are_capped_at_ten_and_at_the_request() {
+    let (_clock, queue) = queue();
+    for index in 0..12 {
+        queue
+            .send(&message(&format!("exec-{index}")))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        queue
+            .receive(3, Duration::from_secs(5))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        queue
+            .receive(50, Duration::from_secs(5))
+            .await
+            .unwrap()
+            .len(),
+        9
+    );
+    assert!(
+        queue
+            .receive(50, Duration::from_secs(5))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(queue.len(), 12);
+}
+
+#[tokio::test]
+async fn raw_bodies_and_malformed_receipts() {
+    let (_clock, queue) = queue();
+    queue.send_raw("not json at all");
+    let received = queue.receive(1, Duration::ZERO).await.unwrap();
+    assert_eq!(received[0].body, "not json at all");
+    // Visibility zero: immediately visible again.
+    assert_eq!(queue.receive(1, Duration::ZERO).await.unwrap().len(), 1);
+    let error = queue.delete("garbage").await.unwrap_err();
+    assert_eq!(error.asl_name(), "Input.Invalid");
+    assert_eq!(queue.bodies(), vec!["not json at all".to_owned()]);
+}
