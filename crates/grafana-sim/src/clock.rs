@@ -8,6 +8,11 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 
+/// The furthest the clock may be moved from real time (about 1000 years either way): far
+/// beyond any token TTL, yet far from the edge of the representable date range, so the
+/// clock can never overflow whatever a test or a hostile control request asks for.
+pub const MAX_OFFSET_SECONDS: i64 = 1000 * 366 * 86_400;
+
 /// Wall-clock time plus a test-controlled offset; shared by the HTTP and AMG layers so both
 /// agree on which tokens have expired.
 #[derive(Debug, Default)]
@@ -29,10 +34,15 @@ impl SimClock {
     }
 
     /// Moves simulated time forward (or back, with a negative value) so tests can expire
-    /// tokens without waiting.
+    /// tokens without waiting. The resulting offset is clamped to ±[`MAX_OFFSET_SECONDS`].
     pub fn advance_seconds(&self, seconds: i64) {
-        self.offset_millis
-            .fetch_add(seconds.saturating_mul(1000), Ordering::SeqCst);
+        let limit = MAX_OFFSET_SECONDS.saturating_mul(1000);
+        let delta = seconds.clamp(-MAX_OFFSET_SECONDS, MAX_OFFSET_SECONDS) * 1000;
+        let _ = self
+            .offset_millis
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |current| {
+                Some(current.saturating_add(delta).clamp(-limit, limit))
+            });
     }
 
     /// How far simulated time is ahead of real time, reported by the control API so a test
@@ -62,5 +72,18 @@ mod tests {
         assert_eq!(clock.offset_seconds(), 86_400);
         clock.reset();
         assert_eq!(clock.offset_seconds(), 0);
+    }
+
+    #[test]
+    fn huge_advances_are_clamped_instead_of_overflowing() {
+        let clock = SimClock::new();
+        clock.advance_seconds(i64::MAX);
+        clock.advance_seconds(i64::MAX);
+        assert_eq!(clock.offset_seconds(), MAX_OFFSET_SECONDS);
+        assert!(clock.now() > Utc::now());
+        clock.advance_seconds(i64::MIN);
+        clock.advance_seconds(i64::MIN);
+        assert_eq!(clock.offset_seconds(), -MAX_OFFSET_SECONDS);
+        assert!(clock.now() < Utc::now());
     }
 }

@@ -95,6 +95,12 @@ async fn advance_clock(State(state): State<SharedState>, body: Bytes) -> Respons
     let Ok(request) = serde_json::from_slice::<AdvanceBody>(&body) else {
         return problem(StatusCode::BAD_REQUEST, "expected {\"seconds\": <integer>}");
     };
+    if request.seconds.unsigned_abs() > crate::clock::MAX_OFFSET_SECONDS.unsigned_abs() {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "seconds must be within ±1000 years of real time",
+        );
+    }
     state.clock().advance_seconds(request.seconds);
     json_reply(StatusCode::OK, clock_body(&state))
 }

@@ -12,7 +12,9 @@
 //!       "settings": { "apiKeyMaxSecondsToLive": 2592000, "tokenExpirationDayLimit": 30,
 //!                     "hideVersion": false, "autoMigrateOnStart": true },
 //!       "orgs": [ { "id": 1, "name": "Main Org." } ],
-//!       "users": [ { "login": "admin", "password": "pw", "roles": { "1": "Admin" } } ],
+//!       "users": [ { "login": "admin", "password": "pw", "roles": { "1": "Admin" } },
+//!                  { "login": "sa-manager", "password": "pw", "roles": { "1": "Editor" },
+//!                    "fixedRoles": { "1": ["fixed:serviceaccounts:writer"] } } ],
 //!       "apiKeys": [ { "name": "ci", "role": "Admin", "expires": "30d", "secret": "…32 chars…",
 //!                      "migrated": false } ],
 //!       "serviceAccounts": [ { "name": "terraform", "role": "Editor",
@@ -83,7 +85,8 @@ pub enum FleetError {
         /// The repeated name.
         name: String,
     },
-    /// A role is not `None`, `Viewer`, `Editor` or `Admin`.
+    /// A role is not `None`, `Viewer`, `Editor` or `Admin` (or, for `fixedRoles`, not one of
+    /// the fixed roles the simulator knows).
     #[error("workspace `{workspace}` uses unknown role `{role}`")]
     InvalidRole {
         /// Workspace id.
@@ -233,6 +236,12 @@ pub struct UserSpec {
     /// Role per org id (keys are org ids as strings, as JSON requires).
     #[serde(default)]
     pub roles: BTreeMap<String, String>,
+    /// RBAC fixed roles granted per org id on top of the basic role, e.g.
+    /// `{"1": ["fixed:serviceaccounts:writer"]}` for an Editor allowed to manage service
+    /// accounts. Known: `fixed:serviceaccounts:{reader,creator,writer}`,
+    /// `fixed:apikeys:{reader,writer}`.
+    #[serde(default)]
+    pub fixed_roles: BTreeMap<String, Vec<String>>,
 }
 
 /// A legacy API key.
@@ -372,7 +381,7 @@ pub fn resolve_time(text: &str, now: DateTime<Utc>) -> Result<Option<DateTime<Ut
     let seconds = amount.checked_mul(seconds_per_unit).ok_or_else(invalid)?;
     let offset =
         Duration::try_seconds(if negative { -seconds } else { seconds }).ok_or_else(invalid)?;
-    Ok(Some(now + offset))
+    now.checked_add_signed(offset).map(Some).ok_or_else(invalid)
 }
 
 #[cfg(test)]

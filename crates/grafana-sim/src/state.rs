@@ -91,6 +91,38 @@ impl Role {
     }
 }
 
+/// A Grafana RBAC fixed role granted to a user on top of their basic org role (what an admin
+/// does with role assignments). It is how a non-admin reaches service-account management, and
+/// thereby Grafana's "can not assign a role higher than user's role" answer, which an Org
+/// Admin can never trigger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FixedRole {
+    /// `fixed:serviceaccounts:reader`: read service accounts.
+    ServiceAccountsReader,
+    /// `fixed:serviceaccounts:creator`: create service accounts.
+    ServiceAccountsCreator,
+    /// `fixed:serviceaccounts:writer`: read, create, write, delete service accounts.
+    ServiceAccountsWriter,
+    /// `fixed:apikeys:reader`: list legacy keys (gone with the key endpoints in 12.1).
+    ApiKeysReader,
+    /// `fixed:apikeys:writer`: list, create and delete legacy keys (gone in 12.1).
+    ApiKeysWriter,
+}
+
+impl FixedRole {
+    /// Parses Grafana's role name (`fixed:serviceaccounts:writer`).
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "fixed:serviceaccounts:reader" => Some(Self::ServiceAccountsReader),
+            "fixed:serviceaccounts:creator" => Some(Self::ServiceAccountsCreator),
+            "fixed:serviceaccounts:writer" => Some(Self::ServiceAccountsWriter),
+            "fixed:apikeys:reader" => Some(Self::ApiKeysReader),
+            "fixed:apikeys:writer" => Some(Self::ApiKeysWriter),
+            _ => None,
+        }
+    }
+}
+
 /// Failures of state operations; the HTTP and AMG layers map them to their own answers.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum StateError {
@@ -124,6 +156,11 @@ pub enum StateError {
     /// `secondsToLive` < 0.
     #[error("invalid SecondsToLive value")]
     NegativeSecondsToLive,
+    /// `secondsToLive` so large that the expiry is not a representable date. Grafana's Go
+    /// arithmetic silently overflows here (UNCONFIRMED what it then answers); the simulator
+    /// refuses the request as bad input instead of inventing a date.
+    #[error("SecondsToLive value out of range")]
+    SecondsToLiveOutOfRange,
     /// `api_key_max_seconds_to_live` is set and no TTL was given.
     #[error("Number of seconds before expiration should be set")]
     SecondsToLiveRequired,
@@ -219,6 +256,8 @@ pub struct User {
     pub is_grafana_admin: bool,
     /// Role per org.
     pub roles: BTreeMap<i64, Role>,
+    /// Fixed roles granted per org on top of the basic role.
+    pub fixed_roles: BTreeMap<i64, Vec<FixedRole>>,
     /// Creation time.
     pub created: DateTime<Utc>,
 }
@@ -567,10 +606,27 @@ pub struct UserIdentity {
     pub is_grafana_admin: bool,
     /// Roles per org.
     pub roles: BTreeMap<i64, Role>,
+    /// Fixed roles granted per org on top of the basic role.
+    pub fixed_roles: BTreeMap<i64, Vec<FixedRole>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// When a credential created at `now` with `seconds_to_live` expires (`None`: never, for 0).
+/// Checked arithmetic: the TTL comes straight from a request body.
+fn expiry_after(
+    now: DateTime<Utc>,
+    seconds_to_live: i64,
+) -> Result<Option<DateTime<Utc>>, StateError> {
+    if seconds_to_live <= 0 {
+        return Ok(None);
+    }
+    Duration::try_seconds(seconds_to_live)
+        .and_then(|ttl| now.checked_add_signed(ttl))
+        .map(Some)
+        .ok_or(StateError::SecondsToLiveOutOfRange)
 }
 
 fn slug(name: &str) -> String {
@@ -731,7 +787,7 @@ impl SimState {
             }
             instance.require_org(org_id)?;
             instance.require_free_credential_name(org_id, name)?;
-            let expires = (seconds_to_live > 0).then(|| now + Duration::seconds(seconds_to_live));
+            let expires = expiry_after(now, seconds_to_live)?;
             let id = instance.insert_credential(CredentialRow {
                 id: 0,
                 org_id,
@@ -840,7 +896,7 @@ impl SimState {
                 return Err(StateError::EmptyName);
             }
             instance.require_free_credential_name(org_id, name)?;
-            let expires = (seconds_to_live > 0).then(|| now + Duration::seconds(seconds_to_live));
+            let expires = expiry_after(now, seconds_to_live)?;
             let id = instance.insert_credential(CredentialRow {
                 id: 0,
                 org_id,
@@ -960,6 +1016,7 @@ impl SimState {
                     email: user.email.clone(),
                     is_grafana_admin: user.is_grafana_admin,
                     roles: user.roles.clone(),
+                    fixed_roles: user.fixed_roles.clone(),
                 })
         })
     }
@@ -1131,6 +1188,23 @@ impl Instance {
                 })?;
                 roles.insert(org_id, role);
             }
+            let mut fixed_roles = BTreeMap::new();
+            for (org, names) in &user.fixed_roles {
+                let org_id: i64 = org.parse().map_err(|_| unknown_org(-1))?;
+                if !instance.orgs.contains_key(&org_id) {
+                    return Err(unknown_org(org_id));
+                }
+                let granted = names
+                    .iter()
+                    .map(|name| {
+                        FixedRole::parse(name).ok_or_else(|| FleetError::InvalidRole {
+                            workspace: spec.id.clone(),
+                            role: name.clone(),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                fixed_roles.insert(org_id, granted);
+            }
             let id = instance.next_user_id;
             instance.next_user_id += 1;
             instance.users.push(User {
@@ -1143,6 +1217,7 @@ impl Instance {
                 password: user.password.clone(),
                 is_grafana_admin: user.is_grafana_admin,
                 roles,
+                fixed_roles,
                 created,
             });
         }

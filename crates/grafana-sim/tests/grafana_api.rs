@@ -87,7 +87,12 @@ async fn org_header_or_target_org_id_different_from_the_key_org_is_401() {
     let by_query = sim
         .get(SELF_115, "/api/org?targetOrgId=2", &Auth::Bearer(&key))
         .await;
-    assert_eq!(by_query.status, 401);
+    assert_errutil(
+        &by_query,
+        401,
+        "api-key.organization-mismatch",
+        "API key does not belong to the requested organization",
+    );
     let same_org = sim
         .get(SELF_115, "/api/org?targetOrgId=1", &Auth::Bearer(&key))
         .await;
@@ -213,7 +218,17 @@ async fn key_list_is_capped_at_100() {
         .get(AMG_94, "/api/auth/keys", &Auth::Bearer(&key))
         .await
         .json();
-    assert_eq!(list.as_array().unwrap().len(), 100);
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|key| key["name"].as_str().unwrap())
+        .collect();
+    let first_hundred: Vec<String> = (0..100).map(|index| format!("bulk-{index:03}")).collect();
+    assert_eq!(
+        names, first_hundred,
+        "the first 100 by name; ci-deploy, status-page and terraform-admin sort after them"
+    );
 }
 
 #[tokio::test]
@@ -636,13 +651,15 @@ async fn nine_x_only_migration_endpoints_exist_on_9_4_only() {
         )
         .await;
     assert_eq!(status.json(), json!({"migrated": true}));
-    sim.post(
-        AMG_94,
-        "/api/serviceaccounts/migrate/2",
-        &Auth::Bearer(&nine),
-        json!({}),
-    )
-    .await;
+    let converted = sim
+        .post(
+            AMG_94,
+            "/api/serviceaccounts/migrate/2",
+            &Auth::Bearer(&nine),
+            json!({}),
+        )
+        .await;
+    assert_legacy(&converted, 200, "Service accounts converted");
     let reverted = sim
         .post(
             AMG_94,

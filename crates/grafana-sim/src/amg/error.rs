@@ -316,6 +316,7 @@ impl AmgError {
                 Self::field("name", "Member must have length greater than or equal to 1")
             }
             StateError::NegativeSecondsToLive
+            | StateError::SecondsToLiveOutOfRange
             | StateError::SecondsToLiveRequired
             | StateError::SecondsToLiveAboveLimit
             | StateError::ExpirationBeyondDayLimit => {

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use axum::Extension;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{Response, StatusCode};
 use md5::{Digest, Md5};
 use serde::Deserialize;
@@ -12,7 +12,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::InstanceContext;
-use super::auth::{Caller, Principal, permissions};
+use super::auth::{Caller, Principal};
+use super::extract::{PathParams, QueryParams};
 use super::reply;
 use crate::state::{
     NewServiceAccount, Role, ServiceAccountUpdate, ServiceAccountView, SharedState, StateError,
@@ -21,13 +22,16 @@ use crate::state::{
 use crate::version::{GrafanaVersion, UserEndpointBehaviour};
 
 type Answer = Result<Response<Body>, Response<Body>>;
-type Params = Path<HashMap<String, String>>;
-type QueryMap = Query<HashMap<String, String>>;
 
 const NO_SUCH_ACCOUNT: &str = "service account not found";
 
+/// Binds a JSON request body. Only an object binds: Go's decoder refuses an array or a scalar
+/// for a struct, whereas serde would happily fill a struct from an array.
 fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Option<T> {
-    serde_json::from_slice(body).ok()
+    match serde_json::from_slice::<Value>(body).ok()? {
+        object @ Value::Object(_) => serde_json::from_value(object).ok(),
+        _ => None,
+    }
 }
 
 fn param_id(params: &HashMap<String, String>, name: &str) -> Option<i64> {
@@ -291,7 +295,7 @@ fn folder_hit(folder: &crate::state::Folder) -> Value {
 pub(crate) async fn search(
     State(state): State<SharedState>,
     caller: Caller,
-    Query(query): QueryMap,
+    QueryParams(query): QueryParams,
 ) -> Answer {
     if !caller.can("folders:read") {
         return Ok(reply::ok(json!([])));
@@ -323,7 +327,7 @@ pub(crate) async fn search(
 pub(crate) async fn list_folders(
     State(state): State<SharedState>,
     caller: Caller,
-    Query(query): QueryMap,
+    QueryParams(query): QueryParams,
 ) -> Answer {
     if !caller.can("folders:read") {
         return Ok(reply::ok(json!([])));
@@ -392,12 +396,13 @@ pub(crate) async fn create_folder(
 
 /// `GET /api/access-control/user/permissions`.
 pub(crate) async fn user_permissions(caller: Caller) -> Answer {
-    Ok(reply::ok(permissions(caller.role, caller.version)))
+    Ok(reply::ok(caller.permissions()))
 }
 
 /// `GET /api/access-control/user/actions`.
 pub(crate) async fn user_actions(caller: Caller) -> Answer {
-    let actions: HashMap<&str, bool> = permissions(caller.role, caller.version)
+    let actions: HashMap<&str, bool> = caller
+        .permissions()
         .into_keys()
         .map(|action| (action, true))
         .collect();
@@ -413,7 +418,7 @@ pub(crate) async fn list_keys(
     State(state): State<SharedState>,
     Extension(instance): Extension<InstanceContext>,
     caller: Result<Caller, Response<Body>>,
-    Query(query): QueryMap,
+    QueryParams(query): QueryParams,
 ) -> Answer {
     if instance.version.legacy_keys_removed() {
         return Err(reply::not_found());
@@ -520,6 +525,11 @@ pub(crate) async fn create_key(
             StatusCode::BAD_REQUEST,
             "negative value for SecondsToLive",
         )),
+        // An expiry beyond any representable date: refused as unbindable input (UNCONFIRMED).
+        Err(StateError::SecondsToLiveOutOfRange) => Err(reply::legacy_traced(
+            StatusCode::BAD_REQUEST,
+            "bad request data",
+        )),
         Err(StateError::CredentialNameTaken(_)) => Err(reply::legacy_traced(
             StatusCode::CONFLICT,
             "API key, organization ID and name must be unique",
@@ -538,7 +548,7 @@ pub(crate) async fn delete_key(
     State(state): State<SharedState>,
     Extension(instance): Extension<InstanceContext>,
     caller: Result<Caller, Response<Body>>,
-    Path(params): Params,
+    PathParams(params): PathParams,
 ) -> Answer {
     if instance.version.legacy_keys_removed() {
         return Err(reply::not_found());
@@ -602,7 +612,7 @@ pub(crate) async fn migrate_one(
     State(state): State<SharedState>,
     Extension(instance): Extension<InstanceContext>,
     caller: Result<Caller, Response<Body>>,
-    Path(params): Params,
+    PathParams(params): PathParams,
 ) -> Answer {
     if instance.version.legacy_keys_removed() {
         return Err(reply::not_found());
@@ -683,7 +693,7 @@ pub(crate) async fn revert_key(
     State(state): State<SharedState>,
     Extension(instance): Extension<InstanceContext>,
     caller: Result<Caller, Response<Body>>,
-    Path(params): Params,
+    PathParams(params): PathParams,
 ) -> Answer {
     if !instance.version.has_9x_migration_extras() {
         return Err(reply::not_found());
@@ -796,7 +806,7 @@ pub(crate) async fn create_service_account(
 pub(crate) async fn search_service_accounts(
     State(state): State<SharedState>,
     caller: Caller,
-    Query(query): QueryMap,
+    QueryParams(query): QueryParams,
 ) -> Answer {
     caller.require("serviceaccounts:read")?;
     let per_page = match int_param(&query, &["perpage"]) {
@@ -873,8 +883,8 @@ fn find_account(
 pub(crate) async fn get_service_account(
     State(state): State<SharedState>,
     caller: Caller,
-    Path(params): Params,
-    Query(query): QueryMap,
+    PathParams(params): PathParams,
+    QueryParams(query): QueryParams,
 ) -> Answer {
     caller.require("serviceaccounts:read")?;
     let account_id = param_id(&params, "id").ok_or_else(invalid_account_id)?;
@@ -900,7 +910,7 @@ struct UpdateServiceAccountBody {
 pub(crate) async fn update_service_account(
     State(state): State<SharedState>,
     caller: Caller,
-    Path(params): Params,
+    PathParams(params): PathParams,
     body: Bytes,
 ) -> Answer {
     caller.require("serviceaccounts:write")?;
@@ -938,7 +948,7 @@ pub(crate) async fn update_service_account(
 pub(crate) async fn delete_service_account(
     State(state): State<SharedState>,
     caller: Caller,
-    Path(params): Params,
+    PathParams(params): PathParams,
 ) -> Answer {
     caller.require("serviceaccounts:delete")?;
     let account_id = param_id(&params, "id").ok_or_else(invalid_account_id)?;
@@ -966,7 +976,7 @@ pub(crate) async fn delete_service_account(
 pub(crate) async fn list_tokens(
     State(state): State<SharedState>,
     caller: Caller,
-    Path(params): Params,
+    PathParams(params): PathParams,
 ) -> Answer {
     caller.require("serviceaccounts:read")?;
     let account_id = param_id(&params, "id").ok_or_else(invalid_account_id)?;
@@ -992,7 +1002,7 @@ struct CreateTokenBody {
 pub(crate) async fn create_token(
     State(state): State<SharedState>,
     caller: Caller,
-    Path(params): Params,
+    PathParams(params): PathParams,
     body: Bytes,
 ) -> Answer {
     caller.require("serviceaccounts:write")?;
@@ -1029,11 +1039,13 @@ pub(crate) async fn create_token(
             json!({"id": issued.id, "name": issued.name, "key": issued.key}),
         )),
         Err(StateError::ServiceAccountNotFound(_)) => Err(account_not_found()),
-        Err(StateError::NegativeSecondsToLive) => Err(reply::errutil(
-            StatusCode::BAD_REQUEST,
-            "serviceaccounts.ErrInvalidInput",
-            "invalid SecondsToLive value",
-        )),
+        Err(StateError::NegativeSecondsToLive | StateError::SecondsToLiveOutOfRange) => {
+            Err(reply::errutil(
+                StatusCode::BAD_REQUEST,
+                "serviceaccounts.ErrInvalidInput",
+                "invalid SecondsToLive value",
+            ))
+        }
         Err(StateError::EmptyName) => Err(empty_name()),
         Err(StateError::CredentialNameTaken(_)) => {
             let message =
@@ -1056,7 +1068,7 @@ pub(crate) async fn create_token(
 pub(crate) async fn delete_token(
     State(state): State<SharedState>,
     caller: Caller,
-    Path(params): Params,
+    PathParams(params): PathParams,
 ) -> Answer {
     caller.require("serviceaccounts:write")?;
     let account_id = param_id(&params, "id").ok_or_else(invalid_account_id)?;

@@ -15,7 +15,9 @@ use base64::engine::general_purpose::STANDARD;
 
 use super::InstanceContext;
 use super::reply;
-use crate::state::{CredentialRejection, Role, ServiceAccountView, SharedState, UserIdentity};
+use crate::state::{
+    CredentialRejection, FixedRole, Role, ServiceAccountView, SharedState, UserIdentity,
+};
 use crate::version::GrafanaVersion;
 
 /// The authenticated principal behind a request.
@@ -40,14 +42,32 @@ pub(crate) struct Caller {
     pub org_id: i64,
     /// Basic role in that org.
     pub role: Role,
+    /// Fixed roles granted in that org on top of the basic role (users only).
+    pub fixed_roles: Vec<FixedRole>,
     /// Who it is.
     pub principal: Principal,
 }
 
 impl Caller {
-    /// Whether the caller's role grants `action` (see [`permissions`]).
+    /// Everything the caller may do: the basic role's permissions plus granted fixed roles.
+    pub(crate) fn permissions(&self) -> BTreeMap<&'static str, Vec<&'static str>> {
+        let mut map = permissions(self.role, self.version);
+        for fixed in &self.fixed_roles {
+            for (action, scopes) in fixed_role_permissions(*fixed, self.version) {
+                let entry = map.entry(action).or_default();
+                for scope in scopes {
+                    if !entry.contains(&scope) {
+                        entry.push(scope);
+                    }
+                }
+            }
+        }
+        map
+    }
+
+    /// Whether the caller's role or fixed roles grant `action` (see [`permissions`]).
     pub(crate) fn can(&self, action: &str) -> bool {
-        permissions(self.role, self.version).contains_key(action)
+        self.permissions().contains_key(action)
     }
 
     /// `Ok` when allowed, otherwise the RBAC 403 body.
@@ -101,6 +121,36 @@ pub(crate) fn permissions(
         }
     }
     map
+}
+
+/// The actions Grafana's fixed roles bundle (the subset the simulated endpoints check).
+fn fixed_role_permissions(
+    role: FixedRole,
+    version: GrafanaVersion,
+) -> Vec<(&'static str, Vec<&'static str>)> {
+    let all_accounts = vec!["serviceaccounts:*"];
+    match role {
+        FixedRole::ServiceAccountsReader => vec![("serviceaccounts:read", all_accounts)],
+        FixedRole::ServiceAccountsCreator => vec![("serviceaccounts:create", vec![])],
+        FixedRole::ServiceAccountsWriter => vec![
+            ("serviceaccounts:read", all_accounts.clone()),
+            ("serviceaccounts:create", vec![]),
+            ("serviceaccounts:write", all_accounts.clone()),
+            ("serviceaccounts:delete", all_accounts.clone()),
+            ("serviceaccounts.permissions:read", all_accounts.clone()),
+            ("serviceaccounts.permissions:write", all_accounts),
+        ],
+        // The apikeys actions and fixed roles were removed with the key endpoints in 12.1.
+        FixedRole::ApiKeysReader | FixedRole::ApiKeysWriter if version.legacy_keys_removed() => {
+            vec![]
+        }
+        FixedRole::ApiKeysReader => vec![("apikeys:read", vec!["apikeys:*"])],
+        FixedRole::ApiKeysWriter => vec![
+            ("apikeys:read", vec!["apikeys:*"]),
+            ("apikeys:create", vec![]),
+            ("apikeys:delete", vec!["apikeys:*"]),
+        ],
+    }
 }
 
 fn requested_org(parts: &Parts) -> Option<i64> {
@@ -216,6 +266,7 @@ impl FromRequestParts<SharedState> for Caller {
                     version: instance.version,
                     org_id: identity.org_id,
                     role: identity.role,
+                    fixed_roles: Vec::new(),
                     principal: match identity.service_account {
                         Some(account) => Principal::ServiceAccount(account),
                         None => Principal::ApiKey,
@@ -237,11 +288,13 @@ impl FromRequestParts<SharedState> for Caller {
                     None => *user.roles.keys().next().ok_or_else(unauthenticated)?,
                 };
                 let role = user.roles.get(&org_id).copied().unwrap_or(Role::None);
+                let fixed_roles = user.fixed_roles.get(&org_id).cloned().unwrap_or_default();
                 Ok(Caller {
                     instance: instance.id,
                     version: instance.version,
                     org_id,
                     role,
+                    fixed_roles,
                     principal: Principal::User(user),
                 })
             }

@@ -11,6 +11,7 @@
 
 mod api;
 mod auth;
+mod extract;
 mod reply;
 
 use std::any::Any;
