@@ -250,3 +250,30 @@ pub(crate) async fn find_service_account(
     let found = api.search_service_accounts(name).await?;
     Ok(found.into_iter().find(|account| account.name == name))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_access_must_belong_to_the_workspace() {
+        let workspace =
+            WorkspaceRef::self_hosted("http://grafana.example.com", "grafana/admin", 1).unwrap();
+        assert!(validate_grafana_url(&workspace, "http://grafana.example.com/").is_ok());
+        let error = validate_grafana_url(&workspace, "http://attacker.example.com").unwrap_err();
+        assert_eq!(error.asl_name(), "Input.Invalid");
+        let own = Bootstrap::SelfHostedSecret {
+            admin_secret_id: "grafana/admin".into(),
+        };
+        let other = Bootstrap::SelfHostedSecret {
+            admin_secret_id: "someone/else".into(),
+        };
+        assert!(validate_bootstrap(&workspace, &own).is_ok());
+        assert_eq!(
+            validate_bootstrap(&workspace, &other)
+                .unwrap_err()
+                .asl_name(),
+            "Input.Invalid"
+        );
+    }
+}

@@ -264,3 +264,19 @@ pub(crate) async fn read_inventory(
         managed_secrets,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bootstrap_token_outlives_the_grace_period_within_amg_limits() {
+        let policy = Policy::default();
+        assert_eq!(
+            bootstrap_ttl_seconds(&policy),
+            86_400 + BOOTSTRAP_HEADROOM_SECONDS
+        );
+        let long: Policy = serde_json::from_str(r#"{"gracePeriod":"40d"}"#).unwrap();
+        assert_eq!(bootstrap_ttl_seconds(&long), AMG_MAX_SECONDS_TO_LIVE);
+    }
+}

@@ -141,3 +141,16 @@ async fn recover_stored(
         sealed,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_defaults_to_the_policy_and_is_capped_at_thirty_days() {
+        let policy = Policy::default();
+        assert_eq!(effective_ttl_seconds(0, &policy), 2_592_000);
+        assert_eq!(effective_ttl_seconds(3_600, &policy), 3_600);
+        assert_eq!(effective_ttl_seconds(90 * 86_400, &policy), 2_592_000);
+    }
+}

@@ -1,0 +1,506 @@
+//! `keyshift plan` and `keyshift run`: the fleet against real endpoints (AMG through the AWS
+//! default credential chain, self-hosted Grafana over HTTP), built on the same wiring as the
+//! demo.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use keyshift_aws::{
+    AmgControlPlaneClient, AwsContext, AwsService, GrafanaHttpSettings, HttpGrafanaConnector,
+    KmsSealer, SecretsManagerStore, SqsDeadLetterQueue,
+};
+use keyshift_core::SecretString;
+use keyshift_core::model::duration::parse_duration;
+use keyshift_core::model::{Policy, WorkspaceRef, WorkspaceTarget};
+use keyshift_core::naming::execution_name_for;
+use keyshift_core::plan::Plan;
+use keyshift_core::ports::{AWSCURRENT, AmgControlPlane, Sealer, SecretStore, SystemClock};
+use keyshift_core::steps::io::{
+    DiscoverInput, ExecutionInput, RevokeOldInput, WorkspaceRevokeInput,
+};
+use keyshift_core::steps::{StepDeps, discover_keys, revoke_old};
+use keyshift_local::{InMemorySecretStore, LocalSealer};
+use local_sfn::RealClock;
+use serde::Serialize;
+
+use crate::asl::ROTATE_WORKSPACE_ASL;
+use crate::cli::{DlqKind, OutputFormat, PlanArgs, RunArgs, SecretStoreKind, TargetArgs};
+use crate::config::FleetConfig;
+use crate::exit::{self, CliError, read_text};
+use crate::local::{LocalDlq, LocalRuntime};
+use crate::progress::{Progress, stdout_is_terminal};
+
+/// The resolved fleet and the ports to work on it.
+pub struct FleetContext {
+    /// The workspaces selected.
+    pub workspaces: Vec<WorkspaceRef>,
+    /// The policy from the config (or defaults).
+    pub policy: Policy,
+    /// The config's MaxConcurrency, if any.
+    pub max_concurrency: Option<u32>,
+    /// The step dependencies.
+    pub deps: StepDeps,
+    /// The AWS context (for the DLQ client).
+    pub aws: AwsContext,
+}
+
+/// Reads the config, builds the adapters and selects the workspaces.
+pub async fn fleet_context(
+    targets: &TargetArgs,
+    kms_key_id: Option<&str>,
+) -> Result<FleetContext, CliError> {
+    let config = match &targets.config {
+        Some(path) => FleetConfig::load(path)?,
+        None => FleetConfig::default(),
+    };
+    let base = AwsContext::from_env().await;
+    let mut endpoints = base.endpoints().clone();
+    if let Some(url) = &targets.amg_endpoint {
+        endpoints = endpoints.with_service(AwsService::Grafana, url.clone());
+    }
+    if let Some(url) = &targets.secrets_endpoint {
+        endpoints = endpoints.with_service(AwsService::SecretsManager, url.clone());
+    }
+    let aws = AwsContext::new(base.sdk_config().clone(), endpoints);
+    let amg: Arc<dyn AmgControlPlane> = Arc::new(AmgControlPlaneClient::new(&aws.grafana_client()));
+    let workspaces = select_workspaces(targets, &config, amg.as_ref()).await?;
+    let secrets: Arc<dyn SecretStore> = match targets.secret_store {
+        SecretStoreKind::SecretsManager => {
+            Arc::new(SecretsManagerStore::new(aws.secrets_manager_client()))
+        }
+        SecretStoreKind::Memory => {
+            let store = InMemorySecretStore::new();
+            seed_admin_credentials(&store, targets, &workspaces).await?;
+            Arc::new(store)
+        }
+    };
+    let sealer: Arc<dyn Sealer> = match kms_key_id {
+        Some(key) => Arc::new(KmsSealer::new(aws.kms_client(), key)),
+        None => Arc::new(LocalSealer::random()),
+    };
+    let connector = HttpGrafanaConnector::new(GrafanaHttpSettings::default())
+        .map_err(|error| CliError::environment("building the Grafana HTTP client", error))?;
+    let deps = StepDeps {
+        grafana: Arc::new(connector),
+        secrets,
+        sealer,
+        amg: Some(amg),
+        clock: Arc::new(SystemClock),
+        amg_url_template: targets.amg_url_template.clone(),
+    };
+    Ok(FleetContext {
+        workspaces,
+        policy: config.policy,
+        max_concurrency: config.max_concurrency,
+        deps,
+        aws,
+    })
+}
+
+async fn select_workspaces(
+    targets: &TargetArgs,
+    config: &FleetConfig,
+    amg: &dyn AmgControlPlane,
+) -> Result<Vec<WorkspaceRef>, CliError> {
+    let argument = |flag: &str, message: String| CliError::InvalidArgument {
+        flag: flag.to_owned(),
+        message,
+    };
+    if let Some(workspace_id) = &targets.workspace {
+        let region = targets
+            .region
+            .clone()
+            .ok_or_else(|| argument("--region", "required with --workspace".to_owned()))?;
+        let reference = WorkspaceRef::amg(workspace_id.clone(), region, targets.org_id)
+            .map_err(|error| argument("--workspace", error.to_string()))?;
+        return Ok(vec![reference]);
+    }
+    if let Some(url) = &targets.url {
+        let secret = targets
+            .admin_secret_id
+            .clone()
+            .ok_or_else(|| argument("--admin-secret-id", "required with --url".to_owned()))?;
+        let reference = WorkspaceRef::self_hosted(url.clone(), secret, targets.org_id)
+            .map_err(|error| argument("--url", error.to_string()))?;
+        return Ok(vec![reference]);
+    }
+    let mut tags = BTreeMap::new();
+    for tag in &targets.tags {
+        let (key, value) = tag
+            .split_once('=')
+            .ok_or_else(|| argument("--tag", format!("{tag:?} is not KEY=VALUE")))?;
+        tags.insert(key.to_owned(), value.to_owned());
+    }
+    let (regions, tags, org_id) = match (&config.amg, &targets.region) {
+        (Some(selection), _) => (
+            selection.regions.clone(),
+            if tags.is_empty() {
+                selection.tags.clone()
+            } else {
+                tags
+            },
+            selection.org_id,
+        ),
+        (None, Some(region)) => (vec![region.clone()], tags, targets.org_id),
+        (None, None) => (Vec::new(), tags, targets.org_id),
+    };
+    let mut workspaces = Vec::new();
+    for region in regions {
+        let listed = amg.list_workspaces(&region).await.map_err(|error| {
+            CliError::environment(format!("listing AMG workspaces in {region}"), error)
+        })?;
+        for summary in listed {
+            let tagged = tags
+                .iter()
+                .all(|(key, value)| summary.tags.get(key) == Some(value));
+            if !tagged || !summary.is_active() {
+                continue;
+            }
+            let reference = WorkspaceRef::amg(
+                summary.workspace.workspace_id.clone(),
+                region.clone(),
+                org_id,
+            )
+            .map_err(|error| CliError::environment("AMG listed an invalid workspace", error))?;
+            workspaces.push(reference);
+        }
+    }
+    for target in &config.self_hosted {
+        workspaces.push(
+            target
+                .workspace_ref()
+                .map_err(|error| CliError::invalid_file("config", error.to_string()))?,
+        );
+    }
+    if workspaces.is_empty() {
+        return Err(argument(
+            "--config",
+            "no workspace selected: give --workspace/--region, --url/--admin-secret-id, --region with --tag, or a config file".to_owned(),
+        ));
+    }
+    Ok(workspaces)
+}
+
+async fn seed_admin_credentials(
+    store: &InMemorySecretStore,
+    targets: &TargetArgs,
+    workspaces: &[WorkspaceRef],
+) -> Result<(), CliError> {
+    let Some(variable) = &targets.admin_credential_env else {
+        return Ok(());
+    };
+    let value = std::env::var(variable).map_err(|_| CliError::InvalidArgument {
+        flag: "--admin-credential-env".to_owned(),
+        message: format!("environment variable {variable} is not set"),
+    })?;
+    let value = SecretString::new(value);
+    for workspace in workspaces {
+        if let WorkspaceTarget::SelfHosted {
+            admin_secret_id, ..
+        } = &workspace.target
+        {
+            if store.describe(admin_secret_id).await.is_ok() {
+                continue;
+            }
+            let seeded = async {
+                store
+                    .ensure_secret(
+                        admin_secret_id,
+                        "self-hosted admin credential",
+                        &BTreeMap::new(),
+                    )
+                    .await?;
+                store.put_secret_value(
+                    admin_secret_id,
+                    &uuid::Uuid::new_v4().to_string(),
+                    &value,
+                    &[AWSCURRENT],
+                    chrono::Utc::now(),
+                )
+            };
+            seeded
+                .await
+                .map_err(|error| CliError::environment("seeding the admin credential", error))?;
+        }
+    }
+    Ok(())
+}
+
+/// One workspace's plan, or why there is none.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspacePlan {
+    /// `WorkspaceRef::key`.
+    pub workspace: String,
+    /// The plan.
+    pub plan: Option<Plan>,
+    /// The ASL error name and message when discovery failed.
+    pub error: Option<String>,
+}
+
+/// Plans one workspace: discover-keys, then (AMG) immediately revokes the short-lived admin
+/// credential discovery needed; nothing else is changed.
+pub async fn plan_workspace(
+    deps: &StepDeps,
+    workspace: &WorkspaceRef,
+    policy: &Policy,
+) -> WorkspacePlan {
+    let execution_name = format!("plan-{}", uuid::Uuid::new_v4().simple());
+    let discovered = discover_keys(
+        deps,
+        DiscoverInput {
+            execution_name: execution_name.clone(),
+            workspace: workspace.clone(),
+            policy: policy.clone(),
+        },
+    )
+    .await;
+    let output = match discovered {
+        Ok(output) => output,
+        Err(error) => {
+            return WorkspacePlan {
+                workspace: workspace.key(),
+                plan: None,
+                error: Some(format!("{}: {error}", error.asl_name())),
+            };
+        }
+    };
+    let mut bootstrap_only = output.plan.clone();
+    bootstrap_only.expired_keys.clear();
+    bootstrap_only.token_cleanups.clear();
+    let cleanup = revoke_old(
+        deps,
+        RevokeOldInput::Workspace(WorkspaceRevokeInput {
+            execution_name,
+            workspace: output.workspace.clone(),
+            grafana_url: output.grafana_url.clone(),
+            bootstrap: output.bootstrap.clone(),
+            policy: output.policy.clone(),
+            plan: bootstrap_only,
+        }),
+    )
+    .await;
+    WorkspacePlan {
+        workspace: workspace.key(),
+        error: cleanup
+            .err()
+            .map(|error| format!("the plan is complete, but revoking the planning admin credential failed: {}: {error}", error.asl_name())),
+        plan: Some(output.plan),
+    }
+}
+
+/// `keyshift plan`.
+pub async fn plan_command(args: PlanArgs) -> Result<u8, CliError> {
+    let context = fleet_context(&args.targets, None).await?;
+    let progress = Progress::new(
+        args.output == OutputFormat::Table && stdout_is_terminal(),
+        context.workspaces.len() as u64,
+        "plan",
+    );
+    let mut plans = Vec::new();
+    for workspace in &context.workspaces {
+        plans.push(plan_workspace(&context.deps, workspace, &context.policy).await);
+        progress.inc();
+    }
+    progress.finish();
+    match args.output {
+        OutputFormat::Json => crate::print_json(&plans)?,
+        OutputFormat::Table => print!("{}", render_plans(&plans)),
+    }
+    let failed = plans.iter().any(|plan| plan.plan.is_none());
+    let has_work = plans
+        .iter()
+        .filter_map(|plan| plan.plan.as_ref())
+        .any(Plan::has_work);
+    Ok(if failed {
+        exit::FAILED
+    } else if args.detailed_exitcode && has_work {
+        exit::PLAN_HAS_WORK
+    } else {
+        exit::SUCCESS
+    })
+}
+
+/// The plans as text for people.
+pub fn render_plans(plans: &[WorkspacePlan]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for entry in plans {
+        let _ = writeln!(out, "{}", entry.workspace);
+        if let Some(plan) = &entry.plan {
+            let _ = writeln!(
+                out,
+                "  Grafana {}, grace period {} s",
+                plan.version, plan.grace_period_seconds
+            );
+            for credential in &plan.credentials {
+                let _ = writeln!(
+                    out,
+                    "  + {:<36} {:<8} -> {}  ({})",
+                    credential.service_account.name,
+                    credential.service_account.role.as_grafana(),
+                    credential.secret_id,
+                    credential.why
+                );
+                for revocation in &credential.revocations {
+                    let _ = writeln!(
+                        out,
+                        "      then revoke token {} ({})",
+                        revocation.token_name, revocation.why
+                    );
+                }
+                for key in &credential.legacy_key_deletions {
+                    let _ = writeln!(out, "      then delete key {} ({})", key.key_name, key.why);
+                }
+            }
+            for key in &plan.expired_keys {
+                let _ = writeln!(out, "  - delete expired key {} ({})", key.key_name, key.why);
+            }
+            for cleanup in &plan.token_cleanups {
+                let _ = writeln!(
+                    out,
+                    "  - revoke token {} of {} ({})",
+                    cleanup.token_name, cleanup.service_account_name, cleanup.why
+                );
+            }
+            for excluded in &plan.excluded_keys {
+                let _ = writeln!(out, "  = excluded {} ({})", excluded.key_name, excluded.why);
+            }
+            for note in &plan.up_to_date {
+                let _ = writeln!(out, "  = up to date {} ({})", note.name, note.why);
+            }
+            if !plan.has_work() {
+                let _ = writeln!(out, "  nothing to do");
+            }
+        }
+        if let Some(error) = &entry.error {
+            let _ = writeln!(out, "  ! {error}");
+        }
+    }
+    out
+}
+
+/// One execution of `keyshift run`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunSummary {
+    /// Execution name.
+    pub execution: String,
+    /// Workspace key.
+    pub workspace: String,
+    /// Final status.
+    pub status: String,
+    /// Error name on failure.
+    pub error: Option<String>,
+    /// Cause on failure (scrubbed by the steps).
+    pub cause: Option<String>,
+    /// Top-level states entered.
+    pub states_path: Vec<String>,
+}
+
+/// `keyshift run`.
+pub async fn run_command(args: RunArgs) -> Result<u8, CliError> {
+    let mut context = fleet_context(&args.targets, args.kms_key_id.as_deref()).await?;
+    if let Some(grace) = &args.grace_period {
+        context.policy.grace_period =
+            parse_duration(grace).ok_or_else(|| CliError::InvalidArgument {
+                flag: "--grace-period".to_owned(),
+                message: format!("{grace:?} is not a duration such as 24h, 90m, 0s or 3600"),
+            })?;
+    }
+    context
+        .policy
+        .validate()
+        .map_err(|error| CliError::invalid_file("policy", error.to_string()))?;
+    let template = match &args.definition {
+        Some(path) => read_text(path)?,
+        None => ROTATE_WORKSPACE_ASL.to_owned(),
+    };
+    let dlq = match args.dlq {
+        DlqKind::Memory => LocalDlq::in_process(),
+        DlqKind::Sqs => {
+            let url = args
+                .dlq_url
+                .clone()
+                .ok_or_else(|| CliError::InvalidArgument {
+                    flag: "--dlq-url".to_owned(),
+                    message: "required with --dlq sqs".to_owned(),
+                })?;
+            LocalDlq::forwarding(Arc::new(SqsDeadLetterQueue::new(
+                context.aws.sqs_client(),
+                url,
+            )))
+        }
+    };
+    let runtime = LocalRuntime::new(&template, context.deps.clone(), Arc::new(RealClock), dlq)
+        .map_err(|error| CliError::invalid_file("definition", error.to_string()))?;
+    let max_concurrency = args
+        .max_concurrency
+        .or(context.max_concurrency)
+        .unwrap_or(4)
+        .max(1);
+    let progress = Progress::new(
+        args.output == OutputFormat::Table && stdout_is_terminal(),
+        context.workspaces.len() as u64,
+        "run",
+    );
+    let slot = chrono::Utc::now();
+    let runs = context.workspaces.iter().map(|workspace| {
+        let name = execution_name_for(workspace, slot);
+        let input = ExecutionInput {
+            workspace: workspace.clone(),
+            policy: context.policy.clone(),
+        };
+        let runtime = runtime.clone();
+        let progress = progress.clone();
+        async move {
+            let result = runtime.execute(&name, &input, max_concurrency).await;
+            progress.inc();
+            RunSummary {
+                execution: name,
+                workspace: workspace.key(),
+                status: result.status.as_str().to_owned(),
+                error: result.error.clone(),
+                cause: result.cause.clone(),
+                states_path: result.states_path(),
+            }
+        }
+    });
+    let summaries = futures::future::join_all(runs).await;
+    progress.finish();
+    let dead_letters = runtime.dlq().messages();
+    match args.output {
+        OutputFormat::Json => crate::print_json(
+            &serde_json::json!({"executions": summaries, "deadLetters": dead_letters}),
+        )?,
+        OutputFormat::Table => {
+            for summary in &summaries {
+                println!(
+                    "{:<9} {:<44} {}",
+                    summary.status,
+                    summary.execution,
+                    summary.states_path.join(" > ")
+                );
+                if let (Some(error), Some(cause)) = (&summary.error, &summary.cause) {
+                    println!("          {error}: {cause}");
+                }
+            }
+            if !dead_letters.is_empty() {
+                println!(
+                    "{} message(s) sent to the dead-letter queue",
+                    dead_letters.len()
+                );
+            }
+        }
+    }
+    Ok(
+        if summaries
+            .iter()
+            .all(|summary| summary.status == "SUCCEEDED")
+        {
+            exit::SUCCESS
+        } else {
+            exit::FAILED
+        },
+    )
+}

@@ -1,0 +1,92 @@
+//! The step binaries' configuration and the adapters built from it, once per execution
+//! environment (cold start), outside the handler.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use keyshift_aws::{
+    AmgControlPlaneClient, AwsContext, GrafanaHttpSettings, HttpGrafanaConnector, KmsSealer,
+    SecretsManagerStore,
+};
+use keyshift_core::ports::SystemClock;
+use keyshift_core::steps::StepDeps;
+
+use crate::{ConfigError, optional_env, parsed_env, required_env};
+
+/// KMS key (id, ARN or alias) that seals tokens travelling through state payloads.
+pub const KMS_KEY_ENV: &str = "KEYSHIFT_KMS_KEY_ID";
+/// Optional template of AMG workspaces' Grafana URL (`{workspace_id}` placeholder), for
+/// workspaces reached through a proxy or VPC endpoint instead of their public hostname.
+pub const AMG_URL_TEMPLATE_ENV: &str = "KEYSHIFT_AMG_URL_TEMPLATE";
+/// Optional per-request timeout of Grafana HTTP calls, in seconds.
+pub const GRAFANA_TIMEOUT_ENV: &str = "KEYSHIFT_GRAFANA_TIMEOUT_SECONDS";
+
+/// What a step binary reads from its environment. AWS credentials, region and endpoint
+/// overrides (`KEYSHIFT_AWS_ENDPOINT_URL*`) are read by aws-config and keyshift-aws themselves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepConfig {
+    /// [`KMS_KEY_ENV`].
+    pub kms_key_id: String,
+    /// [`AMG_URL_TEMPLATE_ENV`].
+    pub amg_url_template: Option<String>,
+    /// [`GRAFANA_TIMEOUT_ENV`].
+    pub grafana_timeout: Option<Duration>,
+}
+
+impl StepConfig {
+    /// Reads and checks the configuration, naming any missing or invalid variable.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let amg_url_template = optional_env(AMG_URL_TEMPLATE_ENV);
+        if let Some(template) = &amg_url_template
+            && !(template.starts_with("https://") || template.starts_with("http://"))
+        {
+            return Err(ConfigError::Invalid {
+                name: AMG_URL_TEMPLATE_ENV.to_owned(),
+                reason: "must be an http(s) URL".to_owned(),
+            });
+        }
+        Ok(Self {
+            kms_key_id: required_env(KMS_KEY_ENV)?,
+            amg_url_template,
+            grafana_timeout: parsed_env::<u64>(GRAFANA_TIMEOUT_ENV)?.map(Duration::from_secs),
+        })
+    }
+
+    /// Builds the real adapters: Grafana over reqwest, Secrets Manager, KMS and the AMG control
+    /// plane from aws-config's default chain.
+    pub async fn build_deps(&self) -> Result<StepDeps, ConfigError> {
+        let aws = AwsContext::from_env().await;
+        let mut settings = GrafanaHttpSettings::default();
+        if let Some(timeout) = self.grafana_timeout {
+            settings.request_timeout = timeout;
+        }
+        let connector =
+            HttpGrafanaConnector::new(settings).map_err(|error| ConfigError::Invalid {
+                name: GRAFANA_TIMEOUT_ENV.to_owned(),
+                reason: error.to_string(),
+            })?;
+        Ok(StepDeps {
+            grafana: Arc::new(connector),
+            secrets: Arc::new(SecretsManagerStore::new(aws.secrets_manager_client())),
+            sealer: Arc::new(KmsSealer::new(aws.kms_client(), self.kms_key_id.clone())),
+            amg: Some(Arc::new(AmgControlPlaneClient::new(&aws.grafana_client()))),
+            clock: Arc::new(SystemClock),
+            amg_url_template: self.amg_url_template.clone(),
+        })
+    }
+}
+
+/// The usual `main` of a step binary: JSON logs, configuration, adapters, then the runtime
+/// loop around `step`.
+pub async fn serve_step<I, O, F, Fut>(step: F) -> Result<(), lambda_runtime::Error>
+where
+    I: serde::de::DeserializeOwned + Send + 'static,
+    O: serde::Serialize + Send + 'static,
+    F: Fn(Arc<StepDeps>, I) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = keyshift_core::Result<O>> + Send,
+{
+    crate::init_tracing()?;
+    let config = StepConfig::from_env()?;
+    let deps = Arc::new(config.build_deps().await?);
+    crate::run(move |input: I| step(Arc::clone(&deps), input)).await
+}

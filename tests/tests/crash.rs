@@ -1,0 +1,125 @@
+//! Every step re-run after a crash at each of its remote calls converges without a second live
+//! token: once with the call performed and its answer lost (every call of a whole execution,
+//! one crash per run), once with the connection dropped before Grafana acts (sim `drop` fault
+//! on every endpoint that changes something).
+
+use grafana_sim::{FaultKind, FaultSpec};
+use keyshift_e2e::{Harness, StoreKind};
+use serde_json::json;
+
+const EXECUTION: &str = "ks-crash-1";
+
+async fn assert_converged(harness: &Harness, instance: &str, label: &str) {
+    let workspace = harness.workspace(instance);
+    let policy = harness.policy(json!({}));
+    let record = match harness.run_execution(&workspace, &policy, EXECUTION).await {
+        Ok(record) => record,
+        Err(error) => panic!(
+            "{label}: the execution did not converge: {} {error}",
+            error.asl_name()
+        ),
+    };
+    let plan = &record.discovered.as_ref().unwrap().plan;
+    assert_eq!(plan.credentials.len(), 3, "{label}");
+    let live = harness.live_tokens(instance);
+    for credential in &plan.credentials {
+        let account = &credential.service_account.name;
+        let on_account: Vec<&str> = live
+            .iter()
+            .filter(|(owner, _)| owner == account)
+            .map(|(_, t)| t.as_str())
+            .collect();
+        assert_eq!(
+            on_account.len(),
+            1,
+            "{label}: exactly one live token on {account}: {on_account:?}"
+        );
+        let value = harness.current_value(&credential.secret_id).await;
+        assert_eq!(
+            on_account[0], value.token_name,
+            "{label}: the live token is AWSCURRENT's"
+        );
+        assert!(
+            harness.authenticates(instance, value.token.expose()),
+            "{label}: AWSCURRENT authenticates"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_lost_answer_at_any_remote_call_converges() {
+    for instance in ["sh-104", "sh-121"] {
+        let Some(clean) = Harness::start_crashing(0).await else {
+            return;
+        };
+        assert_converged(&clean, instance, "clean run").await;
+        let total = clean.crash_switch.as_ref().unwrap().calls();
+        assert!(total > 20, "a run makes many remote calls ({total})");
+        for crash_at in 1..=total {
+            let Some(harness) = Harness::start_crashing(crash_at).await else {
+                return;
+            };
+            assert_converged(
+                &harness,
+                instance,
+                &format!("{instance} crash after call {crash_at}/{total}"),
+            )
+            .await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_dropped_connection_at_any_changing_endpoint_converges() {
+    let endpoints = [
+        "POST /api/serviceaccounts/migrate/:keyId",
+        "POST /api/serviceaccounts",
+        "PATCH /api/serviceaccounts/:id",
+        "POST /api/serviceaccounts/:id/tokens",
+        "DELETE /api/serviceaccounts/:id/tokens/:tokenId",
+        "DELETE /api/auth/keys/:id",
+        "GET /api/serviceaccounts/:id/tokens",
+    ];
+    for (instance, mode) in [("sh-104", "in-place"), ("sh-94", "recreate")] {
+        for endpoint in endpoints {
+            let Some(harness) = Harness::start(StoreKind::Memory).await else {
+                return;
+            };
+            harness
+                .state()
+                .faults()
+                .add(FaultSpec {
+                    workspace: instance.to_owned(),
+                    endpoint: endpoint.to_owned(),
+                    kind: FaultKind::Drop,
+                    times: Some(1),
+                    probability: None,
+                    seed: None,
+                })
+                .unwrap();
+            let workspace = harness.workspace(instance);
+            let policy = harness.policy(json!({"migrationMode": mode}));
+            let label = format!("{instance} {mode} drop at {endpoint}");
+            let record = match harness.run_execution(&workspace, &policy, EXECUTION).await {
+                Ok(record) => record,
+                Err(error) => panic!("{label}: {} {error}", error.asl_name()),
+            };
+            let live = harness.live_tokens(instance);
+            for credential in &record.discovered.as_ref().unwrap().plan.credentials {
+                let account = &credential.service_account.name;
+                let count = live.iter().filter(|(owner, _)| owner == account).count();
+                assert_eq!(count, 1, "{label}: one live token on {account}: {live:?}");
+                let value = harness.current_value(&credential.secret_id).await;
+                assert!(
+                    harness.authenticates(instance, value.token.expose()),
+                    "{label}"
+                );
+            }
+            assert_eq!(
+                harness.plain_keys(instance),
+                vec!["break-glass".to_owned()],
+                "{label}"
+            );
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! Each named error comes from its matching grafana-sim fault; transient ones are retried
+//! within bounds; a verification failure and a concurrent rotation are refused by name.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use grafana_sim::{FaultKind, FaultSpec};
+use keyshift_core::KeyshiftError;
+use keyshift_core::SecretString;
+use keyshift_core::steps::io::{CredentialContext, StoreAction, StoreSecretInput, VerifyInput};
+use keyshift_core::steps::{create_service_account, mint_token, store_secret, verify_token};
+use keyshift_e2e::{
+    ExecutionRecord, Harness, StoreKind, expect_error, grafana_settings, hop, test_fleet,
+};
+use serde_json::{Value, json};
+
+const INSTANCE: &str = "sh-104";
+const SEARCH: &str = "GET /api/serviceaccounts/search";
+
+fn fault(endpoint: &str, kind: FaultKind, times: u32) -> FaultSpec {
+    FaultSpec {
+        workspace: INSTANCE.to_owned(),
+        endpoint: endpoint.to_owned(),
+        kind,
+        times: Some(times),
+        probability: None,
+        seed: None,
+    }
+}
+
+fn status(status: u16) -> FaultKind {
+    FaultKind::Status {
+        status,
+        retry_after_seconds: if status == 429 { Some(0) } else { None },
+    }
+}
+
+async fn discover_error(harness: &Harness, spec: FaultSpec) -> (KeyshiftError, u64) {
+    harness.state().faults().clear(None);
+    harness.state().clear_request_counts();
+    harness.state().faults().add(spec).unwrap();
+    let workspace = harness.workspace(INSTANCE);
+    let error = expect_error(
+        harness
+            .discover(&workspace, &harness.policy(json!({})), "ks-faults")
+            .await,
+    );
+    let calls = harness
+        .state()
+        .request_counts(Some(INSTANCE))
+        .get(SEARCH)
+        .copied()
+        .unwrap_or(0);
+    (error, calls)
+}
+
+#[tokio::test]
+async fn each_fault_gives_its_named_error_and_transient_ones_are_retried_within_bounds() {
+    let Some(harness) = Harness::start(StoreKind::Memory).await else {
+        return;
+    };
+    // (fault, expected ASL name, expected attempts: 3 for retried transient errors, 1 otherwise)
+    let table = [
+        (status(429), "Grafana.Throttled", 3),
+        (status(500), "Grafana.Unavailable", 3),
+        (status(503), "Grafana.Unavailable", 3),
+        (status(401), "Grafana.Unauthorized", 1),
+        (status(403), "Grafana.Forbidden", 1),
+        (FaultKind::MalformedJson, "Grafana.BadResponse", 1),
+        (FaultKind::Drop, "Grafana.Unavailable", 3),
+    ];
+    for (kind, expected, attempts) in table {
+        let (error, calls) = discover_error(&harness, fault(SEARCH, kind.clone(), 10)).await;
+        assert_eq!(error.asl_name(), expected, "{kind:?}: {error}");
+        assert_eq!(calls, attempts, "{kind:?}: attempts made");
+    }
+    // A transient fault that clears within the retry budget is absorbed.
+    harness.state().faults().clear(None);
+    harness.state().clear_request_counts();
+    harness
+        .state()
+        .faults()
+        .add(fault(SEARCH, status(503), 2))
+        .unwrap();
+    let workspace = harness.workspace(INSTANCE);
+    harness
+        .discover(&workspace, &harness.policy(json!({})), "ks-faults")
+        .await
+        .unwrap();
+    assert_eq!(
+        harness
+            .state()
+            .request_counts(Some(INSTANCE))
+            .get(SEARCH)
+            .copied(),
+        Some(3)
+    );
+}
+
+#[tokio::test]
+async fn a_timeout_is_grafana_unavailable() {
+    let mut settings = grafana_settings();
+    settings.request_timeout = Duration::from_millis(300);
+    let Some(harness) = Harness::start_with(StoreKind::Memory, test_fleet(), settings).await else {
+        return;
+    };
+    let (error, calls) = discover_error(
+        &harness,
+        fault(SEARCH, FaultKind::Latency { ms: 1_500 }, 10),
+    )
+    .await;
+    assert_eq!(error.asl_name(), "Grafana.Unavailable", "{error}");
+    assert_eq!(calls, 3);
+}
+
+#[tokio::test]
+async fn a_wrong_admin_credential_is_grafana_unauthorized() {
+    let Some(harness) = Harness::start(StoreKind::Memory).await else {
+        return;
+    };
+    let wrong_secret = format!("{}/wrong-admin", harness.prefix);
+    let value =
+        SecretString::new(json!({"username": "admin", "password": "not-the-password"}).to_string());
+    harness
+        .store
+        .ensure_secret(&wrong_secret, "wrong", &BTreeMap::new())
+        .await
+        .unwrap();
+    harness
+        .store
+        .put_pending(
+            &wrong_secret,
+            "00000000-0000-4000-8000-000000000001",
+            &value,
+        )
+        .await
+        .unwrap();
+    let workspace = keyshift_core::model::WorkspaceRef::self_hosted(
+        harness.sim.instance_url(INSTANCE),
+        wrong_secret,
+        1,
+    )
+    .unwrap();
+    let error = expect_error(
+        harness
+            .discover(&workspace, &harness.policy(json!({})), "ks-x")
+            .await,
+    );
+    assert_eq!(error.asl_name(), "Grafana.Unauthorized", "{error}");
+    assert!(!error.to_string().contains("not-the-password"));
+    let missing = keyshift_core::model::WorkspaceRef::self_hosted(
+        harness.sim.instance_url(INSTANCE),
+        "no/such/secret",
+        1,
+    )
+    .unwrap();
+    let error = expect_error(
+        harness
+            .discover(&missing, &harness.policy(json!({})), "ks-x")
+            .await,
+    );
+    assert_eq!(error.asl_name(), "Secret.NotFound", "{error}");
+}
+
+async fn first_context(harness: &Harness, execution: &str) -> CredentialContext {
+    let workspace = harness.workspace(INSTANCE);
+    let discovered = harness
+        .discover(&workspace, &harness.policy(json!({})), execution)
+        .await
+        .unwrap();
+    let credential = discovered.plan.credentials.first().cloned().unwrap();
+    CredentialContext {
+        execution_name: discovered.execution_name,
+        workspace: discovered.workspace,
+        grafana_url: discovered.grafana_url,
+        bootstrap: discovered.bootstrap,
+        policy: discovered.policy,
+        grace_period_seconds: discovered.plan.grace_period_seconds,
+        credential,
+    }
+}
+
+#[tokio::test]
+async fn a_token_deleted_before_verification_fails_verify_and_is_never_promoted() {
+    let Some(harness) = Harness::start(StoreKind::Memory).await else {
+        return;
+    };
+    let context = first_context(&harness, "ks-verify").await;
+    let created = create_service_account(&harness.deps, context)
+        .await
+        .unwrap();
+    let minted = mint_token(&harness.deps, created).await.unwrap();
+    let staged = store_secret(
+        &harness.deps,
+        hop(&minted, json!({"action": StoreAction::Stage})).unwrap(),
+    )
+    .await
+    .unwrap();
+    harness
+        .state()
+        .delete_token(INSTANCE, 1, staged.service_account.id, staged.token.id)
+        .unwrap();
+    let verify_input: VerifyInput = hop(&staged, Value::Null).unwrap();
+    let error = expect_error(verify_token(&harness.deps, verify_input).await);
+    assert_eq!(error.asl_name(), "Verify.Failed", "{error}");
+    // Promote without verify's result is refused by the contract.
+    let promote: StoreSecretInput = hop(&staged, json!({"action": StoreAction::Promote})).unwrap();
+    let error = expect_error(store_secret(&harness.deps, promote).await);
+    assert_eq!(error.asl_name(), "Input.Invalid", "{error}");
+}
+
+#[tokio::test]
+async fn another_executions_pending_version_is_rotation_in_progress() {
+    let Some(harness) = Harness::start(StoreKind::Memory).await else {
+        return;
+    };
+    let mut record = ExecutionRecord::default();
+    let first = first_context(&harness, "ks-first").await;
+    harness.run_credential(&first, &mut record).await.unwrap();
+    let as_execution = |execution: &str| CredentialContext {
+        execution_name: execution.to_owned(),
+        ..first.clone()
+    };
+    let second = mint_token(
+        &harness.deps,
+        create_service_account(&harness.deps, as_execution("ks-second"))
+            .await
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let staged = store_secret(
+        &harness.deps,
+        hop(&second, json!({"action": StoreAction::Stage})).unwrap(),
+    )
+    .await
+    .unwrap();
+    // Staging again within the same execution is a no-op.
+    let again = store_secret(
+        &harness.deps,
+        hop(&second, json!({"action": StoreAction::Stage})).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.staged, staged.staged);
+    let third = mint_token(
+        &harness.deps,
+        create_service_account(&harness.deps, as_execution("ks-third"))
+            .await
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let error = expect_error(
+        store_secret(
+            &harness.deps,
+            hop(&third, json!({"action": StoreAction::Stage})).unwrap(),
+        )
+        .await,
+    );
+    assert_eq!(error.asl_name(), "Rotation.InProgress", "{error}");
+}
+
+#[tokio::test]
+async fn a_hostile_payload_is_input_invalid_and_changes_nothing() {
+    let Some(harness) = Harness::start(StoreKind::Memory).await else {
+        return;
+    };
+    let context = first_context(&harness, "ks-hostile").await;
+    let mut payload = serde_json::to_value(&context).unwrap();
+    payload["grafanaUrl"] = json!("http://attacker.invalid");
+    let before = harness.live_tokens(INSTANCE);
+    let tampered: CredentialContext = serde_json::from_value(payload).unwrap();
+    let error = expect_error(create_service_account(&harness.deps, tampered).await);
+    assert_eq!(error.asl_name(), "Input.Invalid");
+    let mut payload = serde_json::to_value(&context).unwrap();
+    payload["executionName"] = json!("bad name/with slash");
+    let tampered: CredentialContext = serde_json::from_value(payload).unwrap();
+    let error = expect_error(create_service_account(&harness.deps, tampered).await);
+    assert_eq!(error.asl_name(), "Input.Invalid");
+    assert_eq!(harness.live_tokens(INSTANCE), before);
+}

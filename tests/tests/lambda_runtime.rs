@@ -1,0 +1,213 @@
+//! A built step binary (discover-keys) answers a Lambda Runtime API: a tiny emulator written
+//! here hands it invocations and records the success and error payloads it posts back.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use keyshift_e2e::{Harness, StoreKind, moto_endpoint};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+#[derive(Default)]
+struct Emulator {
+    pending: Mutex<VecDeque<(String, Value)>>,
+    responses: Mutex<Vec<(String, Value)>>,
+    errors: Mutex<Vec<(String, Value, Option<String>)>>,
+    answered: Notify,
+}
+
+type Shared = Arc<Emulator>;
+
+async fn next_invocation(State(emulator): State<Shared>) -> impl IntoResponse {
+    loop {
+        let next = emulator.pending.lock().unwrap().pop_front();
+        if let Some((id, event)) = next {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                "lambda-runtime-aws-request-id",
+                HeaderValue::from_str(&id).unwrap(),
+            );
+            headers.insert(
+                "lambda-runtime-deadline-ms",
+                HeaderValue::from_static("9999999999999"),
+            );
+            headers.insert(
+                "lambda-runtime-invoked-function-arn",
+                HeaderValue::from_static(
+                    "arn:aws:lambda:us-east-1:000000000000:function:discover-keys",
+                ),
+            );
+            return (StatusCode::OK, headers, event.to_string());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn response(
+    State(emulator): State<Shared>,
+    Path(id): Path<String>,
+    body: String,
+) -> StatusCode {
+    let value = serde_json::from_str(&body).unwrap_or(Value::String(body));
+    emulator.responses.lock().unwrap().push((id, value));
+    emulator.answered.notify_waiters();
+    StatusCode::ACCEPTED
+}
+
+async fn error(
+    State(emulator): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> StatusCode {
+    let value = serde_json::from_str(&body).unwrap_or(Value::String(body));
+    let kind = headers
+        .get("lambda-runtime-function-error-type")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    emulator.errors.lock().unwrap().push((id, value, kind));
+    emulator.answered.notify_waiters();
+    StatusCode::ACCEPTED
+}
+
+async fn start_emulator(emulator: Shared) -> SocketAddr {
+    let app = Router::new()
+        .route("/2018-06-01/runtime/invocation/next", get(next_invocation))
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/response",
+            post(response),
+        )
+        .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+        .with_state(emulator);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
+}
+
+/// Builds the binary with the same toolchain and target directory as this test.
+fn build_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test binary>
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .to_path_buf();
+    let target_dir = profile_dir.parent().unwrap().to_path_buf();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let status = std::process::Command::new(cargo)
+        .args(["build", "--quiet", "-p", name, "--bin", name])
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "cargo build -p {name} failed");
+    profile_dir.join(name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_built_discover_keys_binary_answers_the_runtime_api() {
+    let Some(moto) = moto_endpoint() else {
+        return;
+    };
+    let Some(harness) = Harness::start(StoreKind::Moto).await else {
+        return;
+    };
+    let binary = build_binary("discover-keys");
+    let emulator: Shared = Arc::default();
+    let workspace = harness.workspace("sh-104");
+    let policy = harness.policy(json!({}));
+    emulator.pending.lock().unwrap().extend([
+        (
+            "req-success".to_owned(),
+            json!({"executionName": "ks-lambda-1", "workspace": workspace, "policy": policy}),
+        ),
+        ("req-malformed".to_owned(), json!({"workspace": "not a workspace"})),
+        (
+            "req-unauthorized".to_owned(),
+            json!({
+                "executionName": "ks-lambda-2",
+                "workspace": {"kind": "selfHosted", "url": harness.sim.instance_url("sh-104"), "adminSecretId": "no/such/admin"},
+                "policy": policy
+            }),
+        ),
+    ]);
+    let addr = start_emulator(Arc::clone(&emulator)).await;
+    let mut child = tokio::process::Command::new(&binary)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "discover-keys")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .env("KEYSHIFT_AWS_ENDPOINT_URL", &moto)
+        .env("KEYSHIFT_KMS_KEY_ID", "alias/keyshift-e2e")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let done = emulator.responses.lock().unwrap().len() + emulator.errors.lock().unwrap().len();
+        if done == 3 || tokio::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.start_kill().unwrap();
+    let output = child.wait_with_output().await.unwrap();
+    let logs = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+
+    let responses = emulator.responses.lock().unwrap().clone();
+    assert_eq!(responses.len(), 1, "one success; logs:\n{logs}");
+    let (id, body) = &responses[0];
+    assert_eq!(id, "req-success");
+    assert_eq!(body["executionName"], "ks-lambda-1");
+    assert_eq!(
+        body["plan"]["credentials"].as_array().map(Vec::len),
+        Some(3),
+        "{body}"
+    );
+
+    let errors = emulator.errors.lock().unwrap().clone();
+    let by_id = |wanted: &str| {
+        errors
+            .iter()
+            .find(|(id, _, _)| id == wanted)
+            .cloned()
+            .unwrap()
+    };
+    let (_, malformed, _) = by_id("req-malformed");
+    assert_eq!(malformed["errorType"], "Input.Invalid", "{malformed}");
+    let (_, missing, _) = by_id("req-unauthorized");
+    assert_eq!(missing["errorType"], "Secret.NotFound", "{missing}");
+    assert!(
+        missing["errorMessage"]
+            .as_str()
+            .is_some_and(|message| message.contains("no/such/admin"))
+    );
+
+    assert!(
+        logs.contains("req-success"),
+        "JSON logs carry the request id:\n{logs}"
+    );
+    assert!(!logs.contains(keyshift_e2e::ADMIN_PASSWORD));
+}
