@@ -345,16 +345,15 @@ impl Engine {
         );
 
         let run = run_machine(shared.clone(), self.machine.clone(), input, track);
+        let deadline = self
+            .machine
+            .timeout_seconds
+            .map(|seconds| start + chrono::Duration::seconds(seconds as i64));
         let timeout = {
             let clock = self.clock.clone();
-            let limit = self.machine.timeout_seconds;
             async move {
-                match limit {
-                    Some(seconds) => {
-                        clock
-                            .wait_until(start + chrono::Duration::seconds(seconds as i64))
-                            .await
-                    }
+                match deadline {
+                    Some(deadline) => clock.wait_until(deadline).await,
                     None => std::future::pending::<()>().await,
                 }
             }
@@ -371,9 +370,16 @@ impl Engine {
             Aborted,
         }
         let ending = tokio::select! {
-            result = run => Ending::Done(result),
-            _ = timeout => Ending::TimedOut,
+            biased;
             _ = abort => Ending::Aborted,
+            _ = timeout => Ending::TimedOut,
+            result = run => Ending::Done(result),
+        };
+        // On a virtual clock a Wait jumps time in one step, so the run can finish in the same
+        // poll that carried time past the deadline: it still took longer than TimeoutSeconds.
+        let ending = match (ending, deadline) {
+            (Ending::Done(_), Some(deadline)) if self.clock.now() >= deadline => Ending::TimedOut,
+            (ending, _) => ending,
         };
         let mut track = Track {
             last: shared.history.snapshot().len() as u64,
