@@ -1,19 +1,20 @@
-//! Crash injection around the real adapters: the Nth remote call (Grafana or secret store) is
-//! performed and then reported as a lost answer, as when a Lambda dies right after a request
-//! went out. Re-running the failed step must converge.
+//! Crash injection around the real adapters: the Nth remote call (Grafana, secret store or AMG
+//! control plane) is performed and then reported as a lost answer, as when a Lambda dies right
+//! after a request went out. Re-running the failed step must converge.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use keyshift_core::model::{
-    GrafanaCredential, GrafanaVersion, LegacyApiKey, MigrationReport, MintedToken, Org, OrgId,
-    Permissions, Role, ServiceAccount, ServiceAccountToken,
+    AmgWorkspace, GrafanaCredential, GrafanaVersion, LegacyApiKey, MigrationReport, MintedToken,
+    Org, OrgId, Permissions, Role, ServiceAccount, ServiceAccountToken,
 };
 use keyshift_core::ports::{
-    GrafanaApi, GrafanaConnector, SecretDescription, SecretStore, SecretVersionValue,
-    VersionSelector,
+    AmgControlPlane, AmgMintedToken, AmgServiceAccount, AmgServiceAccountToken,
+    AmgWorkspaceSummary, GrafanaApi, GrafanaConnector, SecretDescription, SecretStore,
+    SecretVersionValue, VersionSelector,
 };
 use keyshift_core::secret::SecretString;
 use keyshift_core::{KeyshiftError, Result};
@@ -23,6 +24,8 @@ use keyshift_core::{KeyshiftError, Result};
 pub struct CrashSwitch {
     calls: AtomicU64,
     crash_at: AtomicU64,
+    crashed: AtomicBool,
+    operations: Mutex<Vec<String>>,
 }
 
 impl CrashSwitch {
@@ -31,6 +34,8 @@ impl CrashSwitch {
         Arc::new(Self {
             calls: AtomicU64::new(0),
             crash_at: AtomicU64::new(crash_at),
+            crashed: AtomicBool::new(false),
+            operations: Mutex::new(Vec::new()),
         })
     }
 
@@ -39,31 +44,84 @@ impl CrashSwitch {
         self.calls.load(Ordering::SeqCst)
     }
 
+    /// Whether the crash was injected, so a test can tell a crash the step absorbed from one
+    /// that never happened.
+    pub fn crashed(&self) -> bool {
+        self.crashed.load(Ordering::SeqCst)
+    }
+
+    /// The operation of every call so far, in order (call `n` is at index `n - 1`), so a test
+    /// can name the call it crashed and check that every kind of call was covered.
+    pub fn operations(&self) -> Vec<String> {
+        self.operations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// Stops crashing (for the re-run).
     pub fn disarm(&self) {
         self.crash_at.store(0, Ordering::SeqCst);
     }
 
+    /// Records one call and returns its number (1-based); numbering and the operation log
+    /// advance together under one lock.
+    fn count(&self, operation: &str) -> u64 {
+        let mut operations = self
+            .operations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        operations.push(operation.to_owned());
+        self.calls.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
     fn after<T>(&self, operation: &str, result: Result<T>) -> Result<T> {
-        let number = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        let number = self.count(operation);
         if number == self.crash_at.load(Ordering::SeqCst) {
+            self.crashed.store(true, Ordering::SeqCst);
             return Err(crash(operation));
+        }
+        result
+    }
+
+    /// As [`Self::after`], for AWS calls: a lost AWS answer looks like `Aws.Unavailable`.
+    fn after_aws<T>(&self, operation: &str, result: Result<T>) -> Result<T> {
+        let number = self.count(operation);
+        if number == self.crash_at.load(Ordering::SeqCst) {
+            self.crashed.store(true, Ordering::SeqCst);
+            return Err(aws_crash(operation));
         }
         result
     }
 }
 
+const CRASH_DETAIL: &str = "injected crash after the call";
+
 /// The error an injected crash produces (what a lost answer looks like to a step).
 pub fn crash(operation: &str) -> KeyshiftError {
     KeyshiftError::GrafanaUnavailable {
         operation: operation.to_owned(),
-        detail: "injected crash after the call".to_owned(),
+        detail: CRASH_DETAIL.to_owned(),
+    }
+}
+
+/// The error an injected crash produces on an AWS call (what the SDK reports when the
+/// connection dies after the request went out).
+pub fn aws_crash(operation: &str) -> KeyshiftError {
+    KeyshiftError::AwsUnavailable {
+        service: "grafana".to_owned(),
+        operation: operation.to_owned(),
+        detail: CRASH_DETAIL.to_owned(),
     }
 }
 
 /// Whether an error is an injected crash.
 pub fn is_crash(error: &KeyshiftError) -> bool {
-    matches!(error, KeyshiftError::GrafanaUnavailable { detail, .. } if detail == "injected crash after the call")
+    matches!(
+        error,
+        KeyshiftError::GrafanaUnavailable { detail, .. }
+            | KeyshiftError::AwsUnavailable { detail, .. } if detail == CRASH_DETAIL
+    )
 }
 
 /// A connector whose clients report through a [`CrashSwitch`].
@@ -253,5 +311,128 @@ impl SecretStore for CrashingStore {
                 .remove_stage(secret_id, stage, from_version)
                 .await,
         )
+    }
+}
+
+/// An AMG control plane whose calls report through a [`CrashSwitch`].
+pub struct CrashingAmg {
+    /// The real control-plane client.
+    pub inner: Arc<dyn AmgControlPlane>,
+    /// The shared switch.
+    pub switch: Arc<CrashSwitch>,
+}
+
+#[async_trait]
+impl AmgControlPlane for CrashingAmg {
+    async fn list_workspaces(&self, region: &str) -> Result<Vec<AmgWorkspaceSummary>> {
+        self.switch
+            .after_aws("ListWorkspaces", self.inner.list_workspaces(region).await)
+    }
+    async fn describe_workspace(&self, workspace: &AmgWorkspace) -> Result<AmgWorkspaceSummary> {
+        self.switch.after_aws(
+            "DescribeWorkspace",
+            self.inner.describe_workspace(workspace).await,
+        )
+    }
+    async fn create_workspace_api_key(
+        &self,
+        workspace: &AmgWorkspace,
+        key_name: &str,
+        role: Role,
+        seconds_to_live: u64,
+    ) -> Result<SecretString> {
+        let result = self
+            .inner
+            .create_workspace_api_key(workspace, key_name, role, seconds_to_live)
+            .await;
+        self.switch.after_aws("CreateWorkspaceApiKey", result)
+    }
+    async fn delete_workspace_api_key(
+        &self,
+        workspace: &AmgWorkspace,
+        key_name: &str,
+    ) -> Result<()> {
+        let result = self
+            .inner
+            .delete_workspace_api_key(workspace, key_name)
+            .await;
+        self.switch.after_aws("DeleteWorkspaceApiKey", result)
+    }
+    async fn create_workspace_service_account(
+        &self,
+        workspace: &AmgWorkspace,
+        name: &str,
+        role: Role,
+    ) -> Result<AmgServiceAccount> {
+        let result = self
+            .inner
+            .create_workspace_service_account(workspace, name, role)
+            .await;
+        self.switch
+            .after_aws("CreateWorkspaceServiceAccount", result)
+    }
+    async fn list_workspace_service_accounts(
+        &self,
+        workspace: &AmgWorkspace,
+    ) -> Result<Vec<AmgServiceAccount>> {
+        let result = self.inner.list_workspace_service_accounts(workspace).await;
+        self.switch
+            .after_aws("ListWorkspaceServiceAccounts", result)
+    }
+    async fn delete_workspace_service_account(
+        &self,
+        workspace: &AmgWorkspace,
+        service_account_id: &str,
+    ) -> Result<()> {
+        let result = self
+            .inner
+            .delete_workspace_service_account(workspace, service_account_id)
+            .await;
+        self.switch
+            .after_aws("DeleteWorkspaceServiceAccount", result)
+    }
+    async fn create_workspace_service_account_token(
+        &self,
+        workspace: &AmgWorkspace,
+        service_account_id: &str,
+        name: &str,
+        seconds_to_live: u64,
+    ) -> Result<AmgMintedToken> {
+        let result = self
+            .inner
+            .create_workspace_service_account_token(
+                workspace,
+                service_account_id,
+                name,
+                seconds_to_live,
+            )
+            .await;
+        self.switch
+            .after_aws("CreateWorkspaceServiceAccountToken", result)
+    }
+    async fn list_workspace_service_account_tokens(
+        &self,
+        workspace: &AmgWorkspace,
+        service_account_id: &str,
+    ) -> Result<Vec<AmgServiceAccountToken>> {
+        let result = self
+            .inner
+            .list_workspace_service_account_tokens(workspace, service_account_id)
+            .await;
+        self.switch
+            .after_aws("ListWorkspaceServiceAccountTokens", result)
+    }
+    async fn delete_workspace_service_account_token(
+        &self,
+        workspace: &AmgWorkspace,
+        service_account_id: &str,
+        token_id: &str,
+    ) -> Result<()> {
+        let result = self
+            .inner
+            .delete_workspace_service_account_token(workspace, service_account_id, token_id)
+            .await;
+        self.switch
+            .after_aws("DeleteWorkspaceServiceAccountToken", result)
     }
 }

@@ -10,6 +10,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use chrono::{DateTime, Utc};
 use grafana_sim::{FleetSpec, RunningSim, SharedState, Simulator};
 use keyshift_aws::{
@@ -160,6 +162,46 @@ pub fn grafana_settings() -> GrafanaHttpSettings {
     }
 }
 
+/// Which remote calls a [`crash::CrashSwitch`] counts and crashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashScope {
+    /// The Grafana HTTP API and the secret store.
+    GrafanaAndStore,
+    /// The AMG control plane only, so a test can walk through every AMG call of a run.
+    Amg,
+}
+
+/// How a [`Harness`] is built; `Default` is the test fleet on the in-memory store with no
+/// crashes and the emulator's AMG SDK settings (no SDK retries, no SDK timeouts).
+pub struct HarnessOptions {
+    /// Which secret store the steps use.
+    pub kind: StoreKind,
+    /// The simulated fleet.
+    pub fleet: FleetSpec,
+    /// Grafana HTTP client settings.
+    pub settings: GrafanaHttpSettings,
+    /// Crash injection, when wanted.
+    pub crash: Option<(Arc<crash::CrashSwitch>, CrashScope)>,
+    /// The AMG SDK client's retry configuration, to prove SDK retries stay within bounds the
+    /// way deployed Lambdas (aws-config's standard retries) would run.
+    pub amg_retry: Option<RetryConfig>,
+    /// The AMG SDK client's timeouts, to turn a slow control plane into a named error.
+    pub amg_timeout: Option<TimeoutConfig>,
+}
+
+impl Default for HarnessOptions {
+    fn default() -> Self {
+        Self {
+            kind: StoreKind::Memory,
+            fleet: test_fleet(),
+            settings: grafana_settings(),
+            crash: None,
+            amg_retry: None,
+            amg_timeout: None,
+        }
+    }
+}
+
 /// A running simulator with the real adapters wired to it.
 pub struct Harness {
     /// The simulator, serving on loopback.
@@ -171,7 +213,7 @@ pub struct Harness {
     /// A prefix unique to this harness for every secret name, so tests sharing one moto
     /// server never see each other's secrets.
     pub prefix: String,
-    /// When set, the steps' Grafana and secret-store calls go through this switch, and a step
+    /// When set, the steps' remote calls (per [`CrashScope`]) go through this switch, and a step
     /// failing with an injected crash is re-run once (as the state machine's retry would).
     pub crash_switch: Option<Arc<crash::CrashSwitch>>,
 }
@@ -188,35 +230,66 @@ impl Harness {
         fleet: FleetSpec,
         settings: GrafanaHttpSettings,
     ) -> Option<Self> {
-        Self::start_full(kind, fleet, settings, None).await
+        Self::start_options(HarnessOptions {
+            kind,
+            fleet,
+            settings,
+            ..HarnessOptions::default()
+        })
+        .await
     }
 
     /// Starts the test fleet with every remote call of the steps counted, the `crash_at`-th one
     /// performed and then reported as a lost answer (see [`crash`]).
     pub async fn start_crashing(crash_at: u64) -> Option<Self> {
-        Self::start_full(
-            StoreKind::Memory,
-            test_fleet(),
-            grafana_settings(),
-            Some(crash::CrashSwitch::new(crash_at)),
-        )
+        Self::start_options(HarnessOptions {
+            crash: Some((
+                crash::CrashSwitch::new(crash_at),
+                CrashScope::GrafanaAndStore,
+            )),
+            ..HarnessOptions::default()
+        })
         .await
     }
 
-    async fn start_full(
-        kind: StoreKind,
-        fleet: FleetSpec,
-        settings: GrafanaHttpSettings,
-        crash_switch: Option<Arc<crash::CrashSwitch>>,
-    ) -> Option<Self> {
+    /// Starts the test fleet with only the AMG control-plane calls counted, the `crash_at`-th
+    /// one performed and then reported as a lost answer.
+    pub async fn start_crashing_amg(crash_at: u64) -> Option<Self> {
+        Self::start_options(HarnessOptions {
+            crash: Some((crash::CrashSwitch::new(crash_at), CrashScope::Amg)),
+            ..HarnessOptions::default()
+        })
+        .await
+    }
+
+    /// Starts a harness as `options` describe.
+    pub async fn start_options(options: HarnessOptions) -> Option<Self> {
+        let HarnessOptions {
+            kind,
+            fleet,
+            settings,
+            crash,
+            amg_retry,
+            amg_timeout,
+        } = options;
         let simulator = Simulator::from_fleet(fleet).ok()?;
         let sim = match simulator.serve("127.0.0.1:0".parse().ok()?).await {
             Ok(sim) => sim,
             Err(error) => panic!("grafana-sim did not start: {error}"),
         };
-        let amg_context =
+        let mut amg_context =
             AwsContext::for_emulator(EndpointOverrides::for_all(sim.amg_endpoint_url())).await;
-        let amg: Arc<dyn AmgControlPlane> =
+        if amg_retry.is_some() || amg_timeout.is_some() {
+            let mut sdk_config = amg_context.sdk_config().to_builder();
+            if let Some(retry) = amg_retry {
+                sdk_config = sdk_config.retry_config(retry);
+            }
+            if let Some(timeout) = amg_timeout {
+                sdk_config = sdk_config.timeout_config(timeout);
+            }
+            amg_context = AwsContext::new(sdk_config.build(), amg_context.endpoints().clone());
+        }
+        let amg_client: Arc<dyn AmgControlPlane> =
             Arc::new(AmgControlPlaneClient::new(&amg_context.grafana_client()));
         let store: Arc<dyn SecretStore> = match kind {
             StoreKind::Memory => Arc::new(InMemorySecretStore::new()),
@@ -230,20 +303,33 @@ impl Harness {
             Ok(connector) => connector,
             Err(error) => panic!("cannot build the Grafana client: {error}"),
         };
-        let (grafana, secrets): (Arc<dyn GrafanaConnector>, Arc<dyn SecretStore>) =
-            match &crash_switch {
-                Some(switch) => (
-                    Arc::new(crash::CrashingConnector {
-                        inner: Arc::new(connector),
-                        switch: Arc::clone(switch),
-                    }),
-                    Arc::new(crash::CrashingStore {
-                        inner: Arc::clone(&store),
-                        switch: Arc::clone(switch),
-                    }),
-                ),
-                None => (Arc::new(connector), Arc::clone(&store)),
-            };
+        let crash_switch = crash.as_ref().map(|(switch, _)| Arc::clone(switch));
+        let (grafana, secrets, amg): (
+            Arc<dyn GrafanaConnector>,
+            Arc<dyn SecretStore>,
+            Arc<dyn AmgControlPlane>,
+        ) = match crash {
+            Some((switch, CrashScope::GrafanaAndStore)) => (
+                Arc::new(crash::CrashingConnector {
+                    inner: Arc::new(connector),
+                    switch: Arc::clone(&switch),
+                }),
+                Arc::new(crash::CrashingStore {
+                    inner: Arc::clone(&store),
+                    switch,
+                }),
+                amg_client,
+            ),
+            Some((switch, CrashScope::Amg)) => (
+                Arc::new(connector),
+                Arc::clone(&store),
+                Arc::new(crash::CrashingAmg {
+                    inner: amg_client,
+                    switch,
+                }),
+            ),
+            None => (Arc::new(connector), Arc::clone(&store), amg_client),
+        };
         let deps = StepDeps {
             grafana,
             secrets,

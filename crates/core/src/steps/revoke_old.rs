@@ -159,6 +159,13 @@ async fn revoke_for_workspace(
         ));
     }
     let mut output = RevokeOldOutput::default();
+    if bootstrap_token_gone(deps, &input).await? {
+        // The bootstrap token is revoked last, so an earlier attempt whose answer was lost got
+        // through everything else; its Grafana calls cannot be repeated without admin access.
+        tracing::warn!(workspace = %input.workspace, "this execution's bootstrap token is already gone; finishing its revocation only");
+        output.bootstrap_revoked = revoke_bootstrap(deps, &input).await?;
+        return Ok(output);
+    }
     let api = admin_api(
         deps,
         &input.workspace,
@@ -276,6 +283,41 @@ async fn revoke_bootstrap(deps: &StepDeps, input: &WorkspaceRevokeInput) -> Resu
     }
     tracing::info!(workspace = %input.workspace, "revoked the bootstrap admin credential");
     Ok(true)
+}
+
+/// Whether this execution's AMG bootstrap token no longer exists on its account (expired
+/// tokens are still listed, so only a delete makes it disappear). Other bootstraps cannot be
+/// checked this way and count as present.
+async fn bootstrap_token_gone(deps: &StepDeps, input: &WorkspaceRevokeInput) -> Result<bool> {
+    let (
+        WorkspaceTarget::Amg {
+            workspace_id,
+            region,
+        },
+        Bootstrap::AmgServiceAccountToken {
+            service_account_id,
+            token_name,
+            ..
+        },
+    ) = (&input.workspace.target, &input.bootstrap)
+    else {
+        return Ok(false);
+    };
+    let amg_workspace = crate::model::AmgWorkspace {
+        workspace_id: workspace_id.clone(),
+        region: region.clone(),
+    };
+    let tokens = match deps
+        .amg()?
+        .list_workspace_service_account_tokens(&amg_workspace, service_account_id)
+        .await
+    {
+        Ok(tokens) => tokens,
+        // The account itself is gone, and its tokens with it.
+        Err(KeyshiftError::GrafanaNotFound { .. }) => return Ok(true),
+        Err(error) => return Err(error),
+    };
+    Ok(!tokens.iter().any(|token| token.name == *token_name))
 }
 
 async fn delete_expired_bootstrap_tokens(

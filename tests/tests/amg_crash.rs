@@ -1,0 +1,129 @@
+//! Every AMG control-plane call of discover-keys (bootstrap account and token) and of the
+//! workspace-scope revoke-old (bootstrap token delete), performed and then reported as lost:
+//! the step is re-run (as the state machine's Retry would), the run finishes, and the
+//! workspace converges: one live keyshift token per managed account, the one AWSCURRENT holds,
+//! and no live bootstrap token left.
+
+use std::collections::BTreeSet;
+
+use keyshift_core::naming::BOOTSTRAP_NAME_PREFIX;
+use keyshift_e2e::Harness;
+use serde_json::json;
+
+const EXECUTION: &str = "ks-amg-crash-1";
+
+/// The AMG operations discover-keys and revoke-old make on a workspace whose bootstrap account
+/// does not exist yet; every one of them must have been crashed at least once.
+const EXPECTED_OPERATIONS: [&str; 6] = [
+    "DescribeWorkspace",
+    "ListWorkspaceServiceAccounts",
+    "CreateWorkspaceServiceAccount",
+    "ListWorkspaceServiceAccountTokens",
+    "CreateWorkspaceServiceAccountToken",
+    "DeleteWorkspaceServiceAccountToken",
+];
+
+async fn assert_converged(harness: &Harness, workspace_id: &str, label: &str) {
+    let workspace = harness.workspace(workspace_id);
+    let before: BTreeSet<(String, String)> =
+        harness.live_tokens(workspace_id).into_iter().collect();
+    let policy = harness.policy(json!({}));
+    let record = match harness.run_execution(&workspace, &policy, EXECUTION).await {
+        Ok(record) => record,
+        Err(error) => panic!(
+            "{label}: the execution did not converge: {} {error}",
+            error.asl_name()
+        ),
+    };
+    let plan = &record.discovered.as_ref().unwrap().plan;
+    assert_eq!(plan.credentials.len(), 3, "{label}: {plan:?}");
+    let live = harness.live_tokens(workspace_id);
+    for credential in &plan.credentials {
+        let account = &credential.service_account.name;
+        let on_account: Vec<&str> = live
+            .iter()
+            .filter(|(owner, _)| owner == account)
+            .map(|(_, token)| token.as_str())
+            .collect();
+        assert_eq!(
+            on_account.len(),
+            1,
+            "{label}: exactly one live token on {account}: {on_account:?}"
+        );
+        let value = harness.current_value(&credential.secret_id).await;
+        assert_eq!(
+            on_account[0], value.token_name,
+            "{label}: the live token is AWSCURRENT's"
+        );
+        assert!(
+            harness.authenticates(workspace_id, value.token.expose()),
+            "{label}: AWSCURRENT authenticates"
+        );
+    }
+    let bootstrap_live: Vec<&(String, String)> = live
+        .iter()
+        .filter(|(owner, _)| owner == BOOTSTRAP_NAME_PREFIX)
+        .collect();
+    assert!(
+        bootstrap_live.is_empty(),
+        "{label}: the bootstrap token is revoked: {bootstrap_live:?}"
+    );
+    assert!(
+        record.workspace_revoke.as_ref().unwrap().bootstrap_revoked,
+        "{label}: revoke-old reports the bootstrap revoked"
+    );
+    let managed: BTreeSet<&str> = plan
+        .credentials
+        .iter()
+        .map(|credential| credential.service_account.name.as_str())
+        .collect();
+    let strays: Vec<&(String, String)> = live
+        .iter()
+        .filter(|entry| !managed.contains(entry.0.as_str()) && !before.contains(*entry))
+        .collect();
+    assert!(
+        strays.is_empty(),
+        "{label}: no new live token outside the managed accounts: {strays:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_lost_answer_at_any_amg_call_converges() {
+    for workspace_id in ["g-0000000104", "g-0000000121"] {
+        let Some(clean) = Harness::start_crashing_amg(0).await else {
+            return;
+        };
+        assert_converged(&clean, workspace_id, &format!("{workspace_id} clean run")).await;
+        let switch = clean.crash_switch.as_ref().unwrap();
+        let operations = switch.operations();
+        let total = switch.calls();
+        let made: BTreeSet<&str> = operations.iter().map(String::as_str).collect();
+        for expected in EXPECTED_OPERATIONS {
+            assert!(
+                made.contains(expected),
+                "{workspace_id}: a run calls {expected}: {operations:?}"
+            );
+        }
+        for crash_at in 1..=total {
+            let Some(harness) = Harness::start_crashing_amg(crash_at).await else {
+                return;
+            };
+            let operation = usize::try_from(crash_at - 1)
+                .ok()
+                .and_then(|index| operations.get(index))
+                .unwrap();
+            let label =
+                format!("{workspace_id} crash after AMG call {crash_at}/{total} ({operation})");
+            assert_converged(&harness, workspace_id, &label).await;
+            let switch = harness.crash_switch.as_ref().unwrap();
+            assert!(switch.crashed(), "{label}: the crash was injected");
+            assert_eq!(
+                switch
+                    .operations()
+                    .get(usize::try_from(crash_at - 1).unwrap()),
+                Some(operation),
+                "{label}: the crashed call is the same call as in the clean run"
+            );
+        }
+    }
+}

@@ -1,0 +1,386 @@
+//! The AMG control-plane calls of discover-keys (bootstrap service account and token) and of
+//! the workspace-scope revoke-old (bootstrap token delete), against grafana-sim's AMG endpoint
+//! through the real aws-sdk-grafana client: each injected fault gives its named error, transient
+//! ones are retried within bounds (by the SDK where it is configured to, otherwise by the state
+//! machine's Retry, which [`Harness::attempt`] plays), and a permanent failure leaves no extra
+//! service account or token behind.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use grafana_sim::{FaultKind, FaultSpec};
+use keyshift_core::KeyshiftError;
+use keyshift_core::naming::BOOTSTRAP_NAME_PREFIX;
+use keyshift_e2e::{Harness, HarnessOptions, expect_error};
+use serde_json::json;
+
+const WORKSPACE: &str = "g-0000000104";
+const DESCRIBE: &str = "DescribeWorkspace";
+const CREATE_ACCOUNT: &str = "CreateWorkspaceServiceAccount";
+const LIST_ACCOUNTS: &str = "ListWorkspaceServiceAccounts";
+const LIST_TOKENS: &str = "ListWorkspaceServiceAccountTokens";
+const MINT: &str = "CreateWorkspaceServiceAccountToken";
+const DELETE_TOKEN: &str = "DeleteWorkspaceServiceAccountToken";
+const EXECUTION: &str = "ks-amg-faults";
+
+fn fault(operation: &str, kind: FaultKind, times: u32) -> FaultSpec {
+    FaultSpec {
+        workspace: WORKSPACE.to_owned(),
+        endpoint: operation.to_owned(),
+        kind,
+        times: Some(times),
+        probability: None,
+        seed: None,
+    }
+}
+
+fn status(status: u16) -> FaultKind {
+    FaultKind::Status {
+        status,
+        retry_after_seconds: if status == 429 { Some(0) } else { None },
+    }
+}
+
+/// What an AMG workspace holds that a failed call must not have changed: every service account
+/// of org 1 by name, and every live token as (account, token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Snapshot {
+    accounts: Vec<String>,
+    live_tokens: Vec<(String, String)>,
+}
+
+fn snapshot(harness: &Harness) -> Snapshot {
+    let mut accounts: Vec<String> = harness
+        .state()
+        .list_service_accounts(WORKSPACE, 1)
+        .unwrap()
+        .into_iter()
+        .map(|account| account.name)
+        .collect();
+    accounts.sort();
+    Snapshot {
+        accounts,
+        live_tokens: harness.live_tokens(WORKSPACE),
+    }
+}
+
+fn bootstrap_tokens(harness: &Harness) -> Vec<String> {
+    harness
+        .live_tokens(WORKSPACE)
+        .into_iter()
+        .filter(|(account, _)| account == BOOTSTRAP_NAME_PREFIX)
+        .map(|(_, token)| token)
+        .collect()
+}
+
+fn calls(harness: &Harness, operation: &str) -> u64 {
+    harness
+        .state()
+        .request_counts(Some(WORKSPACE))
+        .get(operation)
+        .copied()
+        .unwrap_or(0)
+}
+
+/// Runs discover-keys once (no state-machine retry) with `spec` armed; returns the error and
+/// how often the faulted operation reached the simulator.
+async fn discover_error(harness: &Harness, spec: FaultSpec) -> (KeyshiftError, u64) {
+    let operation = spec.endpoint.clone();
+    harness.state().faults().clear(None);
+    harness.state().clear_request_counts();
+    harness.state().faults().add(spec).unwrap();
+    let workspace = harness.workspace(WORKSPACE);
+    let error = expect_error(
+        harness
+            .discover(&workspace, &harness.policy(json!({})), EXECUTION)
+            .await,
+    );
+    harness.state().faults().clear(None);
+    (error, calls(harness, &operation))
+}
+
+#[tokio::test]
+async fn each_amg_fault_gives_its_named_error_and_changes_nothing() {
+    let Some(harness) = Harness::start_options(HarnessOptions::default()).await else {
+        return;
+    };
+    let untouched = snapshot(&harness);
+    assert!(
+        !untouched
+            .accounts
+            .iter()
+            .any(|name| name == BOOTSTRAP_NAME_PREFIX),
+        "the fleet starts without a bootstrap account: {untouched:?}"
+    );
+    // Before the bootstrap account exists: a failed create leaves no account behind, whatever
+    // the failure (the SDK makes one attempt here; the state machine's Retry does the rest).
+    let before_account = [
+        (status(429), "Aws.Throttled"),
+        (status(500), "Aws.Unavailable"),
+        (status(503), "Aws.Unavailable"),
+        (status(402), "Aws.Failed"),
+        (status(403), "Aws.Failed"),
+        (FaultKind::Drop, "Aws.Unavailable"),
+    ];
+    for (kind, expected) in before_account {
+        let (error, attempts) =
+            discover_error(&harness, fault(CREATE_ACCOUNT, kind.clone(), 10)).await;
+        assert_eq!(error.asl_name(), expected, "{kind:?}: {error}");
+        assert_eq!(error.is_retryable(), expected != "Aws.Failed", "{kind:?}");
+        assert_eq!(attempts, 1, "{kind:?}: no SDK retries in this harness");
+        assert_eq!(
+            snapshot(&harness),
+            untouched,
+            "{kind:?} changed the workspace"
+        );
+    }
+    // Reads before the mint: a broken answer is a named error and nothing is minted.
+    for operation in [DESCRIBE, LIST_ACCOUNTS] {
+        let (error, _) =
+            discover_error(&harness, fault(operation, FaultKind::MalformedJson, 10)).await;
+        assert_eq!(error.asl_name(), "Aws.Failed", "{operation}: {error}");
+        assert!(!error.is_retryable(), "{operation}: {error}");
+        assert_eq!(snapshot(&harness), untouched, "{operation}");
+    }
+    // At the mint: the bootstrap account exists from here on (found by name, no token), and no
+    // failed mint leaves a live token.
+    let at_mint = [
+        (status(429), "Aws.Throttled"),
+        (status(500), "Aws.Unavailable"),
+        (status(402), "Aws.Failed"),
+        (FaultKind::Drop, "Aws.Unavailable"),
+    ];
+    let mut with_account = untouched.clone();
+    with_account.accounts.push(BOOTSTRAP_NAME_PREFIX.to_owned());
+    with_account.accounts.sort();
+    for (kind, expected) in at_mint {
+        let (error, attempts) = discover_error(&harness, fault(MINT, kind.clone(), 10)).await;
+        assert_eq!(error.asl_name(), expected, "{kind:?}: {error}");
+        assert_eq!(attempts, 1, "{kind:?}");
+        assert_eq!(snapshot(&harness), with_account, "{kind:?} left a token");
+    }
+    // A malformed token listing fails before anything is minted.
+    let (error, _) =
+        discover_error(&harness, fault(LIST_TOKENS, FaultKind::MalformedJson, 10)).await;
+    assert_eq!(error.asl_name(), "Aws.Failed", "{error}");
+    assert_eq!(snapshot(&harness), with_account);
+    // The error names the operation, never the key.
+    assert!(error.to_string().contains(LIST_TOKENS), "{error}");
+}
+
+#[tokio::test]
+async fn a_throttle_carries_the_retry_after_the_control_plane_asked_for() {
+    let Some(harness) = Harness::start_options(HarnessOptions::default()).await else {
+        return;
+    };
+    let throttle = FaultKind::Status {
+        status: 429,
+        retry_after_seconds: Some(7),
+    };
+    let (error, _) = discover_error(&harness, fault(MINT, throttle, 10)).await;
+    assert_eq!(error.asl_name(), "Aws.Throttled", "{error}");
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(7)));
+}
+
+#[tokio::test]
+async fn a_malformed_answer_to_the_mint_is_permanent_and_a_rerun_keeps_one_bootstrap_token() {
+    let Some(harness) = Harness::start_options(HarnessOptions::default()).await else {
+        return;
+    };
+    // The simulator serves the mint, then breaks the answer: the token exists but its key never
+    // reached keyshift. A re-run of the same execution (a redrive) must replace it, not add one.
+    let (error, attempts) =
+        discover_error(&harness, fault(MINT, FaultKind::MalformedJson, 1)).await;
+    assert_eq!(error.asl_name(), "Aws.Failed", "{error}");
+    assert_eq!(attempts, 1);
+    let lost = bootstrap_tokens(&harness);
+    assert_eq!(lost.len(), 1, "the mint was performed: {lost:?}");
+    let workspace = harness.workspace(WORKSPACE);
+    let discovered = harness
+        .discover(&workspace, &harness.policy(json!({})), EXECUTION)
+        .await
+        .unwrap();
+    assert_eq!(bootstrap_tokens(&harness), lost, "one token, same name");
+    let token_id = match &discovered.bootstrap {
+        keyshift_core::steps::io::Bootstrap::AmgServiceAccountToken { token_id, .. } => {
+            token_id.clone()
+        }
+        other => panic!("AMG discovery uses a service-account token: {other:?}"),
+    };
+    let account = harness
+        .state()
+        .list_service_accounts(WORKSPACE, 1)
+        .unwrap()
+        .into_iter()
+        .find(|account| account.name == BOOTSTRAP_NAME_PREFIX)
+        .unwrap();
+    let live: Vec<String> = harness
+        .state()
+        .list_tokens(WORKSPACE, 1, account.id)
+        .unwrap()
+        .into_iter()
+        .filter(|token| !token.has_expired && !token.is_revoked)
+        .map(|token| token.id.to_string())
+        .collect();
+    assert_eq!(
+        live,
+        vec![token_id],
+        "the live bootstrap token is the re-minted one"
+    );
+}
+
+#[tokio::test]
+async fn the_sdk_retries_transient_faults_within_its_bounds_and_never_permanent_ones() {
+    let retry = RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(Duration::from_millis(10))
+        .with_max_backoff(Duration::from_millis(50));
+    let Some(harness) = Harness::start_options(HarnessOptions {
+        amg_retry: Some(retry),
+        ..HarnessOptions::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let untouched = snapshot(&harness);
+    let table = [
+        (status(429), "Aws.Throttled", 3),
+        (status(500), "Aws.Unavailable", 3),
+        (status(503), "Aws.Unavailable", 3),
+        (status(402), "Aws.Failed", 1),
+        (status(403), "Aws.Failed", 1),
+    ];
+    for (kind, expected, attempts) in table {
+        let (error, made) = discover_error(&harness, fault(CREATE_ACCOUNT, kind.clone(), 10)).await;
+        assert_eq!(error.asl_name(), expected, "{kind:?}: {error}");
+        assert_eq!(made, attempts, "{kind:?}: attempts made");
+        assert_eq!(snapshot(&harness), untouched, "{kind:?}");
+    }
+    // A fault that clears within the budget is absorbed: one account, one bootstrap token.
+    harness.state().clear_request_counts();
+    harness
+        .state()
+        .faults()
+        .add(fault(MINT, status(503), 2))
+        .unwrap();
+    let workspace = harness.workspace(WORKSPACE);
+    harness
+        .discover(&workspace, &harness.policy(json!({})), EXECUTION)
+        .await
+        .unwrap();
+    assert_eq!(calls(&harness, MINT), 3);
+    assert_eq!(bootstrap_tokens(&harness).len(), 1);
+}
+
+#[tokio::test]
+async fn a_slow_control_plane_times_out_as_aws_unavailable() {
+    let timeout = TimeoutConfig::builder()
+        .operation_attempt_timeout(Duration::from_millis(300))
+        .build();
+    let Some(harness) = Harness::start_options(HarnessOptions {
+        amg_timeout: Some(timeout),
+        ..HarnessOptions::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let untouched = snapshot(&harness);
+    let (error, attempts) = discover_error(
+        &harness,
+        fault(DESCRIBE, FaultKind::Latency { ms: 1_500 }, 10),
+    )
+    .await;
+    assert_eq!(error.asl_name(), "Aws.Unavailable", "{error}");
+    assert!(error.is_retryable());
+    assert_eq!(attempts, 1);
+    assert_eq!(snapshot(&harness), untouched);
+}
+
+#[tokio::test]
+async fn the_state_machine_retry_absorbs_a_transient_fault_and_stops_at_a_permanent_one() {
+    let Some(harness) = Harness::start_options(HarnessOptions::default()).await else {
+        return;
+    };
+    let workspace = harness.workspace(WORKSPACE);
+    let policy = harness.policy(json!({}));
+    // Permanent: one attempt, then the failure goes to the DLQ path.
+    harness
+        .state()
+        .faults()
+        .add(fault(MINT, status(402), 1))
+        .unwrap();
+    let input = harness
+        .discover_input(&workspace, &policy, EXECUTION)
+        .unwrap();
+    let error = expect_error(
+        harness
+            .attempt(input.clone(), |input| {
+                keyshift_core::steps::discover_keys(&harness.deps, input)
+            })
+            .await,
+    );
+    assert_eq!(error.asl_name(), "Aws.Failed", "{error}");
+    assert_eq!(calls(&harness, MINT), 1);
+    assert!(bootstrap_tokens(&harness).is_empty());
+    // Transient: retried with the same input, converging on one bootstrap token.
+    harness.state().clear_request_counts();
+    harness
+        .state()
+        .faults()
+        .add(fault(MINT, status(429), 1))
+        .unwrap();
+    harness
+        .attempt(input, |input| {
+            keyshift_core::steps::discover_keys(&harness.deps, input)
+        })
+        .await
+        .unwrap();
+    assert_eq!(calls(&harness, MINT), 2);
+    assert_eq!(bootstrap_tokens(&harness).len(), 1);
+}
+
+#[tokio::test]
+async fn revoke_old_bootstrap_delete_faults_are_named_and_a_transient_one_is_retried() {
+    // Permanent: the run fails at the workspace-scope revoke-old, and the bootstrap token (the
+    // only thing that delete would have removed) is still live; nothing else was lost.
+    let Some(harness) = Harness::start_options(HarnessOptions::default()).await else {
+        return;
+    };
+    let workspace = harness.workspace(WORKSPACE);
+    let policy = harness.policy(json!({}));
+    harness
+        .state()
+        .faults()
+        .add(fault(DELETE_TOKEN, status(402), 10))
+        .unwrap();
+    let error = expect_error(harness.run_execution(&workspace, &policy, EXECUTION).await);
+    assert_eq!(error.asl_name(), "Aws.Failed", "{error}");
+    assert!(error.to_string().contains(DELETE_TOKEN), "{error}");
+    assert_eq!(calls(&harness, DELETE_TOKEN), 1, "permanent: not retried");
+    assert_eq!(bootstrap_tokens(&harness).len(), 1);
+
+    // Transient (throttled, then unavailable): retried by the state machine, then revoked.
+    let Some(harness) = Harness::start_options(HarnessOptions::default()).await else {
+        return;
+    };
+    harness
+        .state()
+        .faults()
+        .add(fault(DELETE_TOKEN, status(429), 1))
+        .unwrap();
+    harness
+        .state()
+        .faults()
+        .add(fault(DELETE_TOKEN, status(500), 1))
+        .unwrap();
+    let record = harness
+        .run_execution(&workspace, &policy, EXECUTION)
+        .await
+        .unwrap();
+    assert_eq!(calls(&harness, DELETE_TOKEN), 3);
+    assert!(record.workspace_revoke.unwrap().bootstrap_revoked);
+    assert!(bootstrap_tokens(&harness).is_empty());
+}
