@@ -451,11 +451,14 @@ pub fn census(state: &SharedState) -> Vec<InstanceCensus> {
                         service_accounts: instance.service_accounts.len(),
                         ..InstanceCensus::default()
                     };
+                    // From 12.1 Grafana no longer authenticates a key that was never migrated.
+                    let plain_keys_authenticate = !instance.version.legacy_keys_removed();
                     for row in instance.credentials.values() {
                         let live = !row.has_expired(now) && !row.is_revoked;
                         match (row.service_account_id, row.format) {
-                            (None, _) if live => census.live_legacy_keys += 1,
-                            (None, _) => census.expired_legacy_keys += 1,
+                            (None, _) if !live => census.expired_legacy_keys += 1,
+                            (None, _) if plain_keys_authenticate => census.live_legacy_keys += 1,
+                            (None, _) => {}
                             (Some(_), CredentialFormat::LegacyKey) if live => {
                                 census.live_migrated_keys += 1
                             }
@@ -619,7 +622,6 @@ fn invariant_checks(
     };
     let legacy: Vec<String> = after
         .iter()
-        .filter(|census| has_key_api(&census.version))
         .filter(|census| census.live_legacy_keys > 0 || census.live_migrated_keys > 0)
         .map(|census| {
             format!(
@@ -685,13 +687,4 @@ fn invariant_checks(
             extra,
         ),
     ]
-}
-
-/// Grafana 12.1 removed the key endpoints: keys left in its database are invisible to any API
-/// client, so keyshift (and the invariant) cannot cover them; the report still counts them.
-fn has_key_api(version: &str) -> bool {
-    version
-        .parse::<keyshift_core::model::GrafanaVersion>()
-        .map(|parsed| parsed.has_legacy_key_endpoints())
-        .unwrap_or(true)
 }
