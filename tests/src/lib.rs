@@ -13,7 +13,7 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use chrono::{DateTime, Utc};
-use grafana_sim::{FleetSpec, RunningSim, SharedState, Simulator};
+use grafana_sim::{FaultKind, FaultSpec, FleetSpec, RunningSim, SharedState, Simulator};
 use keyshift_aws::{
     AmgControlPlaneClient, AwsContext, EndpointOverrides, GrafanaHttpSettings,
     HttpGrafanaConnector, RetryPolicy, SecretsManagerStore,
@@ -579,6 +579,57 @@ impl Harness {
         }
     }
 
+    /// Runs a whole execution (after an injected crash, or none) and asserts the rotation
+    /// converged: three managed credentials, each with exactly one live token, the one its
+    /// AWSCURRENT holds, and that token authenticates. Crash suites share it so every kind of
+    /// crash is held to the same end state; the record is returned for further checks.
+    pub async fn assert_execution_converges(
+        &self,
+        instance: &str,
+        execution: &str,
+        label: &str,
+    ) -> ExecutionRecord {
+        let workspace = self.workspace(instance);
+        let policy = self.policy(serde_json::json!({}));
+        let record = match self.run_execution(&workspace, &policy, execution).await {
+            Ok(record) => record,
+            Err(error) => panic!(
+                "{label}: the execution did not converge: {} {error}",
+                error.asl_name()
+            ),
+        };
+        let Some(discovered) = record.discovered.as_ref() else {
+            panic!("{label}: the execution recorded no discover-keys output");
+        };
+        let plan = &discovered.plan;
+        assert_eq!(plan.credentials.len(), 3, "{label}: {plan:?}");
+        let live = self.live_tokens(instance);
+        for credential in &plan.credentials {
+            let account = &credential.service_account.name;
+            let on_account: Vec<&str> = live
+                .iter()
+                .filter(|(owner, _)| owner == account)
+                .map(|(_, token)| token.as_str())
+                .collect();
+            assert_eq!(
+                on_account.len(),
+                1,
+                "{label}: exactly one live token on {account}: {on_account:?}"
+            );
+            let value = self.current_value(&credential.secret_id).await;
+            assert_eq!(
+                on_account.first().copied(),
+                Some(value.token_name.as_str()),
+                "{label}: the live token is AWSCURRENT's"
+            );
+            assert!(
+                self.authenticates(instance, value.token.expose()),
+                "{label}: AWSCURRENT authenticates"
+            );
+        }
+        record
+    }
+
     /// Whether a credential string authenticates on a simulated instance right now.
     pub fn authenticates(&self, instance: &str, credential: &str) -> bool {
         matches!(
@@ -672,6 +723,27 @@ pub fn hop<T: Serialize, U: DeserializeOwned>(output: &T, extra: Value) -> Resul
         target.extend(extra);
     }
     Ok(serde_json::from_value(value)?)
+}
+
+/// A fault on one endpoint (Grafana route or AMG operation) of `target`, firing `times` times,
+/// deterministic (no probability), as the fault suites inject them.
+pub fn fault_on(target: &str, endpoint: &str, kind: FaultKind, times: u32) -> FaultSpec {
+    FaultSpec {
+        workspace: target.to_owned(),
+        endpoint: endpoint.to_owned(),
+        kind,
+        times: Some(times),
+        probability: None,
+        seed: None,
+    }
+}
+
+/// An HTTP status fault; a 429 carries `Retry-After: 0` so retried throttling costs no time.
+pub fn status_fault(status: u16) -> FaultKind {
+    FaultKind::Status {
+        status,
+        retry_after_seconds: if status == 429 { Some(0) } else { None },
+    }
 }
 
 /// Asserts that none of `secrets` appears in `text`, naming only the position of a leak.

@@ -8,7 +8,6 @@ use std::collections::BTreeSet;
 
 use keyshift_core::naming::BOOTSTRAP_NAME_PREFIX;
 use keyshift_e2e::Harness;
-use serde_json::json;
 
 const EXECUTION: &str = "ks-amg-crash-1";
 
@@ -24,42 +23,13 @@ const EXPECTED_OPERATIONS: [&str; 6] = [
 ];
 
 async fn assert_converged(harness: &Harness, workspace_id: &str, label: &str) {
-    let workspace = harness.workspace(workspace_id);
     let before: BTreeSet<(String, String)> =
         harness.live_tokens(workspace_id).into_iter().collect();
-    let policy = harness.policy(json!({}));
-    let record = match harness.run_execution(&workspace, &policy, EXECUTION).await {
-        Ok(record) => record,
-        Err(error) => panic!(
-            "{label}: the execution did not converge: {} {error}",
-            error.asl_name()
-        ),
-    };
+    let record = harness
+        .assert_execution_converges(workspace_id, EXECUTION, label)
+        .await;
     let plan = &record.discovered.as_ref().unwrap().plan;
-    assert_eq!(plan.credentials.len(), 3, "{label}: {plan:?}");
     let live = harness.live_tokens(workspace_id);
-    for credential in &plan.credentials {
-        let account = &credential.service_account.name;
-        let on_account: Vec<&str> = live
-            .iter()
-            .filter(|(owner, _)| owner == account)
-            .map(|(_, token)| token.as_str())
-            .collect();
-        assert_eq!(
-            on_account.len(),
-            1,
-            "{label}: exactly one live token on {account}: {on_account:?}"
-        );
-        let value = harness.current_value(&credential.secret_id).await;
-        assert_eq!(
-            on_account[0], value.token_name,
-            "{label}: the live token is AWSCURRENT's"
-        );
-        assert!(
-            harness.authenticates(workspace_id, value.token.expose()),
-            "{label}: AWSCURRENT authenticates"
-        );
-    }
     let bootstrap_live: Vec<&(String, String)> = live
         .iter()
         .filter(|(owner, _)| owner == BOOTSTRAP_NAME_PREFIX)

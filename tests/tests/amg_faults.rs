@@ -12,7 +12,7 @@ use aws_config::timeout::TimeoutConfig;
 use grafana_sim::{FaultKind, FaultSpec};
 use keyshift_core::KeyshiftError;
 use keyshift_core::naming::BOOTSTRAP_NAME_PREFIX;
-use keyshift_e2e::{Harness, HarnessOptions, expect_error};
+use keyshift_e2e::{Harness, HarnessOptions, expect_error, fault_on, status_fault};
 use serde_json::json;
 
 const WORKSPACE: &str = "g-0000000104";
@@ -25,21 +25,7 @@ const DELETE_TOKEN: &str = "DeleteWorkspaceServiceAccountToken";
 const EXECUTION: &str = "ks-amg-faults";
 
 fn fault(operation: &str, kind: FaultKind, times: u32) -> FaultSpec {
-    FaultSpec {
-        workspace: WORKSPACE.to_owned(),
-        endpoint: operation.to_owned(),
-        kind,
-        times: Some(times),
-        probability: None,
-        seed: None,
-    }
-}
-
-fn status(status: u16) -> FaultKind {
-    FaultKind::Status {
-        status,
-        retry_after_seconds: if status == 429 { Some(0) } else { None },
-    }
+    fault_on(WORKSPACE, operation, kind, times)
 }
 
 /// What an AMG workspace holds that a failed call must not have changed: every service account
@@ -116,11 +102,11 @@ async fn each_amg_fault_gives_its_named_error_and_changes_nothing() {
     // Before the bootstrap account exists: a failed create leaves no account behind, whatever
     // the failure (the SDK makes one attempt here; the state machine's Retry does the rest).
     let before_account = [
-        (status(429), "Aws.Throttled"),
-        (status(500), "Aws.Unavailable"),
-        (status(503), "Aws.Unavailable"),
-        (status(402), "Aws.Failed"),
-        (status(403), "Aws.Failed"),
+        (status_fault(429), "Aws.Throttled"),
+        (status_fault(500), "Aws.Unavailable"),
+        (status_fault(503), "Aws.Unavailable"),
+        (status_fault(402), "Aws.Failed"),
+        (status_fault(403), "Aws.Failed"),
         (FaultKind::Drop, "Aws.Unavailable"),
     ];
     for (kind, expected) in before_account {
@@ -146,9 +132,9 @@ async fn each_amg_fault_gives_its_named_error_and_changes_nothing() {
     // At the mint: the bootstrap account exists from here on (found by name, no token), and no
     // failed mint leaves a live token.
     let at_mint = [
-        (status(429), "Aws.Throttled"),
-        (status(500), "Aws.Unavailable"),
-        (status(402), "Aws.Failed"),
+        (status_fault(429), "Aws.Throttled"),
+        (status_fault(500), "Aws.Unavailable"),
+        (status_fault(402), "Aws.Failed"),
         (FaultKind::Drop, "Aws.Unavailable"),
     ];
     let mut with_account = untouched.clone();
@@ -246,11 +232,11 @@ async fn the_sdk_retries_transient_faults_within_its_bounds_and_never_permanent_
     };
     let untouched = snapshot(&harness);
     let table = [
-        (status(429), "Aws.Throttled", 3),
-        (status(500), "Aws.Unavailable", 3),
-        (status(503), "Aws.Unavailable", 3),
-        (status(402), "Aws.Failed", 1),
-        (status(403), "Aws.Failed", 1),
+        (status_fault(429), "Aws.Throttled", 3),
+        (status_fault(500), "Aws.Unavailable", 3),
+        (status_fault(503), "Aws.Unavailable", 3),
+        (status_fault(402), "Aws.Failed", 1),
+        (status_fault(403), "Aws.Failed", 1),
     ];
     for (kind, expected, attempts) in table {
         let (error, made) = discover_error(&harness, fault(CREATE_ACCOUNT, kind.clone(), 10)).await;
@@ -263,7 +249,7 @@ async fn the_sdk_retries_transient_faults_within_its_bounds_and_never_permanent_
     harness
         .state()
         .faults()
-        .add(fault(MINT, status(503), 2))
+        .add(fault(MINT, status_fault(503), 2))
         .unwrap();
     let workspace = harness.workspace(WORKSPACE);
     harness
@@ -310,7 +296,7 @@ async fn the_state_machine_retry_absorbs_a_transient_fault_and_stops_at_a_perman
     harness
         .state()
         .faults()
-        .add(fault(MINT, status(402), 1))
+        .add(fault(MINT, status_fault(402), 1))
         .unwrap();
     let input = harness
         .discover_input(&workspace, &policy, EXECUTION)
@@ -330,7 +316,7 @@ async fn the_state_machine_retry_absorbs_a_transient_fault_and_stops_at_a_perman
     harness
         .state()
         .faults()
-        .add(fault(MINT, status(429), 1))
+        .add(fault(MINT, status_fault(429), 1))
         .unwrap();
     harness
         .attempt(input, |input| {
@@ -354,7 +340,7 @@ async fn revoke_old_bootstrap_delete_faults_are_named_and_a_transient_one_is_ret
     harness
         .state()
         .faults()
-        .add(fault(DELETE_TOKEN, status(402), 10))
+        .add(fault(DELETE_TOKEN, status_fault(402), 10))
         .unwrap();
     let error = expect_error(harness.run_execution(&workspace, &policy, EXECUTION).await);
     assert_eq!(error.asl_name(), "Aws.Failed", "{error}");
@@ -369,12 +355,12 @@ async fn revoke_old_bootstrap_delete_faults_are_named_and_a_transient_one_is_ret
     harness
         .state()
         .faults()
-        .add(fault(DELETE_TOKEN, status(429), 1))
+        .add(fault(DELETE_TOKEN, status_fault(429), 1))
         .unwrap();
     harness
         .state()
         .faults()
-        .add(fault(DELETE_TOKEN, status(500), 1))
+        .add(fault(DELETE_TOKEN, status_fault(500), 1))
         .unwrap();
     let record = harness
         .run_execution(&workspace, &policy, EXECUTION)

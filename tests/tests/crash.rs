@@ -9,62 +9,25 @@ use serde_json::json;
 
 const EXECUTION: &str = "ks-crash-1";
 
-async fn assert_converged(harness: &Harness, instance: &str, label: &str) {
-    let workspace = harness.workspace(instance);
-    let policy = harness.policy(json!({}));
-    let record = match harness.run_execution(&workspace, &policy, EXECUTION).await {
-        Ok(record) => record,
-        Err(error) => panic!(
-            "{label}: the execution did not converge: {} {error}",
-            error.asl_name()
-        ),
-    };
-    let plan = &record.discovered.as_ref().unwrap().plan;
-    assert_eq!(plan.credentials.len(), 3, "{label}");
-    let live = harness.live_tokens(instance);
-    for credential in &plan.credentials {
-        let account = &credential.service_account.name;
-        let on_account: Vec<&str> = live
-            .iter()
-            .filter(|(owner, _)| owner == account)
-            .map(|(_, t)| t.as_str())
-            .collect();
-        assert_eq!(
-            on_account.len(),
-            1,
-            "{label}: exactly one live token on {account}: {on_account:?}"
-        );
-        let value = harness.current_value(&credential.secret_id).await;
-        assert_eq!(
-            on_account[0], value.token_name,
-            "{label}: the live token is AWSCURRENT's"
-        );
-        assert!(
-            harness.authenticates(instance, value.token.expose()),
-            "{label}: AWSCURRENT authenticates"
-        );
-    }
-}
-
 #[tokio::test]
 async fn a_lost_answer_at_any_remote_call_converges() {
     for instance in ["sh-104", "sh-121"] {
         let Some(clean) = Harness::start_crashing(0).await else {
             return;
         };
-        assert_converged(&clean, instance, "clean run").await;
+        clean
+            .assert_execution_converges(instance, EXECUTION, "clean run")
+            .await;
         let total = clean.crash_switch.as_ref().unwrap().calls();
         assert!(total > 20, "a run makes many remote calls ({total})");
         for crash_at in 1..=total {
             let Some(harness) = Harness::start_crashing(crash_at).await else {
                 return;
             };
-            assert_converged(
-                &harness,
-                instance,
-                &format!("{instance} crash after call {crash_at}/{total}"),
-            )
-            .await;
+            let label = format!("{instance} crash after call {crash_at}/{total}");
+            harness
+                .assert_execution_converges(instance, EXECUTION, &label)
+                .await;
         }
     }
 }

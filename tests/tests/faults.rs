@@ -10,7 +10,8 @@ use keyshift_core::SecretString;
 use keyshift_core::steps::io::{CredentialContext, StoreAction, StoreSecretInput, VerifyInput};
 use keyshift_core::steps::{create_service_account, mint_token, store_secret, verify_token};
 use keyshift_e2e::{
-    ExecutionRecord, Harness, StoreKind, expect_error, grafana_settings, hop, test_fleet,
+    ExecutionRecord, Harness, StoreKind, expect_error, fault_on, grafana_settings, hop,
+    status_fault, test_fleet,
 };
 use serde_json::{Value, json};
 
@@ -18,21 +19,7 @@ const INSTANCE: &str = "sh-104";
 const SEARCH: &str = "GET /api/serviceaccounts/search";
 
 fn fault(endpoint: &str, kind: FaultKind, times: u32) -> FaultSpec {
-    FaultSpec {
-        workspace: INSTANCE.to_owned(),
-        endpoint: endpoint.to_owned(),
-        kind,
-        times: Some(times),
-        probability: None,
-        seed: None,
-    }
-}
-
-fn status(status: u16) -> FaultKind {
-    FaultKind::Status {
-        status,
-        retry_after_seconds: if status == 429 { Some(0) } else { None },
-    }
+    fault_on(INSTANCE, endpoint, kind, times)
 }
 
 async fn discover_error(harness: &Harness, spec: FaultSpec) -> (KeyshiftError, u64) {
@@ -61,11 +48,11 @@ async fn each_fault_gives_its_named_error_and_transient_ones_are_retried_within_
     };
     // (fault, expected ASL name, expected attempts: 3 for retried transient errors, 1 otherwise)
     let table = [
-        (status(429), "Grafana.Throttled", 3),
-        (status(500), "Grafana.Unavailable", 3),
-        (status(503), "Grafana.Unavailable", 3),
-        (status(401), "Grafana.Unauthorized", 1),
-        (status(403), "Grafana.Forbidden", 1),
+        (status_fault(429), "Grafana.Throttled", 3),
+        (status_fault(500), "Grafana.Unavailable", 3),
+        (status_fault(503), "Grafana.Unavailable", 3),
+        (status_fault(401), "Grafana.Unauthorized", 1),
+        (status_fault(403), "Grafana.Forbidden", 1),
         (FaultKind::MalformedJson, "Grafana.BadResponse", 1),
         (FaultKind::Drop, "Grafana.Unavailable", 3),
     ];
@@ -80,7 +67,7 @@ async fn each_fault_gives_its_named_error_and_transient_ones_are_retried_within_
     harness
         .state()
         .faults()
-        .add(fault(SEARCH, status(503), 2))
+        .add(fault(SEARCH, status_fault(503), 2))
         .unwrap();
     let workspace = harness.workspace(INSTANCE);
     harness

@@ -12,8 +12,8 @@ use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::types::Tag;
 use keyshift_core::error::{KeyshiftError, Result};
 use keyshift_core::ports::{
-    AWSPENDING, SecretDescription, SecretStore, SecretVersionInfo, SecretVersionValue,
-    VersionSelector,
+    AWSPENDING, SecretDescription, SecretStore, SecretVersionInfo, SecretVersionValue, StageChange,
+    VersionSelector, check_stage_change,
 };
 use keyshift_core::secret::SecretString;
 
@@ -107,17 +107,6 @@ impl SecretsManagerStore {
                 }
             })
     }
-}
-
-fn wrong_holder(stage: &str, holder: Option<&str>, named: Option<&str>) -> KeyshiftError {
-    KeyshiftError::invalid_input(
-        "removeFromVersionId",
-        format!(
-            "staging label {stage} is on {}, not on {}",
-            holder.unwrap_or("no version"),
-            named.unwrap_or("the (unnamed) version given")
-        ),
-    )
 }
 
 #[async_trait]
@@ -267,11 +256,10 @@ impl SecretStore for SecretsManagerStore {
     ) -> Result<()> {
         let description = self.describe(secret_id).await?;
         let holder = description.version_with_stage(stage);
-        if holder == Some(to_version) {
+        if check_stage_change(stage, holder, Some(to_version), from_version)?
+            == StageChange::AlreadyDone
+        {
             return Ok(());
-        }
-        if holder != from_version && (holder.is_some() || from_version.is_some()) {
-            return Err(wrong_holder(stage, holder, from_version));
         }
         self.update_stage(secret_id, stage, Some(to_version), from_version)
             .await
@@ -280,9 +268,7 @@ impl SecretStore for SecretsManagerStore {
     async fn remove_stage(&self, secret_id: &str, stage: &str, from_version: &str) -> Result<()> {
         let description = self.describe(secret_id).await?;
         let holder = description.version_with_stage(stage);
-        if holder != Some(from_version) {
-            return Err(wrong_holder(stage, holder, Some(from_version)));
-        }
+        check_stage_change(stage, holder, None, Some(from_version))?;
         self.update_stage(secret_id, stage, None, Some(from_version))
             .await
     }

@@ -679,83 +679,16 @@ async fn run_state(
             return Err(Failure::new(text(&fail.error)?, text(&fail.cause)?));
         }
         StateKind::Task(task) => {
-            let outcome = with_error_handling(shared, state, &task.errors, &input, track, {
-                |retry_count, mut inner_track: Track| {
-                    let context = shared.context(&state.name, entered, retry_count);
-                    let shared = shared.clone();
-                    let input = input.clone();
-                    async move {
-                        let result = run_task_attempt(
-                            &shared,
-                            state,
-                            task,
-                            &input,
-                            &context,
-                            retry_count,
-                            &mut inner_track,
-                        )
-                        .await;
-                        (result, inner_track)
-                    }
-                }
-            })
-            .await?;
-            match outcome {
-                Handled::Completed(output) => (transition_target(&task.transition), output),
-                Handled::Caught(next, output) => (Some(next), output),
-            }
+            run_with_error_handling(shared, state, Attempted::Task(task), entered, &input, track)
+                .await?
         }
         StateKind::Map(map) => {
-            let outcome = with_error_handling(shared, state, &map.errors, &input, track, {
-                |retry_count, mut inner_track: Track| {
-                    let context = shared.context(&state.name, entered, retry_count);
-                    let shared = shared.clone();
-                    let input = input.clone();
-                    async move {
-                        let result = run_map_attempt(
-                            &shared,
-                            state,
-                            map,
-                            &input,
-                            &context,
-                            &mut inner_track,
-                        )
-                        .await;
-                        (result, inner_track)
-                    }
-                }
-            })
-            .await?;
-            match outcome {
-                Handled::Completed(output) => (transition_target(&map.transition), output),
-                Handled::Caught(next, output) => (Some(next), output),
-            }
+            run_with_error_handling(shared, state, Attempted::Map(map), entered, &input, track)
+                .await?
         }
         StateKind::Parallel(parallel) => {
-            let outcome = with_error_handling(shared, state, &parallel.errors, &input, track, {
-                |retry_count, mut inner_track: Track| {
-                    let context = shared.context(&state.name, entered, retry_count);
-                    let shared = shared.clone();
-                    let input = input.clone();
-                    async move {
-                        let result = run_parallel_attempt(
-                            &shared,
-                            state,
-                            parallel,
-                            &input,
-                            &context,
-                            &mut inner_track,
-                        )
-                        .await;
-                        (result, inner_track)
-                    }
-                }
-            })
-            .await?;
-            match outcome {
-                Handled::Completed(output) => (transition_target(&parallel.transition), output),
-                Handled::Caught(next, output) => (Some(next), output),
-            }
+            let work = Attempted::Parallel(parallel);
+            run_with_error_handling(shared, state, work, entered, &input, track).await?
         }
     };
     shared.record(
@@ -821,6 +754,89 @@ pub(crate) fn retry_delay(retrier: &crate::definition::Retrier, attempt: u32) ->
 
 /// Runs `attempt` under the state's Retry and Catch rules. Retrier budgets live for this one
 /// visit of the state; each retrier's budget is shared by all errors it matches.
+/// The states whose work is an attempt wrapped in Retry and Catch; one type so they share the
+/// attempt loop, its context (with the retry count) and the transition that follows.
+#[derive(Clone, Copy)]
+enum Attempted<'a> {
+    Task(&'a crate::definition::TaskState),
+    Map(&'a crate::definition::MapState),
+    Parallel(&'a crate::definition::ParallelState),
+}
+
+impl Attempted<'_> {
+    fn errors(&self) -> &ErrorHandling {
+        match self {
+            Self::Task(task) => &task.errors,
+            Self::Map(map) => &map.errors,
+            Self::Parallel(parallel) => &parallel.errors,
+        }
+    }
+
+    fn transition(&self) -> &Transition {
+        match self {
+            Self::Task(task) => &task.transition,
+            Self::Map(map) => &map.transition,
+            Self::Parallel(parallel) => &parallel.transition,
+        }
+    }
+}
+
+/// Runs a Task, Map or Parallel state's attempts under its Retry/Catch rules and picks the
+/// next state: its own transition on success, the catcher's target when a Catch handled it.
+async fn run_with_error_handling(
+    shared: &Arc<Shared>,
+    state: &State,
+    work: Attempted<'_>,
+    entered: DateTime<Utc>,
+    input: &Value,
+    track: &mut Track,
+) -> Result<(Option<String>, Value), Failure> {
+    let outcome = with_error_handling(shared, state, work.errors(), input, track, {
+        |retry_count, mut inner_track: Track| {
+            let context = shared.context(&state.name, entered, retry_count);
+            let shared = shared.clone();
+            let input = input.clone();
+            async move {
+                let result = match work {
+                    Attempted::Task(task) => {
+                        run_task_attempt(
+                            &shared,
+                            state,
+                            task,
+                            &input,
+                            &context,
+                            retry_count,
+                            &mut inner_track,
+                        )
+                        .await
+                    }
+                    Attempted::Map(map) => {
+                        run_map_attempt(&shared, state, map, &input, &context, &mut inner_track)
+                            .await
+                    }
+                    Attempted::Parallel(parallel) => {
+                        run_parallel_attempt(
+                            &shared,
+                            state,
+                            parallel,
+                            &input,
+                            &context,
+                            &mut inner_track,
+                        )
+                        .await
+                    }
+                };
+                (result, inner_track)
+            }
+        }
+    })
+    .await?;
+    Ok(match outcome {
+        Handled::Completed(output) => (transition_target(work.transition()), output),
+        Handled::Caught(next, output) => (Some(next), output),
+    })
+}
+
 async fn with_error_handling<F, Fut>(
     shared: &Arc<Shared>,
     state: &State,

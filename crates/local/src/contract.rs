@@ -578,3 +578,35 @@ pub async fn run_all(store: &dyn SecretStore, prefix: &str) -> Vec<ContractViola
     }
     violations
 }
+
+/// Declares one `#[tokio::test]` per contract case, each awaiting `$run("<case>")`, and a test
+/// that the declared cases are exactly [`CASES`]: every store's test file gets a failure named
+/// by case without repeating the list, and a new case cannot be left untested on one store.
+/// The calling crate needs `tokio` (with its test macro) as a dev-dependency.
+#[macro_export]
+macro_rules! secret_store_contract_tests {
+    (@cases $run:path; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                $run(stringify!($case)).await;
+            }
+        )+
+
+        #[test]
+        fn every_contract_case_has_a_test_here() {
+            assert_eq!($crate::contract::CASES, &[$(stringify!($case)),+]);
+        }
+    };
+    ($run:path) => {
+        $crate::secret_store_contract_tests!(@cases $run;
+            first_version_becomes_current,
+            put_pending_is_idempotent,
+            same_token_different_value_is_rejected,
+            promote_moves_previous,
+            move_requires_naming_the_current_holder,
+            pending_left_behind_is_visible,
+            missing_things_are_not_found,
+        );
+    };
+}

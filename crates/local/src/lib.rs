@@ -6,6 +6,7 @@
 //! Manager itself.
 
 pub mod contract;
+pub mod envelope;
 pub mod queue;
 pub mod sealer;
 pub mod secret_store;

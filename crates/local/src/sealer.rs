@@ -7,30 +7,24 @@
 
 use std::fmt;
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
+use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::KeyInit;
 use async_trait::async_trait;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use keyshift_core::error::{KeyshiftError, Result};
+use keyshift_core::error::Result;
 use keyshift_core::ports::{SealContext, SealedToken, Sealer};
 use keyshift_core::secret::SecretString;
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 
-/// Envelope format version, so a future format can be told apart.
-const ENVELOPE_VERSION: u32 = 1;
-const ALGORITHM: &str = "A256GCM";
-const NONCE_BYTES: usize = 12;
+use crate::envelope::EnvelopeFormat;
+pub use crate::envelope::describe_context_mismatch;
 
-#[derive(Serialize, Deserialize)]
-struct Envelope {
-    v: u32,
-    alg: String,
-    ctx: SealContext,
-    nonce: String,
-    ct: String,
-}
+/// The local envelope: no wrapped data key, and a failure may be the wrong process key.
+const LOCAL_ENVELOPE: EnvelopeFormat = EnvelopeFormat {
+    algorithm: "A256GCM",
+    wraps_data_key: false,
+    not_an_envelope: "sealed token is not an envelope",
+    not_authentic: "sealed token does not authenticate (wrong key or tampered)",
+};
 
 /// AES-256-GCM with a process-local key. Debug never shows the key.
 pub struct LocalSealer {
@@ -70,99 +64,15 @@ impl LocalSealer {
     }
 }
 
-/// The context as bytes for AAD: serde_json of a BTreeMap is key-sorted, hence canonical.
-fn context_aad(context: &SealContext) -> Result<Vec<u8>> {
-    serde_json::to_vec(context).map_err(|_| KeyshiftError::SealFailed {
-        reason: "encryption context is not serialisable".to_owned(),
-    })
-}
-
-fn seal_failed(reason: &str) -> KeyshiftError {
-    KeyshiftError::SealFailed {
-        reason: reason.to_owned(),
-    }
-}
-
-/// Names the context keys that differ, never the plaintext (context values are identifiers).
-pub fn describe_context_mismatch(sealed_with: &SealContext, presented: &SealContext) -> String {
-    let mut differing: Vec<&str> = sealed_with
-        .keys()
-        .chain(presented.keys())
-        .filter(|key| sealed_with.get(*key) != presented.get(*key))
-        .map(String::as_str)
-        .collect();
-    differing.sort_unstable();
-    differing.dedup();
-    format!("context entries differ: {}", differing.join(", "))
-}
-
 #[async_trait]
 impl Sealer for LocalSealer {
     async fn seal(&self, plaintext: &SecretString, context: &SealContext) -> Result<SealedToken> {
-        let mut nonce_bytes = [0u8; NONCE_BYTES];
-        rand::rng().fill(&mut nonce_bytes);
-        let aad = context_aad(context)?;
-        let ciphertext = self
-            .cipher
-            .encrypt(
-                Nonce::from_slice(&nonce_bytes),
-                Payload {
-                    msg: plaintext.expose().as_bytes(),
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| seal_failed("AES-GCM encryption failed"))?;
-        let envelope = Envelope {
-            v: ENVELOPE_VERSION,
-            alg: ALGORITHM.to_owned(),
-            ctx: context.clone(),
-            nonce: BASE64.encode(nonce_bytes),
-            ct: BASE64.encode(ciphertext),
-        };
-        let json =
-            serde_json::to_vec(&envelope).map_err(|_| seal_failed("envelope encoding failed"))?;
-        Ok(SealedToken::new(BASE64.encode(json)))
+        LOCAL_ENVELOPE.seal(&self.cipher, plaintext, context, None)
     }
 
     async fn unseal(&self, sealed: &SealedToken, context: &SealContext) -> Result<SecretString> {
-        let json = BASE64
-            .decode(sealed.as_str())
-            .map_err(|_| seal_failed("sealed token is not base64"))?;
-        let envelope: Envelope = serde_json::from_slice(&json)
-            .map_err(|_| seal_failed("sealed token is not an envelope"))?;
-        if envelope.v != ENVELOPE_VERSION || envelope.alg != ALGORITHM {
-            return Err(seal_failed(
-                "sealed token has an unknown format or algorithm",
-            ));
-        }
-        if envelope.ctx != *context {
-            return Err(KeyshiftError::SealContextMismatch {
-                reason: describe_context_mismatch(&envelope.ctx, context),
-            });
-        }
-        let nonce = BASE64
-            .decode(&envelope.nonce)
-            .ok()
-            .filter(|nonce| nonce.len() == NONCE_BYTES)
-            .ok_or_else(|| seal_failed("sealed token has a malformed nonce"))?;
-        let ciphertext = BASE64
-            .decode(&envelope.ct)
-            .map_err(|_| seal_failed("sealed token has malformed ciphertext"))?;
-        let aad = context_aad(context)?;
-        let plaintext = self
-            .cipher
-            .decrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: &ciphertext,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| {
-                seal_failed("sealed token does not authenticate (wrong key or tampered)")
-            })?;
-        String::from_utf8(plaintext)
-            .map(SecretString::new)
-            .map_err(|_| seal_failed("unsealed token is not UTF-8"))
+        LOCAL_ENVELOPE
+            .parse(sealed, context)?
+            .decrypt(&self.cipher, context)
     }
 }

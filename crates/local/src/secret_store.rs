@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use keyshift_core::error::{KeyshiftError, Result};
 use keyshift_core::ports::{
     AWSCURRENT, AWSPREVIOUS, SecretDescription, SecretStore, SecretVersionInfo, SecretVersionValue,
-    VersionSelector,
+    StageChange, VersionSelector, check_stage_change,
 };
 use keyshift_core::secret::SecretString;
 use rand::Rng;
@@ -207,32 +207,13 @@ impl InMemorySecretStore {
                     return Err(not_found(secret_id, format!("version {version_id}")));
                 }
             }
-            let holder = secret.holder_of(stage).map(str::to_owned);
-            // Re-running a promotion that already happened is a no-op, not an error, so a
-            // step that crashed after UpdateSecretVersionStage converges on retry.
-            if move_to.is_some() && holder.as_deref() == move_to {
+            if check_stage_change(stage, secret.holder_of(stage), move_to, remove_from)?
+                == StageChange::AlreadyDone
+            {
                 return Ok(());
             }
-            if let Some(from) = remove_from
-                && holder.as_deref() != Some(from)
-            {
-                return Err(KeyshiftError::invalid_input(
-                    "removeFromVersionId",
-                    format!("staging label {stage} is not attached to version {from}"),
-                ));
-            }
             match move_to {
-                Some(target) => {
-                    if holder.is_some() && remove_from.is_none() {
-                        return Err(KeyshiftError::invalid_input(
-                            "removeFromVersionId",
-                            format!(
-                                "staging label {stage} is attached to another version, which must be named to move it"
-                            ),
-                        ));
-                    }
-                    secret.attach_exclusively(stage, target);
-                }
+                Some(target) => secret.attach_exclusively(stage, target),
                 None => {
                     for version in &mut secret.versions {
                         version.stages.remove(stage);

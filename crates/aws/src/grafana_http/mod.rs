@@ -25,7 +25,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 pub use transport::GrafanaHttpSettings;
-use transport::{GrafanaTransport, Idempotency, build_http_client};
+use transport::{Answer, GrafanaTransport, Idempotency, build_http_client};
 
 /// Upper bound on service accounts read from one org: far above any real org, low enough that
 /// a server lying about `totalCount` cannot keep keyshift paging forever.
@@ -223,7 +223,13 @@ impl TokenWire {
 }
 
 impl HttpGrafanaApi {
-    async fn get(&self, path: &str, query: &[(&str, String)], operation: &str) -> Result<Vec<u8>> {
+    /// A repeatable GET: the one place reads choose their method and retry policy.
+    async fn get_answer(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        operation: &str,
+    ) -> Result<Answer> {
         self.transport
             .call(
                 Method::GET,
@@ -234,6 +240,11 @@ impl HttpGrafanaApi {
                 operation,
             )
             .await
+    }
+
+    async fn get(&self, path: &str, query: &[(&str, String)], operation: &str) -> Result<Vec<u8>> {
+        self.get_answer(path, query, operation)
+            .await
             .map(|answer| answer.body)
     }
 
@@ -243,15 +254,7 @@ impl HttpGrafanaApi {
         query: &[(&str, String)],
         operation: &str,
     ) -> Result<T> {
-        self.transport
-            .call(
-                Method::GET,
-                path,
-                query,
-                None,
-                Idempotency::Repeatable,
-                operation,
-            )
+        self.get_answer(path, query, operation)
             .await?
             .json(operation)
     }

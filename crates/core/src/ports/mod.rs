@@ -25,5 +25,5 @@ pub use sealer::{
 };
 pub use secrets::{
     AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretDescription, SecretStore, SecretVersionInfo,
-    SecretVersionValue, VersionSelector,
+    SecretVersionValue, StageChange, VersionSelector, check_stage_change,
 };

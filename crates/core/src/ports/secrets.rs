@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{KeyshiftError, Result};
 use crate::secret::SecretString;
 
 /// The label consumers read: the verified, working version.
@@ -101,6 +101,43 @@ pub struct SecretVersionValue {
     pub stages: Vec<String>,
 }
 
+/// What an UpdateSecretVersionStage request amounts to, given where its label is now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageChange {
+    /// The label already sits on the target: re-running a promotion that happened converges
+    /// instead of failing, so a step that crashed after the call succeeds on retry.
+    AlreadyDone,
+    /// The request names the label's holder correctly and may be applied.
+    Apply,
+}
+
+/// The rule Secrets Manager applies to UpdateSecretVersionStage, written once so the
+/// in-memory store enforces it and the AWS adapter checks it before calling (getting the same
+/// named error on AWS and on moto): a label may only be taken from the version that holds it,
+/// and that version must be named (`remove_from`) whenever the label is moved off it.
+/// `holder` is the version holding `stage` now.
+pub fn check_stage_change(
+    stage: &str,
+    holder: Option<&str>,
+    move_to: Option<&str>,
+    remove_from: Option<&str>,
+) -> Result<StageChange> {
+    if move_to.is_some() && holder == move_to {
+        return Ok(StageChange::AlreadyDone);
+    }
+    let reason = match (remove_from, holder) {
+        (Some(named), _) if holder != Some(named) => format!(
+            "staging label {stage} is on {}, not on {named}",
+            holder.unwrap_or("no version")
+        ),
+        (None, Some(current)) if move_to.is_some() => {
+            format!("staging label {stage} is on {current}, which must be named to move it")
+        }
+        _ => return Ok(StageChange::Apply),
+    };
+    Err(KeyshiftError::invalid_input("removeFromVersionId", reason))
+}
+
 /// Secrets Manager as keyshift uses it. The in-memory and AWS implementations must agree on
 /// every rule below (a shared contract suite checks them):
 /// - a label lives on at most one version;
@@ -152,6 +189,40 @@ pub trait SecretStore: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_label_moves_only_off_the_version_named_as_its_holder() {
+        let check = |holder, move_to, remove_from| {
+            check_stage_change(AWSCURRENT, holder, move_to, remove_from)
+                .map_err(|error| error.asl_name())
+        };
+        assert_eq!(
+            check(Some("v2"), Some("v2"), None),
+            Ok(StageChange::AlreadyDone)
+        );
+        assert_eq!(check(None, Some("v1"), None), Ok(StageChange::Apply));
+        assert_eq!(
+            check(Some("v1"), Some("v2"), Some("v1")),
+            Ok(StageChange::Apply)
+        );
+        assert_eq!(check(Some("v1"), None, Some("v1")), Ok(StageChange::Apply));
+        assert_eq!(check(Some("v1"), Some("v2"), None), Err("Input.Invalid"));
+        assert_eq!(
+            check(Some("v1"), Some("v2"), Some("v3")),
+            Err("Input.Invalid")
+        );
+        assert_eq!(check(None, Some("v2"), Some("v1")), Err("Input.Invalid"));
+        assert_eq!(check(Some("v1"), None, Some("v2")), Err("Input.Invalid"));
+        assert_eq!(check(None, None, Some("v1")), Err("Input.Invalid"));
+    }
+
+    #[test]
+    fn a_refused_change_names_the_holder_and_the_field() {
+        let error = check_stage_change(AWSCURRENT, Some("v1"), Some("v2"), None).unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("removeFromVersionId"), "{text}");
+        assert!(text.contains("AWSCURRENT is on v1"), "{text}");
+    }
 
     fn description(versions: &[(&str, &[&str])]) -> SecretDescription {
         SecretDescription {
