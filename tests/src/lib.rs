@@ -3,6 +3,8 @@
 //! AMG SDK client against the simulator), and a runner that chains the six steps the way the
 //! state machine does, passing every payload through JSON as Step Functions would.
 
+#![warn(missing_docs)]
+
 pub mod crash;
 
 use std::collections::BTreeMap;

@@ -6,6 +6,8 @@
 //! SDK type; [`config::AwsContext`] builds every client once from aws-config's default chain
 //! (plus endpoint overrides for moto and grafana-sim).
 
+#![warn(missing_docs)]
+
 pub mod amg;
 mod aws_errors;
 pub mod config;

@@ -2,6 +2,8 @@
 //! the state machine in-process with the core steps, so tests drive exactly what the binary
 //! does.
 
+#![warn(missing_docs)]
+
 pub mod asl;
 pub mod asl_test;
 pub mod cli;

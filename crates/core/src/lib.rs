@@ -5,6 +5,8 @@
 //! `keyshift-local`) implement the [`ports`], and thin binaries wire them to the steps. That
 //! keeps the decisions (what to migrate, rotate, revoke) testable as pure functions.
 
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod model;
 pub mod naming;

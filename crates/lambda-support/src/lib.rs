@@ -7,6 +7,8 @@
 //! `async fn(Input) -> Result<Output, KeyshiftError>` to [`run`]. Keeping this here means the
 //! six binaries cannot drift apart in how they log, parse payloads or report errors.
 
+#![warn(missing_docs)]
+
 pub mod adapters;
 
 use std::future::Future;

@@ -10,28 +10,56 @@ use crate::jsonpath::JsonPath;
 /// A comparison operator; the `*Path` variants are folded into [`Operand::Path`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operator {
+    /// Byte-wise string equality; a non-string on either side is simply false, never coerced.
     StringEquals,
+    /// Lexical (code-point) order, so ISO dates in plain strings still sort correctly.
     StringLessThan,
+    /// Lexical (code-point) order; false when either side is not a string.
     StringGreaterThan,
+    /// Lexical (code-point) order, inclusive; false when either side is not a string.
     StringLessThanEquals,
+    /// Lexical (code-point) order, inclusive; false when either side is not a string.
     StringGreaterThanEquals,
+    /// Glob match where only `*` is special (see [`string_matches`]): ASL's only way to test
+    /// a prefix or suffix.
     StringMatches,
+    /// Numeric equality; integers compare exactly so large ids are not rounded through `f64`.
     NumericEquals,
+    /// Numeric order; false when either side is not a JSON number (no parsing of `"1"`).
     NumericLessThan,
+    /// Numeric order; false when either side is not a JSON number.
     NumericGreaterThan,
+    /// Numeric order, inclusive; false when either side is not a JSON number.
     NumericLessThanEquals,
+    /// Numeric order, inclusive; false when either side is not a JSON number.
     NumericGreaterThanEquals,
+    /// Equality of JSON booleans only; the string `"true"` never matches.
     BooleanEquals,
+    /// Instant equality of two RFC 3339 strings, so one moment written with different zone
+    /// offsets still matches.
     TimestampEquals,
+    /// Instant order; false when either side is not a timestamp Step Functions would accept.
     TimestampLessThan,
+    /// Instant order; false when either side is not a timestamp Step Functions would accept.
     TimestampGreaterThan,
+    /// Instant order, inclusive; false when either side is not an accepted timestamp.
     TimestampLessThanEquals,
+    /// Instant order, inclusive; false when either side is not an accepted timestamp.
     TimestampGreaterThanEquals,
+    /// Type test whose literal `true`/`false` says which answer matches; the only way to branch
+    /// on an explicit `null`.
     IsNull,
+    /// Presence test: the one operator that does not fail when `Variable` finds nothing, so
+    /// optional fields can be branched on safely.
     IsPresent,
+    /// Type test for JSON numbers; the literal boolean picks "is" or "is not".
     IsNumeric,
+    /// Type test for JSON strings; the literal boolean picks "is" or "is not".
     IsString,
+    /// Type test for JSON booleans; the literal boolean picks "is" or "is not".
     IsBoolean,
+    /// Tests for a string Step Functions would accept as a timestamp, so a rule can guard the
+    /// `Timestamp*` operators.
     IsTimestamp,
 }
 
@@ -93,12 +121,21 @@ pub enum Operand {
 /// One node of a Choice rule tree.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Condition {
+    /// `And`: true only if every nested rule is; stops at the first false so later rules
+    /// cannot raise a missing-path error.
     And(Vec<Condition>),
+    /// `Or`: true if any nested rule is; stops at the first true, for the same reason.
     Or(Vec<Condition>),
+    /// `Not`: inverts one nested rule (an error inside it still propagates).
     Not(Box<Condition>),
+    /// A leaf comparison of one input value against a literal or another input value.
     Compare {
+        /// The `Variable` path; if it finds nothing the rule fails with `States.Runtime`
+        /// (except for `IsPresent`), rather than quietly evaluating to false.
         variable: JsonPath,
+        /// Which test to apply; exactly one operator key is allowed per comparison.
         operator: Operator,
+        /// The right-hand side, already type-checked against the operator at parse time.
         operand: Operand,
     },
 }

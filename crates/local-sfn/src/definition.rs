@@ -36,13 +36,22 @@ pub struct State {
 /// The eight ASL state types.
 #[derive(Debug, Clone)]
 pub enum StateKind {
+    /// Hands work to a registered handler; the only state that talks to the outside world.
+    /// Boxed because it is much larger than the other variants.
     Task(Box<TaskState>),
+    /// Reshapes data without side effects, e.g. to seed defaults before a Choice.
     Pass(PassState),
+    /// Branches on the input; it never changes data, only picks the next state.
     Choice(ChoiceState),
+    /// Pauses on the engine's clock, which a virtual clock can skip in tests.
     Wait(WaitState),
+    /// Ends the (sub-)machine successfully, e.g. as the target of a Choice branch.
     Succeed(SucceedState),
+    /// Ends the (sub-)machine with an error that enclosing Catchers can handle.
     Fail(FailState),
+    /// Runs a sub-machine once per array item (inline Map only); boxed for its size.
     Map(Box<MapState>),
+    /// Runs several sub-machines on the same input concurrently.
     Parallel(ParallelState),
 }
 
@@ -262,111 +271,187 @@ pub struct ErrorHandling {
 /// A Task state.
 #[derive(Debug, Clone)]
 pub struct TaskState {
+    /// The `Resource` ARN: selects the integration (`lambda:invoke`, a Lambda ARN, SQS)
+    /// unless a handler is registered for this state by name. Must not be empty.
     pub resource: String,
+    /// `Parameters`: the template that builds the request from the effective input, so the
+    /// handler sees only what it needs.
     pub parameters: Option<Template>,
+    /// `ResultSelector`: trims the raw result (e.g. the Lambda envelope) before `ResultPath`
+    /// merges it.
     pub result_selector: Option<Template>,
+    /// `InputPath`: which part of the state input the state works on.
     pub input_path: PathField,
+    /// `OutputPath`: which part of the merged output is passed on.
     pub output_path: PathField,
+    /// `ResultPath`: where the result lands in the state input; must be a reference path
+    /// (`null` discards the result and keeps the input).
     pub result_path: PathField,
+    /// `TimeoutSeconds`: a hung handler fails with `States.Timeout` instead of stalling the
+    /// execution. Must be positive; exclusive with `TimeoutSecondsPath`.
     pub timeout_seconds: Option<u64>,
+    /// `TimeoutSecondsPath`: the same limit read from the input at run time, so callers can
+    /// tune it per execution.
     pub timeout_seconds_path: Option<JsonPath>,
+    /// `Retry` and `Catch`, applied to failures of the handler call.
     pub errors: ErrorHandling,
+    /// `Next` or `End`; exactly one must be given.
     pub transition: Transition,
 }
 
 /// A Pass state.
 #[derive(Debug, Clone)]
 pub struct PassState {
+    /// `Parameters`: a template applied to the effective input when no `Result` is given.
     pub parameters: Option<Template>,
+    /// `Result`: a fixed value used instead of the input; `Some(Value::Null)` when the
+    /// definition says `null`, so that differs from an absent field.
     pub result: Option<Value>,
+    /// `InputPath`: which part of the state input is used.
     pub input_path: PathField,
+    /// `OutputPath`: which part of the merged output is passed on.
     pub output_path: PathField,
+    /// `ResultPath`: where the result lands in the state input; must be a reference path.
     pub result_path: PathField,
+    /// `Next` or `End`; exactly one must be given.
     pub transition: Transition,
 }
 
 /// A Choice state.
 #[derive(Debug, Clone)]
 pub struct ChoiceState {
+    /// `Choices`: rules tried in order, the first true one wins; at least one is required.
     pub choices: Vec<ChoiceRule>,
+    /// `Default`: where to go when no rule matches; without it that case fails with
+    /// `States.NoChoiceMatched`.
     pub default: Option<String>,
+    /// `InputPath`: the part of the input the rules see (and that is passed on).
     pub input_path: PathField,
+    /// `OutputPath`: which part of the effective input is passed on.
     pub output_path: PathField,
 }
 
 /// How long a Wait state waits.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WaitFor {
+    /// `Seconds`: a fixed delay.
     Seconds(u64),
+    /// `SecondsPath`: a delay read from the input; it must be a reference path and, at run
+    /// time, a non-negative integer, else `States.Runtime`.
     SecondsPath(JsonPath),
+    /// `Timestamp`: wait until this instant (validated at load; no wait if it has passed).
     Timestamp(String),
+    /// `TimestampPath`: the instant read from the input, so a plan can schedule a later step.
     TimestampPath(JsonPath),
 }
 
 /// A Wait state.
 #[derive(Debug, Clone)]
 pub struct WaitState {
+    /// How long to wait; the definition must give exactly one of the four forms.
     pub wait: WaitFor,
+    /// `InputPath`: the part of the input that path-based waits read and that is passed on.
     pub input_path: PathField,
+    /// `OutputPath`: which part of the effective input is passed on.
     pub output_path: PathField,
+    /// `Next` or `End`; exactly one must be given.
     pub transition: Transition,
 }
 
 /// A Succeed state.
 #[derive(Debug, Clone)]
 pub struct SucceedState {
+    /// `InputPath`: which part of the input becomes the (sub-)machine's output.
     pub input_path: PathField,
+    /// `OutputPath`: a further selection applied after `InputPath`.
     pub output_path: PathField,
 }
 
 /// Error or Cause of a Fail state: fixed or computed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FailText {
+    /// `Error`/`Cause`: a literal string.
     Fixed(String),
+    /// `ErrorPath`/`CausePath`: taken from the input or an intrinsic at run time, so one Fail
+    /// state can re-raise a caught error; must yield a string, else `States.Runtime`.
     Computed(Dynamic),
 }
 
 /// A Fail state.
 #[derive(Debug, Clone)]
 pub struct FailState {
+    /// `Error` or `ErrorPath`: the error name Catchers match on; empty when absent.
     pub error: Option<FailText>,
+    /// `Cause` or `CausePath`: the human-readable detail; empty when absent.
     pub cause: Option<FailText>,
 }
 
 /// A number given literally or through a path (MaxConcurrency, ToleratedFailure*).
 #[derive(Debug, Clone, PartialEq)]
 pub enum NumberOrPath {
+    /// The plain field, fixed in the definition.
     Number(f64),
+    /// The `*Path` field, read from the effective input so a caller can tune it per run.
     Path(JsonPath),
 }
 
 /// A Map state.
 #[derive(Debug, Clone)]
 pub struct MapState {
+    /// `ItemsPath`: where the array lives in the effective input (the whole input when
+    /// absent); anything but an array fails with `States.Runtime`.
     pub items_path: Option<JsonPath>,
+    /// `ItemSelector` (or the legacy `Parameters`, exclusive with it): builds each
+    /// iteration's input, with `$$.Map.Item.Index`/`Value` available.
     pub item_selector: Option<Template>,
+    /// `ItemProcessor` (or the legacy `Iterator`): the sub-machine run per item; shared so
+    /// concurrent iterations need not clone it.
     pub processor: Arc<StateMachine>,
+    /// `MaxConcurrency`(`Path`): iterations in flight at once; 0 or absent means the
+    /// inline-Map cap of 40, which also bounds larger values.
     pub max_concurrency: Option<NumberOrPath>,
+    /// `ToleratedFailureCount`(`Path`): failed iterations allowed before the state fails
+    /// with `States.ExceedToleratedFailureThreshold`; must not be negative.
     pub tolerated_failure_count: Option<NumberOrPath>,
+    /// `ToleratedFailurePercentage`(`Path`): the same allowance as a share of all items;
+    /// must not be negative.
     pub tolerated_failure_percentage: Option<NumberOrPath>,
+    /// `ResultSelector`: reshapes the array of iteration outputs before `ResultPath`.
     pub result_selector: Option<Template>,
+    /// `InputPath`: which part of the state input the state works on.
     pub input_path: PathField,
+    /// `OutputPath`: which part of the merged output is passed on.
     pub output_path: PathField,
+    /// `ResultPath`: where the results array lands in the state input; must be a reference
+    /// path.
     pub result_path: PathField,
+    /// `Retry` and `Catch`; a retry reruns every iteration.
     pub errors: ErrorHandling,
+    /// `Next` or `End`; exactly one must be given.
     pub transition: Transition,
 }
 
 /// A Parallel state.
 #[derive(Debug, Clone)]
 pub struct ParallelState {
+    /// `Branches`: the sub-machines, each given the same input; at least one is required.
+    /// Shared so concurrent runs need not clone them.
     pub branches: Vec<Arc<StateMachine>>,
+    /// `Parameters`: a template building the input every branch receives.
     pub parameters: Option<Template>,
+    /// `ResultSelector`: reshapes the array of branch outputs before `ResultPath`.
     pub result_selector: Option<Template>,
+    /// `InputPath`: which part of the state input the state works on.
     pub input_path: PathField,
+    /// `OutputPath`: which part of the merged output is passed on.
     pub output_path: PathField,
+    /// `ResultPath`: where the outputs array lands in the state input; must be a reference
+    /// path.
     pub result_path: PathField,
+    /// `Retry` and `Catch`: one failed branch cancels the others and fails the state, and a
+    /// retry reruns every branch.
     pub errors: ErrorHandling,
+    /// `Next` or `End`; exactly one must be given.
     pub transition: Transition,
 }
 

@@ -39,9 +39,14 @@ const SQS_SEND_MESSAGE: &str = "arn:aws:states:::sqs:sendMessage";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ExecutionStatus {
+    /// The machine reached a Succeed state or an `End`; only this status carries output.
     Succeeded,
+    /// An error (a task's, a Fail state's or the engine's) escaped every Catch; error and
+    /// cause say which.
     Failed,
+    /// The machine-level `TimeoutSeconds` passed first; reported as `States.Timeout`.
     TimedOut,
+    /// The caller's [`AbortHandle`] fired; no error or cause is reported.
     Aborted,
 }
 

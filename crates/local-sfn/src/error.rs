@@ -122,15 +122,22 @@ pub enum DefinitionError {
     /// A state object failed to parse or validate; `field` names the offending field.
     #[error("state '{state}', field '{field}': {message}")]
     InvalidState {
+        /// The offending state's name.
         state: String,
+        /// The ASL field at fault (`-` when serde could not name one).
         field: String,
+        /// What rule the field breaks.
         message: String,
     },
     /// A transition (StartAt, Next, Default, Catch.Next) names a state that does not exist.
     #[error("state '{state}', field '{field}': no state named '{target}'")]
     UnknownTarget {
+        /// The state holding the transition; for a bad StartAt, `(top level)` or the Map or
+        /// Parallel branch whose StartAt it is.
         state: String,
+        /// Which field holds the dangling name.
         field: String,
+        /// The state name that does not exist, usually a typo.
         target: String,
     },
     /// A feature this engine does not implement, named so the gap is explicit.

@@ -32,9 +32,17 @@ pub struct IntrinsicParseError {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
     /// A nested function call.
-    Call { name: Function, args: Vec<Expr> },
-    /// A quoted string; `raw` keeps escapes so States.Format can tell `\{` from `{`.
-    Str { raw: String },
+    Call {
+        /// Which intrinsic; resolved at parse time so an unknown name is a definition error.
+        name: Function,
+        /// The arguments, already checked against the function's arity.
+        args: Vec<Expr>,
+    },
+    /// A quoted string literal.
+    Str {
+        /// The text with escapes kept, so States.Format can tell `\{` from a placeholder `{`.
+        raw: String,
+    },
     /// A JSON number, `true`, `false` or `null`.
     Literal(Value),
     /// `$...` or `$$...`.
@@ -44,23 +52,50 @@ pub enum Expr {
 /// Every intrinsic function Step Functions defines for JSONPath states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Function {
+    /// `States.Format(template, args...)`: fills `{}` placeholders in order; a count mismatch
+    /// is a `States.IntrinsicFailure`.
     Format,
+    /// `States.StringToJson(text)`: parses escaped JSON, e.g. a Lambda result passed as text.
     StringToJson,
+    /// `States.JsonToString(value)`: serialises a value, e.g. for an SQS message body.
     JsonToString,
+    /// `States.Array(items...)`: builds an array from its arguments.
     Array,
+    /// `States.ArrayPartition(array, size)`: chunks an array so a Map can batch; the size must
+    /// be positive.
     ArrayPartition,
+    /// `States.ArrayContains(array, value)`: membership by JSON equality.
     ArrayContains,
+    /// `States.ArrayRange(start, end, step)`: inclusive integer range; the step must not be 0
+    /// and at most 1,000 items may result.
     ArrayRange,
+    /// `States.ArrayGetItem(array, index)`: one element; an index outside the array fails
+    /// rather than yielding `null`.
     ArrayGetItem,
+    /// `States.ArrayLength(array)`: the element count, e.g. for a Choice on an empty list.
     ArrayLength,
+    /// `States.ArrayUnique(array)`: drops repeated values, keeping first occurrences in order.
     ArrayUnique,
+    /// `States.Base64Encode(text)`: standard base64 of the UTF-8 bytes; input is capped at
+    /// 10,000 characters as on AWS.
     Base64Encode,
+    /// `States.Base64Decode(text)`: the inverse; the decoded bytes must be UTF-8 text.
     Base64Decode,
+    /// `States.Hash(text, algorithm)`: hex digest with MD5, SHA-1, SHA-256, SHA-384 or
+    /// SHA-512, e.g. for stable idempotency keys.
     Hash,
+    /// `States.JsonMerge(left, right, false)`: shallow merge where `right` wins; deep merge
+    /// (`true`) is rejected as unsupported.
     JsonMerge,
+    /// `States.MathRandom(start, end[, seed])`: a random integer in `[start, end)`; a seed
+    /// makes it reproducible.
     MathRandom,
+    /// `States.MathAdd(a, b)`: integer addition, e.g. to count loop iterations; overflow fails.
     MathAdd,
+    /// `States.StringSplit(text, delimiters)`: splits on any delimiter character and drops
+    /// empty pieces.
     StringSplit,
+    /// `States.UUID()`: a random v4 UUID, e.g. for a unique name per execution.
     Uuid,
 }
 

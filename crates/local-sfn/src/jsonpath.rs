@@ -14,16 +14,34 @@ use serde_json::{Map, Value};
 pub enum PathError {
     /// The text is not JSONPath at all; the message points at the offending position.
     #[error("invalid JSONPath '{path}': {reason}")]
-    Syntax { path: String, reason: String },
+    Syntax {
+        /// The path as written, so the user can find it in the definition.
+        path: String,
+        /// What is wrong and where.
+        reason: String,
+    },
     /// Valid JSONPath that this engine deliberately does not implement (filters, recursion).
     #[error("unsupported JSONPath '{path}': {reason}")]
-    Unsupported { path: String, reason: String },
+    Unsupported {
+        /// The path as written.
+        path: String,
+        /// Which feature it uses that the engine lacks.
+        reason: String,
+    },
     /// A definite path that does not lead to a value in the document.
     #[error("the JSONPath '{path}' could not be found in the input")]
-    NotFound { path: String },
+    NotFound {
+        /// The path that selected nothing.
+        path: String,
+    },
     /// A write (ResultPath) that would have to replace a non-container with a container.
     #[error("unable to apply ResultPath '{path}': {reason}")]
-    NotWritable { path: String, reason: String },
+    NotWritable {
+        /// The ResultPath being applied.
+        path: String,
+        /// Which existing value is in the way.
+        reason: String,
+    },
 }
 
 /// One step of a path; kept public so validation code can reason about path shapes.
@@ -37,8 +55,13 @@ pub enum Segment {
     Wildcard,
     /// `[start:end:step]`.
     Slice {
+        /// Where the walk begins (included); negative counts from the end. Defaults to the
+        /// first element, or the last when stepping backwards.
         start: Option<i64>,
+        /// Where the walk stops (excluded); negative counts from the end. Defaults to past
+        /// the far end.
         end: Option<i64>,
+        /// Stride, default 1; negative walks backwards, and 0 is rejected at parse time.
         step: Option<i64>,
     },
     /// `[a,b,c]`: several indexes.

@@ -5,6 +5,8 @@
 //! (Retry, Catch, Map, Wait…) without an AWS account. It is generic: callers register task
 //! handlers; nothing here knows what the tasks do.
 
+#![warn(missing_docs)]
+
 pub mod choice;
 pub mod clock;
 pub mod definition;

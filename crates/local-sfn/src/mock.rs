@@ -50,12 +50,22 @@ pub enum MockError {
     UnknownStateMachine(String),
     /// `TestCases.<case>` is missing.
     #[error("state machine '{machine}' has no test case named '{case}'")]
-    UnknownTestCase { machine: String, case: String },
+    UnknownTestCase {
+        /// The state machine that was found.
+        machine: String,
+        /// The test case it lacks.
+        case: String,
+    },
     /// A test case refers to a response that `MockedResponses` does not define.
     #[error(
         "test case maps state '{state}' to '{response}', which MockedResponses does not define"
     )]
-    UnknownResponse { state: String, response: String },
+    UnknownResponse {
+        /// The state whose mock is dangling.
+        state: String,
+        /// The response name the test case gave for it.
+        response: String,
+    },
 }
 
 /// One mocked outcome.
@@ -64,7 +74,12 @@ pub enum MockOutcome {
     /// The task result.
     Return(Value),
     /// The task fails with this error and cause.
-    Throw { error: String, cause: String },
+    Throw {
+        /// The ASL error name that Retry and Catch match on.
+        error: String,
+        /// The explanation passed on with it.
+        cause: String,
+    },
 }
 
 /// A mocked response: outcomes by inclusive invocation ranges.

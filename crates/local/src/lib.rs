@@ -5,6 +5,8 @@
 //! process without AWS, while [`contract`] keeps the secret store honest against Secrets
 //! Manager itself.
 
+#![warn(missing_docs)]
+
 pub mod contract;
 pub mod envelope;
 pub mod queue;
