@@ -87,13 +87,14 @@ async fn each_fault_gives_its_named_error_and_transient_ones_are_retried_within_
 #[tokio::test]
 async fn a_timeout_is_grafana_unavailable() {
     let mut settings = grafana_settings();
-    settings.request_timeout = Duration::from_millis(300);
+    // Generous against a loaded machine: only the injected latency may exceed it.
+    settings.request_timeout = Duration::from_millis(1_000);
     let Some(harness) = Harness::start_with(StoreKind::Memory, test_fleet(), settings).await else {
         return;
     };
     let (error, calls) = discover_error(
         &harness,
-        fault(SEARCH, FaultKind::Latency { ms: 1_500 }, 10),
+        fault(SEARCH, FaultKind::Latency { ms: 4_000 }, 10),
     )
     .await;
     assert_eq!(error.asl_name(), "Grafana.Unavailable", "{error}");
