@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one test command: installs what the tests need, starts the moto server, then runs
-# formatting, lint and the whole test suite. Safe to run repeatedly; installs are cached in
-# .venv/ and tools/node_modules/.
+# formatting, lint and the whole test suite. Safe to run repeatedly; installs are kept in
+# .venv/ and tools/node_modules/ and redone only when missing or out of date.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,12 +18,11 @@ if ! .venv/bin/python -c 'import moto, flask' 2>/dev/null; then
 fi
 
 log "Node tools (asl-validator, aws-local-stepfunctions, Node 22) into tools/node_modules"
-if [ -f tools/package.json ]; then
-  if [ -f tools/package-lock.json ]; then
-    npm ci --prefix tools --no-audit --no-fund --loglevel=error
-  else
-    npm install --prefix tools --no-audit --no-fund --loglevel=error
-  fi
+# npm ci wipes node_modules (and re-downloads Node 22) every time, so only run it when the
+# lockfile differs from the one the current tools/node_modules was installed from.
+if ! cmp -s tools/package-lock.json tools/node_modules/.keyshift-installed-lock.json 2>/dev/null; then
+  npm ci --prefix tools --no-audit --no-fund --loglevel=error
+  cp tools/package-lock.json tools/node_modules/.keyshift-installed-lock.json
 fi
 
 log "Starting the moto server"

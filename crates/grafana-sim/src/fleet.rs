@@ -220,7 +220,7 @@ pub struct OrgSpec {
 }
 
 /// A user that can log in with basic auth.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UserSpec {
     /// Login name.
@@ -245,7 +245,7 @@ pub struct UserSpec {
 }
 
 /// A legacy API key.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApiKeySpec {
     /// Key name (unique per org across keys and tokens).
@@ -294,7 +294,7 @@ pub struct ServiceAccountSpec {
 }
 
 /// An existing service-account token.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TokenSpec {
     /// Token name (unique per org across keys and tokens).
@@ -314,6 +314,40 @@ pub struct TokenSpec {
     /// Already revoked by secret scanning.
     #[serde(default)]
     pub revoked: bool,
+}
+
+/// Hand-written so a fleet printed with `{:?}` never shows a seeded password.
+impl std::fmt::Debug for UserSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserSpec")
+            .field("login", &self.login)
+            .field("is_grafana_admin", &self.is_grafana_admin)
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Hand-written so a fleet printed with `{:?}` never shows a seeded key secret.
+impl std::fmt::Debug for ApiKeySpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeySpec")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("org_id", &self.org_id)
+            .field("migrated", &self.migrated)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Hand-written so a fleet printed with `{:?}` never shows a seeded token secret.
+impl std::fmt::Debug for TokenSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSpec")
+            .field("name", &self.name)
+            .field("expires", &self.expires)
+            .field("revoked", &self.revoked)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A dashboard folder.
@@ -387,6 +421,22 @@ pub fn resolve_time(text: &str, now: DateTime<Utc>) -> Result<Option<DateTime<Ut
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_of_a_fleet_hides_passwords_and_secrets() {
+        let secret = "Zq7Xw2Lm9Pa4Rt6Yu8Io1As3Df5Gh0Jk";
+        let fleet = FleetSpec::from_json(&format!(
+            r#"{{"workspaces": [{{"kind": "selfHosted", "id": "dbg", "version": "11.5.0",
+                "users": [{{"login": "admin", "password": "hunter2-password"}}],
+                "apiKeys": [{{"name": "k", "role": "Admin", "secret": "{secret}"}}],
+                "serviceAccounts": [{{"name": "sa", "tokens": [{{"name": "t", "secret": "{secret}"}}]}}]}}]}}"#
+        ))
+        .unwrap();
+        let printed = format!("{fleet:?}");
+        assert!(printed.contains("admin") && printed.contains("sa"));
+        assert!(!printed.contains("hunter2-password"));
+        assert!(!printed.contains(secret));
+    }
 
     #[test]
     fn relative_and_absolute_times_resolve() {

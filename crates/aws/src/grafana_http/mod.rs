@@ -242,12 +242,6 @@ impl HttpGrafanaApi {
             .await
     }
 
-    async fn get(&self, path: &str, query: &[(&str, String)], operation: &str) -> Result<Vec<u8>> {
-        self.get_answer(path, query, operation)
-            .await
-            .map(|answer| answer.body)
-    }
-
     async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
@@ -493,15 +487,13 @@ impl GrafanaApi for HttpGrafanaApi {
 
     async fn list_tokens(&self, service_account_id: i64) -> Result<Vec<ServiceAccountToken>> {
         let operation = "GET /api/serviceaccounts/:id/tokens";
-        let body = self
-            .get(
+        let tokens: Vec<TokenWire> = self
+            .get_json(
                 &format!("/api/serviceaccounts/{service_account_id}/tokens"),
                 &[],
                 operation,
             )
             .await?;
-        let tokens: Vec<TokenWire> = serde_json::from_slice(&body)
-            .map_err(|_| bad_response(operation, "token list of the wrong shape"))?;
         tokens
             .into_iter()
             .map(|token| token.into_model(operation))

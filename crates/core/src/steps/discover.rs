@@ -14,7 +14,9 @@ use crate::plan::{AccountInventory, Inventory, ManagedSecretState, compute_plan}
 use crate::ports::{
     AWSCURRENT, AWSPENDING, AWSPREVIOUS, AmgControlPlane, GrafanaApi, seal_context,
 };
-use crate::steps::common::{StepDeps, admin_api, read_secret_labels, validate_identity};
+use crate::steps::common::{
+    StepDeps, admin_api, ignore_not_found, read_secret_labels, validate_identity,
+};
 use crate::steps::io::{Bootstrap, DiscoverInput, DiscoverOutput};
 
 /// Headroom on top of the grace period for the bootstrap token: the steps before the Wait and
@@ -167,14 +169,10 @@ async fn mint_amg_bootstrap(
         .await?;
     for stale in existing.iter().filter(|token| token.name == token_name) {
         tracing::warn!(token = %stale.name, "deleting a bootstrap token left by an earlier attempt of this execution");
-        match amg
-            .delete_workspace_service_account_token(amg_workspace, &account.id, &stale.id)
-            .await
-        {
-            Ok(()) => {}
-            Err(error) if error.is_not_found() => {}
-            Err(error) => return Err(error),
-        }
+        ignore_not_found(
+            amg.delete_workspace_service_account_token(amg_workspace, &account.id, &stale.id)
+                .await,
+        )?;
     }
     let minted = amg
         .create_workspace_service_account_token(

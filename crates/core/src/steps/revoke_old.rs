@@ -8,7 +8,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::{KeyshiftError, Result};
-use crate::model::WorkspaceTarget;
 use crate::naming::{BOOTSTRAP_NAME_PREFIX, bootstrap_name_for, client_request_token_for};
 use crate::plan::{LegacyKeyDeletion, RevocationRequest, TokenRevocation, select_revocations};
 use crate::ports::{AWSCURRENT, AmgControlPlane, GrafanaApi};
@@ -218,16 +217,8 @@ async fn revoke_for_workspace(
 /// executions that have expired but still count toward AMG's per-account cap). Done last, since
 /// everything before needs it.
 async fn revoke_bootstrap(deps: &StepDeps, input: &WorkspaceRevokeInput) -> Result<bool> {
-    let WorkspaceTarget::Amg {
-        workspace_id,
-        region,
-    } = &input.workspace.target
-    else {
+    let Some(amg_workspace) = input.workspace.amg_workspace() else {
         return Ok(false);
-    };
-    let amg_workspace = crate::model::AmgWorkspace {
-        workspace_id: workspace_id.clone(),
-        region: region.clone(),
     };
     let amg = deps.amg()?;
     let expected_name = bootstrap_name_for(&input.execution_name);
@@ -290,22 +281,15 @@ async fn revoke_bootstrap(deps: &StepDeps, input: &WorkspaceRevokeInput) -> Resu
 /// checked this way and count as present.
 async fn bootstrap_token_gone(deps: &StepDeps, input: &WorkspaceRevokeInput) -> Result<bool> {
     let (
-        WorkspaceTarget::Amg {
-            workspace_id,
-            region,
-        },
+        Some(amg_workspace),
         Bootstrap::AmgServiceAccountToken {
             service_account_id,
             token_name,
             ..
         },
-    ) = (&input.workspace.target, &input.bootstrap)
+    ) = (input.workspace.amg_workspace(), &input.bootstrap)
     else {
         return Ok(false);
-    };
-    let amg_workspace = crate::model::AmgWorkspace {
-        workspace_id: workspace_id.clone(),
-        region: region.clone(),
     };
     let tokens = match deps
         .amg()?
