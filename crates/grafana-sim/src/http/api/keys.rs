@@ -1,0 +1,168 @@
+//! Legacy API keys (reference §3): list, create and delete under `/api/auth/keys`.
+
+use axum::Extension;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{Response, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Answer, flag, param_id, parse_body, state_failure};
+use crate::http::InstanceContext;
+use crate::http::auth::Caller;
+use crate::http::extract::{PathParams, QueryParams};
+use crate::http::reply;
+use crate::state::{Role, SharedState, StateError};
+
+/// `GET /api/auth/keys`.
+pub(crate) async fn list_keys(
+    State(state): State<SharedState>,
+    Extension(instance): Extension<InstanceContext>,
+    caller: Result<Caller, Response<Body>>,
+    QueryParams(query): QueryParams,
+) -> Answer {
+    if instance.version.legacy_keys_removed() {
+        return Err(reply::not_found());
+    }
+    let caller = caller?;
+    caller.require("apikeys:read")?;
+    let include_expired = flag(&query, "includeExpired");
+    let access_control = flag(&query, "accesscontrol");
+    let keys = state
+        .with_instance(&caller.instance, |found, now| {
+            found.list_plain_keys(caller.org_id, include_expired, now)
+        })
+        .map_err(|error| state_failure(&error))?;
+    let list: Vec<Value> = keys
+        .iter()
+        .map(|key| {
+            let mut item = json!({"id": key.id, "name": key.name, "role": key.role.as_str()});
+            if let Some(expiration) = key.expiration {
+                item["expiration"] = json!(expiration);
+            }
+            if caller.version.key_list_has_last_used()
+                && let Some(last_used) = key.last_used_at
+            {
+                item["lastUsedAt"] = json!(last_used);
+            }
+            if access_control {
+                item["accessControl"] = json!({"apikeys:read": true, "apikeys:delete": true});
+            }
+            item
+        })
+        .collect();
+    Ok(reply::ok(list))
+}
+
+#[derive(Deserialize)]
+struct CreateKeyBody {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default, rename = "secondsToLive")]
+    seconds_to_live: i64,
+}
+
+/// `POST /api/auth/keys`: 410 from 11.3, 404 from 12.1.
+pub(crate) async fn create_key(
+    State(state): State<SharedState>,
+    Extension(instance): Extension<InstanceContext>,
+    caller: Result<Caller, Response<Body>>,
+    body: Bytes,
+) -> Answer {
+    if instance.version.legacy_keys_removed() {
+        return Err(reply::not_found());
+    }
+    let caller = caller?;
+    if instance.version.legacy_key_creation_gone() {
+        return Err(reply::legacy_traced(
+            StatusCode::GONE,
+            "this endpoint has been removed, please use POST /api/serviceaccounts and POST /api/serviceaccounts/{id}/tokens instead",
+        ));
+    }
+    caller.require("apikeys:create")?;
+    let request: CreateKeyBody = parse_body(&body)
+        .ok_or_else(|| reply::legacy_traced(StatusCode::BAD_REQUEST, "bad request data"))?;
+    let role = Role::parse(&request.role)
+        .filter(|role| *role != Role::None)
+        .ok_or_else(|| reply::legacy(StatusCode::BAD_REQUEST, "Invalid role specified"))?;
+    if role > caller.role {
+        return Err(reply::legacy(
+            StatusCode::FORBIDDEN,
+            "Cannot assign a role higher than user's role",
+        ));
+    }
+    let max = state
+        .with_instance(&caller.instance, |found, _| {
+            found.settings.api_key_max_seconds_to_live
+        })
+        .map_err(|error| state_failure(&error))?;
+    if max != -1 {
+        if request.seconds_to_live == 0 {
+            return Err(reply::legacy(
+                StatusCode::BAD_REQUEST,
+                "Number of seconds before expiration should be set",
+            ));
+        }
+        if request.seconds_to_live > max {
+            return Err(reply::legacy(
+                StatusCode::BAD_REQUEST,
+                "Number of seconds before expiration is greater than the global limit",
+            ));
+        }
+    }
+    match state.create_legacy_key(
+        &caller.instance,
+        caller.org_id,
+        &request.name,
+        role,
+        request.seconds_to_live,
+    ) {
+        Ok(issued) => Ok(reply::ok(
+            json!({"id": issued.id, "name": issued.name, "key": issued.key}),
+        )),
+        Err(StateError::NegativeSecondsToLive) => Err(reply::legacy_traced(
+            StatusCode::BAD_REQUEST,
+            "negative value for SecondsToLive",
+        )),
+        // An expiry beyond any representable date: refused as unbindable input (UNCONFIRMED).
+        Err(StateError::SecondsToLiveOutOfRange) => Err(reply::legacy_traced(
+            StatusCode::BAD_REQUEST,
+            "bad request data",
+        )),
+        Err(StateError::CredentialNameTaken(_)) => Err(reply::legacy_traced(
+            StatusCode::CONFLICT,
+            "API key, organization ID and name must be unique",
+        )),
+        // Empty name: UNCONFIRMED answer; Grafana's binding requires the field.
+        Err(StateError::EmptyName) => Err(reply::legacy_traced(
+            StatusCode::BAD_REQUEST,
+            "bad request data",
+        )),
+        Err(error) => Err(state_failure(&error)),
+    }
+}
+
+/// `DELETE /api/auth/keys/:id`: only plain keys.
+pub(crate) async fn delete_key(
+    State(state): State<SharedState>,
+    Extension(instance): Extension<InstanceContext>,
+    caller: Result<Caller, Response<Body>>,
+    PathParams(params): PathParams,
+) -> Answer {
+    if instance.version.legacy_keys_removed() {
+        return Err(reply::not_found());
+    }
+    let caller = caller?;
+    caller.require("apikeys:delete")?;
+    let key_id = param_id(&params, "id")
+        .ok_or_else(|| reply::legacy_traced(StatusCode::BAD_REQUEST, "id is invalid"))?;
+    state
+        .with_instance(&caller.instance, |found, _| {
+            found.delete_plain_key(caller.org_id, key_id)
+        })
+        .map_err(|error| state_failure(&error))?
+        .map_err(|_| reply::legacy_traced(StatusCode::NOT_FOUND, "Failed to delete API key"))?;
+    Ok(reply::ok(json!({"message": "API key deleted"})))
+}

@@ -1,0 +1,158 @@
+//! Migration of legacy keys to service accounts (reference §4).
+
+use axum::Extension;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{Response, StatusCode};
+use serde_json::json;
+
+use super::{Answer, param_id, state_failure};
+use crate::http::InstanceContext;
+use crate::http::auth::Caller;
+use crate::http::extract::PathParams;
+use crate::http::reply;
+use crate::state::{SharedState, StateError};
+
+/// `POST /api/serviceaccounts/migrate`: message (≤10.0) or `MigrationResult` (≥10.1).
+pub(crate) async fn migrate_all(
+    State(state): State<SharedState>,
+    Extension(instance): Extension<InstanceContext>,
+    caller: Result<Caller, Response<Body>>,
+) -> Answer {
+    if instance.version.legacy_keys_removed() {
+        return Err(reply::not_found());
+    }
+    let caller = caller?;
+    caller.require("serviceaccounts:create")?;
+    let pending = state
+        .with_instance(&caller.instance, |found, _| {
+            found.plain_keys(caller.org_id).len()
+        })
+        .map_err(|error| state_failure(&error))?;
+    let uids: Vec<String> = (0..pending).map(|_| state.fresh_uid()).collect();
+    let report = state
+        .with_instance(&caller.instance, |found, now| {
+            found.migrate_all(caller.org_id, uids, now)
+        })
+        .map_err(|error| state_failure(&error))?;
+    if caller.version.migrate_all_returns_result() {
+        return Ok(reply::ok(&report));
+    }
+    if report.failed > 0 {
+        // ≤10.0 stops with a 500; the exact text is UNCONFIRMED.
+        return Err(reply::legacy_traced(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal server error",
+        ));
+    }
+    Ok(reply::ok(
+        json!({"message": "API keys migrated to service accounts"}),
+    ))
+}
+
+/// `POST /api/serviceaccounts/migrate/:keyId`, with its silent no-op quirk.
+pub(crate) async fn migrate_one(
+    State(state): State<SharedState>,
+    Extension(instance): Extension<InstanceContext>,
+    caller: Result<Caller, Response<Body>>,
+    PathParams(params): PathParams,
+) -> Answer {
+    if instance.version.legacy_keys_removed() {
+        return Err(reply::not_found());
+    }
+    let caller = caller?;
+    caller.require("serviceaccounts:create")?;
+    let key_id = param_id(&params, "keyId")
+        .ok_or_else(|| reply::legacy_traced(StatusCode::BAD_REQUEST, "Key ID is invalid"))?;
+    let uid = state.fresh_uid();
+    let outcome = state
+        .with_instance(&caller.instance, |found, now| {
+            let plain = found.plain_keys(caller.org_id);
+            if plain.is_empty() {
+                return Err(StateError::NoApiKeysToMigrate);
+            }
+            if !plain.iter().any(|row| row.id == key_id) {
+                return Ok(());
+            }
+            found
+                .migrate_key(caller.org_id, key_id, uid, now)
+                .map(|_| ())
+        })
+        .map_err(|error| state_failure(&error))?;
+    if outcome.is_err() {
+        return Err(reply::legacy_traced(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Error converting API key",
+        ));
+    }
+    let message = if caller.version.modern_service_account_api() {
+        "Service accounts migrated"
+    } else {
+        "Service accounts converted"
+    };
+    Ok(reply::ok(json!({"message": message})))
+}
+
+/// 9.x `GET /api/serviceaccounts/migrationstatus`.
+pub(crate) async fn migration_status(
+    State(state): State<SharedState>,
+    Extension(instance): Extension<InstanceContext>,
+    caller: Result<Caller, Response<Body>>,
+) -> Answer {
+    if !instance.version.has_9x_migration_extras() {
+        return Err(reply::not_found());
+    }
+    let caller = caller?;
+    caller.require("serviceaccounts:read")?;
+    let migrated = state
+        .with_instance(&caller.instance, |found, _| {
+            found.hidden_api_key_orgs.contains(&caller.org_id)
+        })
+        .map_err(|error| state_failure(&error))?;
+    Ok(reply::ok(json!({"migrated": migrated})))
+}
+
+/// 9.x `POST /api/serviceaccounts/hideApiKeys`.
+pub(crate) async fn hide_api_keys(
+    State(state): State<SharedState>,
+    Extension(instance): Extension<InstanceContext>,
+    caller: Result<Caller, Response<Body>>,
+) -> Answer {
+    if !instance.version.has_9x_migration_extras() {
+        return Err(reply::not_found());
+    }
+    let caller = caller?;
+    caller.require("serviceaccounts:create")?;
+    state
+        .with_instance(&caller.instance, |found, _| {
+            found.hidden_api_key_orgs.insert(caller.org_id)
+        })
+        .map_err(|error| state_failure(&error))?;
+    Ok(reply::ok(json!({"message": "API keys hidden"})))
+}
+
+/// 9.x `POST /api/serviceaccounts/revert/:keyId`.
+pub(crate) async fn revert_key(
+    State(state): State<SharedState>,
+    Extension(instance): Extension<InstanceContext>,
+    caller: Result<Caller, Response<Body>>,
+    PathParams(params): PathParams,
+) -> Answer {
+    if !instance.version.has_9x_migration_extras() {
+        return Err(reply::not_found());
+    }
+    let caller = caller?;
+    caller.require("serviceaccounts:delete")?;
+    let key_id = param_id(&params, "keyId")
+        .ok_or_else(|| reply::legacy_traced(StatusCode::BAD_REQUEST, "Key ID is invalid"))?;
+    state
+        .with_instance(&caller.instance, |found, _| {
+            found.revert_key(caller.org_id, key_id)
+        })
+        .map_err(|error| state_failure(&error))?
+        // Unknown key: UNCONFIRMED answer, treated like a failed conversion.
+        .map_err(|_| {
+            reply::legacy_traced(StatusCode::INTERNAL_SERVER_ERROR, "Error reverting API key")
+        })?;
+    Ok(reply::ok(json!({"message": "API key reverted"})))
+}

@@ -1,0 +1,269 @@
+//! Service accounts (reference §5): create, search, get, update, delete.
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{Response, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{
+    Answer, account_not_found, flag, int_param, invalid_account_id, param_id, parse_body, sa_dto,
+    sa_profile, state_failure,
+};
+use crate::http::auth::Caller;
+use crate::http::extract::{PathParams, QueryParams};
+use crate::http::reply;
+use crate::state::{
+    NewServiceAccount, Role, ServiceAccountUpdate, ServiceAccountView, SharedState, StateError,
+};
+use crate::version::GrafanaVersion;
+
+#[derive(Deserialize)]
+struct CreateServiceAccountBody {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default, rename = "isDisabled")]
+    is_disabled: Option<bool>,
+}
+
+fn requested_role(role: Option<&str>, caller: &Caller) -> Result<Option<Role>, Response<Body>> {
+    match role {
+        None | Some("") => Ok(None),
+        Some(text) => {
+            let role = Role::parse(text).ok_or_else(|| {
+                reply::errutil(
+                    StatusCode::BAD_REQUEST,
+                    "serviceaccounts.ErrInvalidRoleSpecified",
+                    "invalid role specified",
+                )
+            })?;
+            if role > caller.role {
+                return Err(reply::errutil(
+                    StatusCode::FORBIDDEN,
+                    "serviceaccounts.ErrRoleForbidden",
+                    "can not assign a role higher than user's role",
+                ));
+            }
+            Ok(Some(role))
+        }
+    }
+}
+
+fn duplicate_account(version: GrafanaVersion) -> Response<Body> {
+    if version.duplicate_service_account_is_errutil() {
+        reply::errutil(
+            StatusCode::BAD_REQUEST,
+            "serviceaccounts.ErrAlreadyExists",
+            "service account already exists",
+        )
+    } else {
+        reply::legacy_traced(StatusCode::BAD_REQUEST, "Failed to create service account")
+    }
+}
+
+pub(super) fn empty_name() -> Response<Body> {
+    // The exact answer to an empty name is UNCONFIRMED in the reference.
+    reply::errutil(
+        StatusCode::BAD_REQUEST,
+        "serviceaccounts.ErrInvalidInput",
+        "invalid input: name is required",
+    )
+}
+
+/// `POST /api/serviceaccounts` (and with a trailing slash): 201.
+pub(crate) async fn create_service_account(
+    State(state): State<SharedState>,
+    caller: Caller,
+    body: Bytes,
+) -> Answer {
+    caller.require("serviceaccounts:create")?;
+    let request: CreateServiceAccountBody = parse_body(&body)
+        .ok_or_else(|| reply::legacy_traced(StatusCode::BAD_REQUEST, "Bad request data"))?;
+    let role = requested_role(request.role.as_deref(), &caller)?.unwrap_or(Role::Viewer);
+    let created = state.create_service_account(
+        &caller.instance,
+        caller.org_id,
+        NewServiceAccount {
+            name: request.name,
+            role,
+            is_disabled: request.is_disabled.unwrap_or(false),
+        },
+    );
+    match created {
+        Ok(account) => Ok(reply::json_status(
+            StatusCode::CREATED,
+            sa_dto(&account, caller.version, false),
+        )),
+        Err(StateError::ServiceAccountAlreadyExists) => Err(duplicate_account(caller.version)),
+        Err(StateError::EmptyName) => Err(empty_name()),
+        Err(error) => Err(state_failure(&error)),
+    }
+}
+
+/// `GET /api/serviceaccounts/search`: `perpage` in, `perPage` out.
+pub(crate) async fn search_service_accounts(
+    State(state): State<SharedState>,
+    caller: Caller,
+    QueryParams(query): QueryParams,
+) -> Answer {
+    caller.require("serviceaccounts:read")?;
+    let per_page = match int_param(&query, &["perpage"]) {
+        n if n <= 0 => 1000,
+        n => n,
+    };
+    let page = match int_param(&query, &["page"]) {
+        n if n <= 0 => 1,
+        n => n,
+    };
+    let text = query
+        .get("query")
+        .map(|q| q.to_lowercase())
+        .unwrap_or_default();
+    let disabled_filter = query
+        .get("disabled")
+        .and_then(|value| match value.as_str() {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            _ => None,
+        });
+    let expired_only = flag(&query, "expiredTokens");
+    let access_control = flag(&query, "accesscontrol");
+    let accounts = state
+        .list_service_accounts(&caller.instance, caller.org_id)
+        .map_err(|error| state_failure(&error))?;
+    let mut matching = Vec::new();
+    for account in accounts {
+        let matches_text = text.is_empty()
+            || account.name.to_lowercase().contains(&text)
+            || account.login.to_lowercase().contains(&text);
+        let matches_disabled = disabled_filter.is_none_or(|wanted| wanted == account.is_disabled);
+        let matches_expired = !expired_only
+            || state
+                .list_tokens(&caller.instance, caller.org_id, account.id)
+                .is_ok_and(|tokens| tokens.iter().any(|token| token.has_expired));
+        if matches_text && matches_disabled && matches_expired {
+            matching.push(account);
+        }
+    }
+    let total = matching.len();
+    let skip = usize::try_from((page - 1).saturating_mul(per_page)).unwrap_or(usize::MAX);
+    let take = usize::try_from(per_page).unwrap_or(usize::MAX);
+    let items: Vec<Value> = matching
+        .iter()
+        .skip(skip)
+        .take(take)
+        .map(|account| sa_dto(account, caller.version, access_control))
+        .collect();
+    Ok(reply::ok(json!({
+        "totalCount": total,
+        "serviceAccounts": items,
+        "page": page,
+        "perPage": per_page,
+    })))
+}
+
+pub(super) fn find_account(
+    state: &SharedState,
+    caller: &Caller,
+    account_id: i64,
+) -> Result<ServiceAccountView, Response<Body>> {
+    state
+        .with_instance(&caller.instance, |found, _| {
+            found
+                .require_service_account(caller.org_id, account_id)
+                .map(|account| found.service_account_view(account))
+        })
+        .map_err(|error| state_failure(&error))?
+        .map_err(|_| account_not_found())
+}
+
+/// `GET /api/serviceaccounts/:id`: the profile shape.
+pub(crate) async fn get_service_account(
+    State(state): State<SharedState>,
+    caller: Caller,
+    PathParams(params): PathParams,
+    QueryParams(query): QueryParams,
+) -> Answer {
+    caller.require("serviceaccounts:read")?;
+    let account_id = param_id(&params, "id").ok_or_else(invalid_account_id)?;
+    let account = find_account(&state, &caller, account_id)?;
+    Ok(reply::ok(sa_profile(
+        &account,
+        caller.version,
+        flag(&query, "accesscontrol"),
+    )))
+}
+
+#[derive(Deserialize)]
+struct UpdateServiceAccountBody {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default, rename = "isDisabled")]
+    is_disabled: Option<bool>,
+}
+
+/// `PATCH /api/serviceaccounts/:id`.
+pub(crate) async fn update_service_account(
+    State(state): State<SharedState>,
+    caller: Caller,
+    PathParams(params): PathParams,
+    body: Bytes,
+) -> Answer {
+    caller.require("serviceaccounts:write")?;
+    let account_id = param_id(&params, "id").ok_or_else(invalid_account_id)?;
+    let request: UpdateServiceAccountBody = parse_body(&body)
+        .ok_or_else(|| reply::legacy_traced(StatusCode::BAD_REQUEST, "Bad request data"))?;
+    let role = requested_role(request.role.as_deref(), &caller)?;
+    find_account(&state, &caller, account_id)?;
+    let update = ServiceAccountUpdate {
+        name: request.name.filter(|name| !name.is_empty()),
+        role,
+        is_disabled: request.is_disabled,
+    };
+    let updated = state
+        .with_instance(&caller.instance, |found, now| {
+            found.update_service_account(caller.org_id, account_id, update, now)
+        })
+        .map_err(|error| state_failure(&error))?;
+    match updated {
+        Ok(account) => Ok(reply::ok(json!({
+            "message": "Service account updated",
+            "id": account.id,
+            "name": account.name,
+            "serviceaccount": sa_profile(&account, caller.version, false),
+        }))),
+        // Rename collision: UNCONFIRMED, answered like a duplicate create.
+        Err(StateError::ServiceAccountAlreadyExists) => Err(duplicate_account(caller.version)),
+        Err(StateError::ServiceAccountNotFound(_)) => Err(account_not_found()),
+        Err(StateError::EmptyName) => Err(empty_name()),
+        Err(error) => Err(state_failure(&error)),
+    }
+}
+
+/// `DELETE /api/serviceaccounts/:id`: also deletes its tokens.
+pub(crate) async fn delete_service_account(
+    State(state): State<SharedState>,
+    caller: Caller,
+    PathParams(params): PathParams,
+) -> Answer {
+    caller.require("serviceaccounts:delete")?;
+    let account_id = param_id(&params, "id").ok_or_else(invalid_account_id)?;
+    match state.delete_service_account(&caller.instance, caller.org_id, account_id) {
+        Ok(()) => Ok(reply::ok(json!({"message": "Service account deleted"}))),
+        Err(StateError::ServiceAccountNotFound(_)) => {
+            if caller.version.modern_service_account_api() {
+                Err(account_not_found())
+            } else {
+                Err(reply::legacy_traced(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Service account deletion error",
+                ))
+            }
+        }
+        Err(error) => Err(state_failure(&error)),
+    }
+}

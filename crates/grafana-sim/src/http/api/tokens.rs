@@ -1,0 +1,141 @@
+//! Service-account tokens (reference §6): list, create, delete.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::service_accounts::{empty_name, find_account};
+use super::{
+    Answer, account_not_found, invalid_account_id, param_id, parse_body, state_failure, token_dto,
+};
+use crate::http::auth::Caller;
+use crate::http::extract::PathParams;
+use crate::http::reply;
+use crate::state::{SharedState, StateError};
+
+/// `GET /api/serviceaccounts/:id/tokens`: fields present-with-null.
+pub(crate) async fn list_tokens(
+    State(state): State<SharedState>,
+    caller: Caller,
+    PathParams(params): PathParams,
+) -> Answer {
+    caller.require("serviceaccounts:read")?;
+    let account_id = param_id(&params, "id").ok_or_else(invalid_account_id)?;
+    // Unknown account: the reference leaves it UNCONFIRMED; 404 like the other routes.
+    let tokens = state
+        .list_tokens(&caller.instance, caller.org_id, account_id)
+        .map_err(|error| match error {
+            StateError::ServiceAccountNotFound(_) => account_not_found(),
+            other => state_failure(&other),
+        })?;
+    Ok(reply::ok(tokens.iter().map(token_dto).collect::<Vec<_>>()))
+}
+
+#[derive(Deserialize)]
+struct CreateTokenBody {
+    #[serde(default)]
+    name: String,
+    #[serde(default, rename = "secondsToLive")]
+    seconds_to_live: i64,
+}
+
+/// `POST /api/serviceaccounts/:id/tokens`: 200 with the only copy of the secret.
+pub(crate) async fn create_token(
+    State(state): State<SharedState>,
+    caller: Caller,
+    PathParams(params): PathParams,
+    body: Bytes,
+) -> Answer {
+    caller.require("serviceaccounts:write")?;
+    let account_id = param_id(&params, "id").ok_or_else(invalid_account_id)?;
+    let request: CreateTokenBody = parse_body(&body)
+        .ok_or_else(|| reply::legacy_traced(StatusCode::BAD_REQUEST, "Bad request data"))?;
+    find_account(&state, &caller, account_id)?;
+    let settings_check = state
+        .with_instance(&caller.instance, |found, _| {
+            found.check_token_ttl_settings(request.seconds_to_live)
+        })
+        .map_err(|error| state_failure(&error))?;
+    match settings_check {
+        Ok(()) => {}
+        Err(StateError::ExpirationBeyondDayLimit) => {
+            return Err(reply::plain_text(
+                StatusCode::BAD_REQUEST,
+                "The expiration date input exceeds the limit for service account access tokens expiration date",
+            ));
+        }
+        Err(error) => {
+            return Err(reply::legacy(StatusCode::BAD_REQUEST, &error.to_string()));
+        }
+    }
+    let created = state.create_token(
+        &caller.instance,
+        caller.org_id,
+        account_id,
+        &request.name,
+        request.seconds_to_live,
+    );
+    match created {
+        Ok(issued) => Ok(reply::ok(
+            json!({"id": issued.id, "name": issued.name, "key": issued.key}),
+        )),
+        Err(StateError::ServiceAccountNotFound(_)) => Err(account_not_found()),
+        Err(StateError::NegativeSecondsToLive | StateError::SecondsToLiveOutOfRange) => {
+            Err(reply::errutil(
+                StatusCode::BAD_REQUEST,
+                "serviceaccounts.ErrInvalidInput",
+                "invalid SecondsToLive value",
+            ))
+        }
+        Err(StateError::EmptyName) => Err(empty_name()),
+        Err(StateError::CredentialNameTaken(_)) => {
+            let message =
+                "service account token with given name already exists in the organization";
+            if caller.version.duplicate_token_is_bad_request() {
+                Err(reply::errutil(
+                    StatusCode::BAD_REQUEST,
+                    "serviceaccounts.ErrTokenAlreadyExists",
+                    message,
+                ))
+            } else {
+                Err(reply::legacy_traced(StatusCode::CONFLICT, message))
+            }
+        }
+        Err(error) => Err(state_failure(&error)),
+    }
+}
+
+/// `DELETE /api/serviceaccounts/:id/tokens/:tokenId`: filtered by account.
+pub(crate) async fn delete_token(
+    State(state): State<SharedState>,
+    caller: Caller,
+    PathParams(params): PathParams,
+) -> Answer {
+    caller.require("serviceaccounts:write")?;
+    let account_id = param_id(&params, "id").ok_or_else(invalid_account_id)?;
+    let token_id = param_id(&params, "tokenId")
+        .ok_or_else(|| reply::legacy_traced(StatusCode::BAD_REQUEST, "Token ID is invalid"))?;
+    find_account(&state, &caller, account_id)?;
+    let modern = caller.version.modern_service_account_api();
+    match state.delete_token(&caller.instance, caller.org_id, account_id, token_id) {
+        Ok(()) => Ok(reply::ok(json!({
+            "message": if modern { "Service account token deleted" } else { "API key deleted" }
+        }))),
+        Err(StateError::TokenNotFound(_)) => Err(if modern {
+            reply::errutil(
+                StatusCode::NOT_FOUND,
+                "serviceaccounts.ErrTokenNotFound",
+                "service account token not found",
+            )
+        } else {
+            reply::legacy_traced(
+                StatusCode::NOT_FOUND,
+                "Failed to delete service account token",
+            )
+        }),
+        Err(StateError::ServiceAccountNotFound(_)) => Err(account_not_found()),
+        Err(error) => Err(state_failure(&error)),
+    }
+}
