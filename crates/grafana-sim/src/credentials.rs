@@ -5,12 +5,13 @@
 //! a CRC32 checksum, §6.4). The simulator produces and checks exactly those formats so a
 //! client that mangles or mis-parses them is caught here rather than in production.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex;
+use std::num::NonZeroUsize;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use lru::LruCache;
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde::{Deserialize, Serialize};
@@ -41,13 +42,25 @@ pub fn encode_password(password: &str, salt: &str) -> String {
     hex::encode(output)
 }
 
+/// How many hashes [`HashCache`] keeps: far more than any fleet seeds or a test issues, and a
+/// bound on what a client presenting endless wrong credentials can make the process hold
+/// (each entry is about 200 bytes, so under a megabyte at most).
+pub const HASH_CACHE_CAPACITY: usize = 4096;
+
 /// Memoises [`encode_password`]: 10 000 PBKDF2 rounds per request would make every
 /// authenticated call slow in debug builds, and tests reuse the same few credentials (fleet
 /// secrets are seeded, so every simulator in a test process shares them: see [`HashCache::global`]).
 /// Keyed by a SHA-256 digest of the inputs so the cache never holds a plaintext secret.
-#[derive(Default)]
+/// Least-recently-used entries are dropped beyond its capacity, so wrong credentials (which
+/// are hashed too, before the lookup that rejects them) cannot grow it without limit.
 pub struct HashCache {
-    entries: Mutex<HashMap<[u8; 32], String>>,
+    entries: Mutex<LruCache<[u8; 32], String>>,
+}
+
+impl Default for HashCache {
+    fn default() -> Self {
+        Self::with_capacity(HASH_CACHE_CAPACITY)
+    }
 }
 
 impl fmt::Debug for HashCache {
@@ -64,22 +77,41 @@ impl HashCache {
         GLOBAL_HASH_CACHE.get_or_init(HashCache::default)
     }
 
-    /// Same result as [`encode_password`], computed at most once per (password, salt).
-    pub fn encode(&self, password: &str, salt: &str) -> String {
+    /// A cache holding at most `capacity` hashes (at least one), for tests of the bound.
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        Self {
+            entries: Mutex::new(LruCache::new(
+                NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN),
+            )),
+        }
+    }
+
+    /// How many hashes are held now.
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn key(password: &str, salt: &str) -> [u8; 32] {
         let mut digest = Sha256::new();
         digest.update(password.as_bytes());
         digest.update([0u8]);
         digest.update(salt.as_bytes());
-        let cache_key: [u8; 32] = digest.finalize().into();
-        if let Ok(entries) = self.entries.lock()
-            && let Some(hash) = entries.get(&cache_key)
-        {
+        digest.finalize().into()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LruCache<[u8; 32], String>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Same result as [`encode_password`], computed at most once per (password, salt) while it
+    /// stays among the recently used.
+    pub fn encode(&self, password: &str, salt: &str) -> String {
+        let cache_key = Self::key(password, salt);
+        if let Some(hash) = self.lock().get(&cache_key) {
             return hash.clone();
         }
         let hash = encode_password(password, salt);
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.insert(cache_key, hash.clone());
-        }
+        self.lock().put(cache_key, hash.clone());
         hash
     }
 }
@@ -228,5 +260,19 @@ mod tests {
         assert_eq!(first, encode_password("secret", "salt"));
         assert_eq!(cache.encode("secret", "salt"), first);
         assert_ne!(cache.encode("secret", "other"), first);
+    }
+
+    #[test]
+    fn the_cache_keeps_at_most_its_capacity_and_the_recently_used() {
+        let cache = HashCache::with_capacity(3);
+        let kept = cache.encode("kept", "salt");
+        for index in 0..10 {
+            cache.encode(&format!("wrong-{index}"), "salt");
+            assert_eq!(cache.encode("kept", "salt"), kept);
+            assert!(cache.len() <= 3, "{} entries after {index}", cache.len());
+        }
+        assert_eq!(cache.len(), 3);
+        assert!(cache.lock().contains(&HashCache::key("kept", "salt")));
+        assert!(!cache.lock().contains(&HashCache::key("wrong-0", "salt")));
     }
 }

@@ -173,8 +173,15 @@ impl SimState {
     /// Builds the initial state from a fleet (validating it) and runs start-up behaviour such
     /// as 11.6's automatic key migration.
     pub fn from_fleet(fleet: FleetSpec) -> Result<SharedState, FleetError> {
+        Self::with_hash_cache(fleet, HashCache::global())
+    }
+
+    /// [`SimState::from_fleet`] with its own hash cache (tests of the cache's bound).
+    fn with_hash_cache(
+        fleet: FleetSpec,
+        hashes: &'static HashCache,
+    ) -> Result<SharedState, FleetError> {
         let clock = SimClock::new();
-        let hashes = HashCache::global();
         let mut rng = StdRng::seed_from_u64(fleet.seed);
         let world = World::build(&fleet, clock.now(), &mut rng, hashes)?;
         Ok(Arc::new(Self {
@@ -583,5 +590,47 @@ impl SimState {
             "workspaces": instances,
             "faults": self.faults.list(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn many_distinct_wrong_credentials_keep_the_hash_cache_bounded() {
+        const CAPACITY: usize = 8;
+        let hashes: &'static HashCache = Box::leak(Box::new(HashCache::with_capacity(CAPACITY)));
+        let fleet = FleetSpec::from_json(
+            r#"{"workspaces": [{"kind": "selfHosted", "id": "cache", "version": "11.5.0",
+                "apiKeys": [{"name": "k", "role": "Admin"}],
+                "serviceAccounts": [{"name": "sa", "tokens": [{"name": "t"}]}]}]}"#,
+        )
+        .unwrap();
+        let state = SimState::with_hash_cache(fleet, hashes).unwrap();
+        let seeded = state.seeded_secrets(Some("cache"));
+        assert_eq!(seeded.len(), 2);
+        let mut rng = StdRng::seed_from_u64(7);
+        for attempt in 0..(CAPACITY * 6) {
+            let secret = random_secret(&mut rng);
+            let wrong = if attempt % 2 == 0 {
+                service_account_token_string(&secret)
+            } else {
+                legacy_key_string(&secret, "k", DEFAULT_ORG_ID)
+            };
+            let answer = state.authenticate_credential("cache", &wrong).unwrap();
+            assert_eq!(answer.unwrap_err(), CredentialRejection::Invalid);
+            assert!(
+                hashes.len() <= CAPACITY,
+                "{} cached hashes after {} wrong credentials",
+                hashes.len(),
+                attempt + 1
+            );
+        }
+        assert_eq!(hashes.len(), CAPACITY);
+        for secret in &seeded {
+            let identity = state.authenticate_credential("cache", &secret.key).unwrap();
+            assert_eq!(identity.unwrap().credential_id, secret.id);
+        }
     }
 }
