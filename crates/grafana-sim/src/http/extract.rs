@@ -6,11 +6,13 @@
 //! extractors never reject: undecodable bytes become U+FFFD, so the handler's own validation
 //! ("Service Account ID is invalid", ...) answers as Grafana would.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::convert::Infallible;
 
 use axum::extract::{FromRequestParts, MatchedPath, Path};
 use axum::http::request::Parts;
+use percent_encoding::percent_decode_str;
 
 /// Route parameters by name (`id`, `tokenId`, `keyId`).
 #[derive(Debug, Default)]
@@ -20,40 +22,15 @@ pub(crate) struct PathParams(pub HashMap<String, String>);
 #[derive(Debug, Default)]
 pub(crate) struct QueryParams(pub HashMap<String, String>);
 
-/// Percent-decodes `text`, keeping malformed escapes literally and replacing invalid UTF-8.
+/// Percent-decodes `text`, keeping malformed escapes literally and replacing invalid UTF-8;
+/// in a query (`plus_is_space`) a literal `+` is a space, while `%2B` stays a plus.
 fn percent_decode_lossy(text: &str, plus_is_space: bool) -> String {
-    let bytes = text.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while let Some(&byte) = bytes.get(index) {
-        let escaped = match (byte, bytes.get(index + 1), bytes.get(index + 2)) {
-            (b'%', Some(high), Some(low)) => hex_value(*high)
-                .zip(hex_value(*low))
-                .map(|(high, low)| high * 16 + low),
-            _ => None,
-        };
-        match escaped {
-            Some(value) => {
-                decoded.push(value);
-                index += 3;
-            }
-            None => {
-                decoded.push(if plus_is_space && byte == b'+' {
-                    b' '
-                } else {
-                    byte
-                });
-                index += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&decoded).into_owned()
-}
-
-fn hex_value(digit: u8) -> Option<u8> {
-    char::from(digit)
-        .to_digit(16)
-        .and_then(|value| u8::try_from(value).ok())
+    let text = if plus_is_space {
+        Cow::Owned(text.replace('+', " "))
+    } else {
+        Cow::Borrowed(text)
+    };
+    percent_decode_str(&text).decode_utf8_lossy().into_owned()
 }
 
 /// Pairs `{name}` segments of the matched route template with the request's raw segments.
@@ -116,6 +93,7 @@ mod tests {
     fn decoding_keeps_bad_escapes_and_replaces_bad_utf8() {
         assert_eq!(percent_decode_lossy("a%20b+c", true), "a b c");
         assert_eq!(percent_decode_lossy("a+b", false), "a+b");
+        assert_eq!(percent_decode_lossy("a%2Bb+c", true), "a+b c");
         assert_eq!(percent_decode_lossy("%F0%9F%9A%80", false), "🚀");
         assert_eq!(percent_decode_lossy("%FF%FE", false), "\u{FFFD}\u{FFFD}");
         assert_eq!(percent_decode_lossy("100%", false), "100%");
