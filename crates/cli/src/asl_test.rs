@@ -1,13 +1,11 @@
 //! `keyshift asl test`: run a definition with mocked task results, so users can test their own
 //! edits of the ASL (Retry, Catch, Choice, Map…) without deploying anything.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
-use local_sfn::mock::{MockedResponse, install_mocks};
-use local_sfn::{Engine, RecordingQueue, StartOptions, VirtualClock};
+use local_sfn::{Engine, MockTestCase, RecordingQueue, VirtualClock};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -49,39 +47,8 @@ pub async fn run_case(
     state_machine: &str,
     case: &str,
 ) -> Result<AslTestReport, CliError> {
-    let invalid = |message: String| CliError::invalid_file("--mocks", message);
-    let test_case = mock_config
-        .get("StateMachines")
-        .ok_or_else(|| invalid("missing StateMachines".to_owned()))?
-        .get(state_machine)
-        .ok_or_else(|| invalid(format!("no state machine named {state_machine:?}")))?
-        .get("TestCases")
-        .and_then(|cases| cases.get(case))
-        .and_then(Value::as_object)
-        .ok_or_else(|| {
-            invalid(format!(
-                "state machine {state_machine:?} has no test case {case:?}"
-            ))
-        })?;
-    let responses = mock_config.get("MockedResponses");
-    let mut mocks = HashMap::new();
-    for (state, response_name) in test_case {
-        let response_name = response_name.as_str().ok_or_else(|| {
-            invalid(format!(
-                "TestCases.{case}.{state} must name a mocked response"
-            ))
-        })?;
-        let response = responses
-            .and_then(|all| all.get(response_name))
-            .ok_or_else(|| {
-                invalid(format!(
-                    "test case {case:?} maps state {state:?} to {response_name:?}, which MockedResponses does not define"
-                ))
-            })?;
-        let parsed = MockedResponse::parse(response_name, response)
-            .map_err(|error| invalid(error.to_string()))?;
-        mocks.insert(state.clone(), parsed);
-    }
+    let test_case = MockTestCase::from_config(mock_config, state_machine, case)
+        .map_err(|error| CliError::invalid_file("--mocks", error.to_string()))?;
     let start = Utc
         .with_ymd_and_hms(2025, 1, 1, 0, 0, 0)
         .single()
@@ -89,12 +56,9 @@ pub async fn run_case(
     let mut engine = Engine::from_value(definition)
         .map_err(|error| CliError::invalid_file("definition", error.to_string()))?
         .with_clock(Arc::new(VirtualClock::new(start)));
-    install_mocks(&mut engine, mocks);
     let queue = RecordingQueue::new();
     engine.register_queue("*", queue.clone());
-    let result = engine
-        .start(&format!("test-{case}"), input, StartOptions::default())
-        .await;
+    let result = test_case.run(engine, &format!("test-{case}"), input).await;
     let queue_messages = queue
         .messages()
         .into_iter()

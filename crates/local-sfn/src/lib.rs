@@ -27,4 +27,4 @@ pub use engine::{
 };
 pub use handlers::{QueueHandler, QueueMessage, RecordingQueue, TaskContext, TaskHandler};
 pub use history::HistoryEvent;
-pub use mock::{MockError, MockRunReport, run_mock_case};
+pub use mock::{MockError, MockTestCase, MockedResponse};

@@ -12,74 +12,66 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
 use serde_json::Value;
 
-use crate::clock::VirtualClock;
-use crate::engine::{Engine, ExecutionStatus, StartOptions};
-use crate::error::{DefinitionError, TaskError};
+use crate::engine::{Engine, ExecutionResult, StartOptions};
+use crate::error::TaskError;
 use crate::handlers::TaskContext;
 
-/// What `keyshift asl test` prints: the outcome and the path taken.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MockRunReport {
-    /// `SUCCEEDED`, `FAILED`, `TIMED_OUT` or `ABORTED`.
-    pub status: ExecutionStatus,
-    /// Output on success.
-    pub output: Option<Value>,
-    /// Error name on failure.
-    pub error: Option<String>,
-    /// Cause on failure.
-    pub cause: Option<String>,
-    /// Top-level states entered, in order.
-    pub states_path: Vec<String>,
-}
-
-/// Why a mock run could not start; each variant names the part of the input at fault.
+/// Why a mock file cannot be run; each variant names the part of the file at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MockError {
-    /// The state machine definition is invalid.
-    #[error(transparent)]
-    Definition(#[from] DefinitionError),
-    /// The mock file does not have the documented shape.
-    #[error("invalid mock config: {0}")]
-    InvalidConfig(String),
+    /// The file has no `StateMachines` object, so no test case can be found.
+    #[error("missing StateMachines")]
+    MissingStateMachines,
     /// `StateMachines.<name>` is missing.
-    #[error("the mock config has no state machine named '{0}'")]
+    #[error("no state machine named {0:?}")]
     UnknownStateMachine(String),
-    /// `TestCases.<case>` is missing.
-    #[error("state machine '{machine}' has no test case named '{case}'")]
+    /// `TestCases.<case>` is missing (or is not an object).
+    #[error("state machine {machine:?} has no test case {case:?}")]
     UnknownTestCase {
         /// The state machine that was found.
         machine: String,
         /// The test case it lacks.
         case: String,
     },
+    /// A test case maps a state to something other than a response name.
+    #[error("TestCases.{case}.{state} must name a mocked response")]
+    NotAResponseName {
+        /// The test case at fault.
+        case: String,
+        /// The state whose entry is not a string.
+        state: String,
+    },
     /// A test case refers to a response that `MockedResponses` does not define.
     #[error(
-        "test case maps state '{state}' to '{response}', which MockedResponses does not define"
+        "test case {case:?} maps state {state:?} to {response:?}, which MockedResponses does not define"
     )]
     UnknownResponse {
+        /// The test case at fault.
+        case: String,
         /// The state whose mock is dangling.
         state: String,
         /// The response name the test case gave for it.
         response: String,
     },
+    /// A mocked response does not have the documented shape.
+    #[error("invalid mock config: MockedResponses.{response}: {message}")]
+    InvalidResponse {
+        /// The response at fault.
+        response: String,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 /// One mocked outcome.
 #[derive(Debug, Clone, PartialEq)]
-pub enum MockOutcome {
+enum MockOutcome {
     /// The task result.
     Return(Value),
     /// The task fails with this error and cause.
-    Throw {
-        /// The ASL error name that Retry and Catch match on.
-        error: String,
-        /// The explanation passed on with it.
-        cause: String,
-    },
+    Throw { error: String, cause: String },
 }
 
 /// A mocked response: outcomes by inclusive invocation ranges.
@@ -89,9 +81,13 @@ pub struct MockedResponse {
 }
 
 impl MockedResponse {
-    /// Parses `{"0": {"Return": …}, "1-2": {"Throw": {…}}}`.
+    /// Parses `{"0": {"Return": …}, "1-2": {"Throw": {…}}}`; `name` is the response's name,
+    /// quoted in errors.
     pub fn parse(name: &str, value: &Value) -> Result<Self, MockError> {
-        let bad = |m: String| MockError::InvalidConfig(format!("MockedResponses.{name}: {m}"));
+        let bad = |message: String| MockError::InvalidResponse {
+            response: name.to_string(),
+            message,
+        };
         let object = value
             .as_object()
             .ok_or_else(|| bad("must be an object".into()))?;
@@ -136,110 +132,123 @@ impl MockedResponse {
     }
 
     /// The outcome for the `invocation`-th call (0-based).
-    pub fn outcome(&self, invocation: u64) -> Option<&MockOutcome> {
+    fn outcome(&self, invocation: u64) -> Option<&MockOutcome> {
         self.ranges
             .iter()
             .find(|(from, to, _)| (*from..=*to).contains(&invocation))
             .map(|(_, _, outcome)| outcome)
     }
-}
 
-/// Registers one state override per mocked state on `engine`, each with its own invocation
-/// counter. Used by [`run_mock_case`] and by tests that build cases programmatically.
-pub fn install_mocks(engine: &mut Engine, mocks: HashMap<String, MockedResponse>) {
-    for (state, response) in mocks {
-        let counter = Arc::new(Mutex::new(0u64));
-        let response = Arc::new(response);
-        let state_name = state.clone();
-        engine.register_state_override(state, move |_input: Value, _ctx: TaskContext| {
-            let counter = counter.clone();
-            let response = response.clone();
-            let state_name = state_name.clone();
-            async move {
-                let invocation = {
-                    let mut count = counter
-                        .lock()
-                        .map_err(|_| TaskError::new("LocalSfn.MockFailure", "counter poisoned"))?;
-                    let current = *count;
-                    *count += 1;
-                    current
-                };
-                match response.outcome(invocation) {
-                    Some(MockOutcome::Return(value)) => Ok(value.clone()),
-                    Some(MockOutcome::Throw { error, cause }) => {
-                        Err(TaskError::new(error.clone(), cause.clone()))
-                    }
-                    None => Err(TaskError::new(
-                        "LocalSfn.MockExhausted",
-                        format!(
-                            "no mocked response for invocation {invocation} of state '{state_name}'"
-                        ),
-                    )),
-                }
+    /// The task result of the next call, counting calls in `counter`.
+    fn answer(&self, counter: &Mutex<u64>, state: &str) -> Result<Value, TaskError> {
+        let invocation = {
+            let mut count = counter
+                .lock()
+                .map_err(|_| TaskError::new("LocalSfn.MockFailure", "counter poisoned"))?;
+            let current = *count;
+            *count += 1;
+            current
+        };
+        match self.outcome(invocation) {
+            Some(MockOutcome::Return(value)) => Ok(value.clone()),
+            Some(MockOutcome::Throw { error, cause }) => {
+                Err(TaskError::new(error.clone(), cause.clone()))
             }
-        });
+            None => Err(TaskError::new(
+                "LocalSfn.MockExhausted",
+                format!("no mocked response for invocation {invocation} of state '{state}'"),
+            )),
+        }
     }
 }
 
-/// Runs `definition` on `input` with the task results of test case `case_name` of state
-/// machine `state_machine_name` in `mock_config`. Waits and retries run on a virtual clock,
-/// so a run with a week-long Wait finishes at once.
-pub async fn run_mock_case(
-    definition: &Value,
-    input: Value,
-    mock_config: &Value,
-    state_machine_name: &str,
-    case_name: &str,
-) -> Result<MockRunReport, MockError> {
-    let mut engine =
-        Engine::from_value(definition)?.with_clock(Arc::new(VirtualClock::starting_now()));
-    let case = mock_config
-        .get("StateMachines")
-        .ok_or_else(|| MockError::InvalidConfig("missing StateMachines".into()))?
-        .get(state_machine_name)
-        .ok_or_else(|| MockError::UnknownStateMachine(state_machine_name.to_string()))?
-        .get("TestCases")
-        .and_then(|cases| cases.get(case_name))
-        .and_then(Value::as_object)
-        .ok_or_else(|| MockError::UnknownTestCase {
-            machine: state_machine_name.to_string(),
-            case: case_name.to_string(),
-        })?;
-    let responses = mock_config.get("MockedResponses");
-    let mut mocks = HashMap::new();
-    for (state, response_name) in case {
-        let response_name = response_name.as_str().ok_or_else(|| {
-            MockError::InvalidConfig(format!(
-                "TestCases.{case_name}.{state} must name a mocked response"
-            ))
-        })?;
-        let response = responses
-            .and_then(|r| r.get(response_name))
-            .ok_or_else(|| MockError::UnknownResponse {
-                state: state.clone(),
-                response: response_name.to_string(),
-            })?;
-        mocks.insert(
-            state.clone(),
-            MockedResponse::parse(response_name, response)?,
-        );
+/// One test case: the mocked response of each mocked state. The one way to run a definition
+/// with mocked task results, whether the case comes from a MockConfigFile or is built in code.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MockTestCase {
+    mocks: HashMap<String, MockedResponse>,
+}
+
+impl MockTestCase {
+    /// A case built in code, from responses by state name.
+    pub fn new(mocks: HashMap<String, MockedResponse>) -> Self {
+        MockTestCase { mocks }
     }
-    install_mocks(&mut engine, mocks);
-    let result = engine
-        .start(&format!("mock-{case_name}"), input, StartOptions::default())
-        .await;
-    Ok(MockRunReport {
-        status: result.status,
-        states_path: result.states_path(),
-        output: result.output,
-        error: result.error,
-        cause: result.cause,
-    })
+
+    /// Looks up `StateMachines.<state_machine>.TestCases.<case>` in `mock_config` and parses
+    /// every response it names from `MockedResponses`.
+    pub fn from_config(
+        mock_config: &Value,
+        state_machine: &str,
+        case: &str,
+    ) -> Result<Self, MockError> {
+        let test_case = mock_config
+            .get("StateMachines")
+            .ok_or(MockError::MissingStateMachines)?
+            .get(state_machine)
+            .ok_or_else(|| MockError::UnknownStateMachine(state_machine.to_string()))?
+            .get("TestCases")
+            .and_then(|cases| cases.get(case))
+            .and_then(Value::as_object)
+            .ok_or_else(|| MockError::UnknownTestCase {
+                machine: state_machine.to_string(),
+                case: case.to_string(),
+            })?;
+        let responses = mock_config.get("MockedResponses");
+        let mut mocks = HashMap::new();
+        for (state, response_name) in test_case {
+            let response_name =
+                response_name
+                    .as_str()
+                    .ok_or_else(|| MockError::NotAResponseName {
+                        case: case.to_string(),
+                        state: state.clone(),
+                    })?;
+            let response = responses
+                .and_then(|all| all.get(response_name))
+                .ok_or_else(|| MockError::UnknownResponse {
+                    case: case.to_string(),
+                    state: state.clone(),
+                    response: response_name.to_string(),
+                })?;
+            mocks.insert(
+                state.clone(),
+                MockedResponse::parse(response_name, response)?,
+            );
+        }
+        Ok(MockTestCase { mocks })
+    }
+
+    /// Runs `engine` on `input` as execution `execution_name`, each mocked state answering
+    /// from its response (invocations counted per state, retries included) instead of its
+    /// handler. Give the engine a [`VirtualClock`](crate::VirtualClock) so Waits and retry
+    /// intervals pass at once.
+    pub async fn run(
+        self,
+        mut engine: Engine,
+        execution_name: &str,
+        input: Value,
+    ) -> ExecutionResult {
+        for (state, response) in self.mocks {
+            let counter = Arc::new(Mutex::new(0u64));
+            let response = Arc::new(response);
+            let state_name = state.clone();
+            engine.register_state_override(state, move |_input: Value, _ctx: TaskContext| {
+                let answer = response.answer(&counter, &state_name);
+                async move { answer }
+            });
+        }
+        engine
+            .start(execution_name, input, StartOptions::default())
+            .await
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::VirtualClock;
+    use crate::engine::ExecutionStatus;
     use serde_json::json;
 
     fn definition() -> Value {
@@ -261,7 +270,8 @@ mod tests {
                 "happy": {"Call": "ok"},
                 "flaky": {"Call": "flaky-then-ok"},
                 "broken": {"Call": "always-fails"},
-                "dangling": {"Call": "nope"}
+                "dangling": {"Call": "nope"},
+                "unnamed": {"Call": 3}
             }}},
             "MockedResponses": {
                 "ok": {"0": {"Return": {"StatusCode": 200, "Payload": {"value": 42}}}},
@@ -274,60 +284,102 @@ mod tests {
         })
     }
 
+    async fn run(case: &str, input: Value) -> ExecutionResult {
+        let engine = Engine::from_value(&definition())
+            .unwrap()
+            .with_clock(Arc::new(VirtualClock::starting_now()));
+        MockTestCase::from_config(&config(), "m", case)
+            .unwrap()
+            .run(engine, case, input)
+            .await
+    }
+
     #[tokio::test]
     async fn happy_path_uses_the_returned_value() {
-        let report = run_mock_case(&definition(), json!({}), &config(), "m", "happy")
-            .await
-            .unwrap();
-        assert_eq!(report.status, ExecutionStatus::Succeeded);
-        assert_eq!(report.output, Some(json!({"value": 42})));
-        assert_eq!(report.states_path, vec!["Call", "Done"]);
+        let result = run("happy", json!({})).await;
+        assert_eq!(result.status, ExecutionStatus::Succeeded);
+        assert_eq!(result.output, Some(json!({"value": 42})));
+        assert_eq!(result.states_path(), vec!["Call", "Done"]);
+        assert_eq!(result.name, "happy");
     }
 
     #[tokio::test]
     async fn ranges_drive_retries_without_real_waiting() {
-        let report = run_mock_case(&definition(), json!({}), &config(), "m", "flaky")
-            .await
-            .unwrap();
-        assert_eq!(report.status, ExecutionStatus::Succeeded);
-        assert_eq!(report.output, Some(json!({"value": 7})));
+        let result = run("flaky", json!({})).await;
+        assert_eq!(result.status, ExecutionStatus::Succeeded);
+        assert_eq!(result.output, Some(json!({"value": 7})));
+        assert!(result.stop_date - result.start_date >= chrono::Duration::hours(2));
     }
 
     #[tokio::test]
     async fn throw_is_caught() {
-        let report = run_mock_case(&definition(), json!({"k": 1}), &config(), "m", "broken")
-            .await
-            .unwrap();
-        assert_eq!(report.states_path, vec!["Call", "Recover", "Done"]);
+        let result = run("broken", json!({"k": 1})).await;
+        assert_eq!(result.states_path(), vec!["Call", "Recover", "Done"]);
         assert_eq!(
-            report.output,
+            result.output,
             Some(json!({"k": 1, "error": {"Error": "Boom", "Cause": "broken"}}))
         );
     }
 
     #[tokio::test]
-    async fn config_errors_are_named() {
-        let cfg = config();
-        let def = definition();
+    async fn running_past_the_last_range_fails_naming_the_state() {
+        let mut responses = HashMap::new();
+        responses.insert(
+            "Call".to_string(),
+            MockedResponse::parse("r", &json!({"0": {"Throw": {"Error": "Flaky"}}})).unwrap(),
+        );
+        let engine = Engine::from_value(&definition())
+            .unwrap()
+            .with_clock(Arc::new(VirtualClock::starting_now()));
+        let result = MockTestCase::new(responses)
+            .run(engine, "x", json!({}))
+            .await;
         assert_eq!(
-            run_mock_case(&def, json!({}), &cfg, "x", "happy").await,
+            result.output.as_ref().map(|output| &output["error"]),
+            Some(&json!({
+                "Error": "LocalSfn.MockExhausted",
+                "Cause": "no mocked response for invocation 1 of state 'Call'"
+            }))
+        );
+    }
+
+    #[test]
+    fn config_errors_are_named() {
+        let cfg = config();
+        let lookup = |machine: &str, case: &str| MockTestCase::from_config(&cfg, machine, case);
+        assert_eq!(
+            MockTestCase::from_config(&json!({}), "m", "happy"),
+            Err(MockError::MissingStateMachines)
+        );
+        assert_eq!(
+            lookup("x", "happy"),
             Err(MockError::UnknownStateMachine("x".into()))
         );
-        assert!(matches!(
-            run_mock_case(&def, json!({}), &cfg, "m", "nope").await,
-            Err(MockError::UnknownTestCase { .. })
-        ));
-        assert!(matches!(
-            run_mock_case(&def, json!({}), &cfg, "m", "dangling").await,
-            Err(MockError::UnknownResponse { .. })
-        ));
-        assert!(matches!(
-            MockedResponse::parse("r", &json!({"a": {"Return": 1}})),
-            Err(MockError::InvalidConfig(_))
-        ));
+        assert_eq!(
+            lookup("m", "nope").unwrap_err().to_string(),
+            r#"state machine "m" has no test case "nope""#
+        );
+        assert_eq!(
+            lookup("m", "dangling").unwrap_err().to_string(),
+            r#"test case "dangling" maps state "Call" to "nope", which MockedResponses does not define"#
+        );
+        assert_eq!(
+            lookup("m", "unnamed").unwrap_err().to_string(),
+            "TestCases.unnamed.Call must name a mocked response"
+        );
+        assert_eq!(
+            MockedResponse::parse("r", &json!({"a": {"Return": 1}}))
+                .unwrap_err()
+                .to_string(),
+            "invalid mock config: MockedResponses.r: 'a' is not an invocation index or range"
+        );
         assert!(matches!(
             MockedResponse::parse("r", &json!({"0": {"Return": 1, "Throw": {"Error": "E"}}})),
-            Err(MockError::InvalidConfig(_))
+            Err(MockError::InvalidResponse { .. })
+        ));
+        assert!(matches!(
+            MockedResponse::parse("r", &json!({"2-1": {"Return": 1}})),
+            Err(MockError::InvalidResponse { .. })
         ));
     }
 }

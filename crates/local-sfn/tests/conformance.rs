@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use local_sfn::mock::{MockedResponse, install_mocks};
-use local_sfn::{Engine, StartOptions, VirtualClock};
+use local_sfn::{Engine, MockTestCase, MockedResponse, VirtualClock};
 use serde_json::{Value, json};
 
 struct Case {
@@ -40,7 +39,7 @@ fn load_cases() -> Vec<Case> {
 
 /// The comparable outcome of one run: the same shape run.mjs prints.
 async fn run_on_local_sfn(case: &Case) -> Value {
-    let mut engine = Engine::from_value(&case.body["definition"])
+    let engine = Engine::from_value(&case.body["definition"])
         .unwrap_or_else(|e| panic!("{}: definition rejected: {e}", case.name))
         .with_clock(Arc::new(VirtualClock::starting_now()));
     let mut mocks = HashMap::new();
@@ -52,14 +51,9 @@ async fn run_on_local_sfn(case: &Case) -> Value {
             );
         }
     }
-    install_mocks(&mut engine, mocks);
     let input = case.body.get("input").cloned().unwrap_or(json!({}));
-    let result = engine
-        .start(
-            &format!("conformance-{}", case.name),
-            input,
-            StartOptions::default(),
-        )
+    let result = MockTestCase::new(mocks)
+        .run(engine, &format!("conformance-{}", case.name), input)
         .await;
     json!({
         "status": result.status.as_str(),
