@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use keyshift_core::model::{
     AmgWorkspace, GrafanaCredential, GrafanaVersion, LegacyApiKey, MigrationReport, MintedToken,
     Org, OrgId, Permissions, Role, ServiceAccount, ServiceAccountToken,
@@ -235,10 +236,11 @@ impl GrafanaApi for CrashingApi {
         service_account_id: i64,
         name: &str,
         seconds_to_live: u64,
+        requested_at: DateTime<Utc>,
     ) -> Result<MintedToken> {
         let result = self
             .inner
-            .create_token(service_account_id, name, seconds_to_live)
+            .create_token(service_account_id, name, seconds_to_live, requested_at)
             .await;
         self.switch.after("create_token", result)
     }

@@ -54,8 +54,7 @@ pub(crate) fn retry_after_header<E>(
     error
         .raw_response()
         .and_then(|response| response.headers().get("retry-after"))
-        .and_then(|value| value.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
+        .and_then(|value| crate::retry::parse_retry_after(value, std::time::SystemTime::now()))
 }
 
 /// Whether a service error carries this code.

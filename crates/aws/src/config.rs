@@ -188,6 +188,7 @@ impl AwsContext {
     }
 
     /// Client for Step Functions.
+    #[cfg(feature = "sfn")]
     pub fn sfn_client(&self) -> aws_sdk_sfn::Client {
         let mut builder = aws_sdk_sfn::config::Builder::from(&self.sdk_config);
         if let Some(url) = self.endpoints.endpoint_for(AwsService::Sfn) {
@@ -197,6 +198,7 @@ impl AwsContext {
     }
 
     /// Client for SQS.
+    #[cfg(feature = "sqs")]
     pub fn sqs_client(&self) -> aws_sdk_sqs::Client {
         let mut builder = aws_sdk_sqs::config::Builder::from(&self.sdk_config);
         if let Some(url) = self.endpoints.endpoint_for(AwsService::Sqs) {

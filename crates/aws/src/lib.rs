@@ -5,6 +5,9 @@
 //! Each module implements one port of `keyshift_core::ports`, so the step logic never sees an
 //! SDK type; [`config::AwsContext`] builds every client once from aws-config's default chain
 //! (plus endpoint overrides for moto and grafana-sim).
+//!
+//! The Step Functions and SQS adapters sit behind the `sfn` and `sqs` features (on by default,
+//! off for the step Lambdas), so a Lambda links only the SDKs its steps call.
 
 #![warn(missing_docs)]
 
@@ -15,7 +18,9 @@ pub mod grafana_http;
 pub mod kms;
 pub mod retry;
 pub mod secrets_manager;
+#[cfg(feature = "sfn")]
 pub mod sfn;
+#[cfg(feature = "sqs")]
 pub mod sqs;
 
 pub use amg::AmgControlPlaneClient;
@@ -24,5 +29,7 @@ pub use grafana_http::{GrafanaHttpSettings, HttpGrafanaApi, HttpGrafanaConnector
 pub use kms::KmsSealer;
 pub use retry::RetryPolicy;
 pub use secrets_manager::SecretsManagerStore;
+#[cfg(feature = "sfn")]
 pub use sfn::SfnExecutionStarter;
+#[cfg(feature = "sqs")]
 pub use sqs::SqsDeadLetterQueue;

@@ -1,22 +1,24 @@
-//! Bounded retries with full jitter for idempotent HTTP calls.
+//! Bounded, jittered retries of idempotent HTTP calls, and the one `Retry-After` parser for
+//! Grafana's and AWS's answers.
 //!
 //! Step Functions retries transient step failures too, but a whole Lambda retry re-reads the
 //! entire inventory; retrying one idempotent request in place is far cheaper. The budget is kept
-//! small so the two layers do not multiply into minutes of waiting.
+//! small so the two layers do not multiply into minutes of waiting. The back-off schedule itself
+//! comes from `backon`; this module only says how keyshift's policy maps onto it.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use chrono::{DateTime, Utc};
-use rand::Rng;
+use backon::ExponentialBuilder;
 
 /// How often and how long an idempotent call may be retried after a transient failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Total attempts including the first one; 1 disables retries.
     pub max_attempts: u32,
-    /// Base of the exponential backoff window.
+    /// The first back-off window; each later one doubles, up to `max_delay`. Every wait is
+    /// jittered to between one and two windows so competing clients spread out.
     pub base_delay: Duration,
-    /// Upper bound of any single backoff window.
+    /// Upper bound of any single back-off window.
     pub max_delay: Duration,
     /// The longest `Retry-After` we are willing to sleep in-process; beyond it the error goes
     /// back to the caller (and the state machine's retrier), since a Lambda should not idle.
@@ -43,51 +45,49 @@ impl RetryPolicy {
         }
     }
 
-    /// The delay before retry number `retry_index` (0 for the first retry), or `None` when the
-    /// budget is spent or the server asked for a longer pause than we accept in-process.
-    pub fn delay_before_retry(
-        &self,
-        retry_index: u32,
-        retry_after: Option<Duration>,
-    ) -> Option<Duration> {
-        if retry_index.saturating_add(1) >= self.max_attempts {
-            return None;
-        }
-        if let Some(requested) = retry_after {
-            return (requested <= self.max_retry_after).then_some(requested);
-        }
-        Some(self.full_jitter(retry_index))
+    /// The back-off schedule: one delay per retry the budget allows.
+    pub(crate) fn backoff(&self) -> ExponentialBuilder {
+        let retries = usize::try_from(self.max_attempts.saturating_sub(1)).unwrap_or(usize::MAX);
+        ExponentialBuilder::default()
+            .with_min_delay(self.base_delay)
+            .with_max_delay(self.max_delay)
+            .with_factor(2.0)
+            .with_max_times(retries)
+            .with_jitter()
     }
 
-    /// Full jitter: a uniform delay in `[0, min(max_delay, base * 2^n)]`, which spreads
-    /// competing clients better than equal or decorrelated jitter for small budgets.
-    fn full_jitter(&self, retry_index: u32) -> Duration {
-        let factor = 2u32.saturating_pow(retry_index.min(16));
-        let window = self.base_delay.saturating_mul(factor).min(self.max_delay);
-        let window_millis = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
-        if window_millis == 0 {
-            return Duration::ZERO;
+    /// The wait before the next retry: the server's `Retry-After` when it sent one (and it is
+    /// short enough to sleep in-process), otherwise the scheduled back-off; `None` gives up.
+    /// `scheduled` is `None` once the budget is spent, and a `Retry-After` cannot extend it.
+    pub(crate) fn next_delay(
+        &self,
+        retry_after: Option<Duration>,
+        scheduled: Option<Duration>,
+    ) -> Option<Duration> {
+        let scheduled = scheduled?;
+        match retry_after {
+            Some(requested) => (requested <= self.max_retry_after).then_some(requested),
+            None => Some(scheduled),
         }
-        Duration::from_millis(rand::rng().random_range(0..=window_millis))
     }
 }
 
-/// Parses a `Retry-After` value (delta-seconds or an HTTP date) relative to `now`; unparsable
-/// values are ignored rather than trusted, since the header comes from a possibly hostile peer.
-pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+/// Parses a `Retry-After` value, delta-seconds or an HTTP date (all three forms HTTP allows),
+/// relative to `now`; unparsable values are ignored rather than trusted, since the header comes
+/// from a possibly hostile peer. A date in the past means "now".
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let trimmed = value.trim();
     if let Ok(seconds) = trimmed.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
-    let date = DateTime::parse_from_rfc2822(trimmed).ok()?;
-    let delta = date.with_timezone(&Utc).signed_duration_since(now);
-    Some(delta.to_std().unwrap_or(Duration::ZERO))
+    let date = httpdate::parse_http_date(trimmed).ok()?;
+    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use backon::BackoffBuilder;
 
     #[test]
     fn budget_counts_the_first_attempt() {
@@ -95,51 +95,60 @@ mod tests {
             max_attempts: 3,
             ..RetryPolicy::default()
         };
-        assert!(policy.delay_before_retry(0, None).is_some());
-        assert!(policy.delay_before_retry(1, None).is_some());
-        assert_eq!(policy.delay_before_retry(2, None), None);
-        assert_eq!(RetryPolicy::none().delay_before_retry(0, None), None);
+        assert_eq!(policy.backoff().build().count(), 2);
+        assert_eq!(RetryPolicy::none().backoff().build().count(), 0);
     }
 
     #[test]
-    fn jitter_stays_inside_the_window() {
+    fn jitter_stays_inside_twice_the_window() {
         let policy = RetryPolicy {
             max_attempts: 10,
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_millis(250),
             max_retry_after: Duration::from_secs(1),
         };
-        for retry in 0..8 {
-            for _ in 0..50 {
-                let delay = policy.delay_before_retry(retry, None).unwrap();
-                assert!(delay <= Duration::from_millis(250), "{delay:?}");
-                if retry == 0 {
-                    assert!(delay <= Duration::from_millis(100));
-                }
+        for _ in 0..50 {
+            let delays: Vec<Duration> = policy.backoff().build().collect();
+            assert_eq!(delays.len(), 9);
+            assert!(delays[0] >= Duration::from_millis(100), "{delays:?}");
+            assert!(delays[0] <= Duration::from_millis(200), "{delays:?}");
+            for delay in &delays {
+                assert!(*delay <= Duration::from_millis(500), "{delay:?}");
             }
         }
     }
 
     #[test]
-    fn retry_after_is_honoured_up_to_the_cap() {
+    fn retry_after_is_honoured_up_to_the_cap_and_never_extends_the_budget() {
         let policy = RetryPolicy::default();
+        let scheduled = Some(Duration::from_millis(300));
         assert_eq!(
-            policy.delay_before_retry(0, Some(Duration::from_secs(2))),
+            policy.next_delay(Some(Duration::from_secs(2)), scheduled),
             Some(Duration::from_secs(2))
         );
         assert_eq!(
-            policy.delay_before_retry(0, Some(Duration::from_secs(3600))),
+            policy.next_delay(Some(Duration::from_secs(3600)), scheduled),
             None
         );
+        assert_eq!(policy.next_delay(None, scheduled), scheduled);
+        assert_eq!(policy.next_delay(Some(Duration::from_secs(1)), None), None);
     }
 
     #[test]
-    fn parses_both_retry_after_forms() {
-        let now = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
+    fn parses_all_retry_after_forms() {
+        let now = httpdate::parse_http_date("Wed, 01 Jan 2025 00:00:00 GMT").unwrap();
         assert_eq!(parse_retry_after(" 7 ", now), Some(Duration::from_secs(7)));
         assert_eq!(
             parse_retry_after("Wed, 01 Jan 2025 00:00:30 GMT", now),
             Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Wednesday, 01-Jan-25 00:01:00 GMT", now),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            parse_retry_after("Wed Jan  1 00:00:05 2025", now),
+            Some(Duration::from_secs(5))
         );
         assert_eq!(
             parse_retry_after("Tue, 31 Dec 2024 00:00:30 GMT", now),

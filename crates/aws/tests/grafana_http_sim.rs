@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{TimeZone, Utc};
 use futures::future::join_all;
 use grafana_sim::{FaultKind, FaultSpec, FleetSpec, RunningSim, Simulator};
 use keyshift_aws::{GrafanaHttpSettings, HttpGrafanaConnector, RetryPolicy};
@@ -193,14 +194,14 @@ async fn creates_verifies_and_deletes_accounts_and_tokens_on_every_version() {
             "{version}"
         );
         let minted = api
-            .create_token(account.id, "keyshift-exec-1", 3600)
+            .create_token(account.id, "keyshift-exec-1", 3600, Utc::now())
             .await
             .unwrap();
         assert!(minted.key.expose().starts_with("glsa_"), "{version}");
         assert!(minted.expiration.is_some());
         assert!(!format!("{minted:?}").contains(minted.key.expose()));
         let duplicate = api
-            .create_token(account.id, "keyshift-exec-1", 3600)
+            .create_token(account.id, "keyshift-exec-1", 3600, Utc::now())
             .await
             .unwrap_err();
         assert_eq!(duplicate.asl_name(), "Grafana.Conflict", "{version}");
@@ -419,7 +420,7 @@ async fn fault_mappings_on(sim: &RunningSim, version: &str) {
         .add(fault(&workspace, tokens, status(503, None), 1))
         .unwrap();
     let error = api
-        .create_token(account.id, "never-minted", 60)
+        .create_token(account.id, "never-minted", 60, Utc::now())
         .await
         .unwrap_err();
     assert_eq!(error.asl_name(), "Grafana.Unavailable");
@@ -522,7 +523,7 @@ async fn real_401_and_403_from_grafana_itself() {
             .unwrap()
             .remove(0);
         let minted = api
-            .create_token(reader.id, "reader-token", 600)
+            .create_token(reader.id, "reader-token", 600, Utc::now())
             .await
             .unwrap();
         let viewer = connector
@@ -533,5 +534,32 @@ async fn real_401_and_403_from_grafana_itself() {
         assert_eq!(error.asl_name(), "Grafana.Forbidden", "{version}");
         assert!(!error.is_retryable());
     }
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn token_expiry_follows_the_callers_clock_not_wall_time() {
+    let sim = start().await;
+    let version = VERSIONS[VERSIONS.len() - 1];
+    let api = admin(&sim, version).await;
+    let account = api
+        .create_service_account("clocked", Role::Viewer)
+        .await
+        .unwrap();
+    // A virtual clock years away from wall time, as in `keyshift demo`.
+    let virtual_now = Utc.with_ymd_and_hms(2041, 3, 1, 12, 0, 0).unwrap();
+    let minted = api
+        .create_token(account.id, "clocked-1", 7200, virtual_now)
+        .await
+        .unwrap();
+    assert_eq!(
+        minted.expiration,
+        Some(virtual_now + chrono::Duration::seconds(7200))
+    );
+    let forever = api
+        .create_token(account.id, "clocked-2", 0, virtual_now)
+        .await
+        .unwrap();
+    assert_eq!(forever.expiration, None);
     sim.shutdown().await;
 }

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use keyshift_core::KeyshiftError;
 use keyshift_core::ports::queue::DlqMessage;
 use keyshift_core::steps::io::{
     DiscoverOutput, ExecutionInput, MintTokenOutput, RevokeOldOutput, StoreSecretInput,
@@ -411,14 +410,9 @@ where
     F: FnOnce(I) -> Fut,
     Fut: std::future::Future<Output = keyshift_core::Result<O>>,
 {
-    let to_task_error = |error: KeyshiftError| TaskError::new(error.asl_name(), error.to_string());
-    let input: I = serde_json::from_value(payload)
-        .map_err(KeyshiftError::from)
-        .map_err(to_task_error)?;
-    let output = step(input).await.map_err(to_task_error)?;
-    serde_json::to_value(output)
-        .map_err(KeyshiftError::from)
-        .map_err(to_task_error)
+    keyshift_core::invocation::invoke(step, payload)
+        .await
+        .map_err(|failure| TaskError::new(failure.error, failure.message))
 }
 
 /// Secret ids the run promoted, deduplicated.

@@ -1,6 +1,7 @@
 //! The step binaries' configuration and the adapters built from it, once per execution
 //! environment (cold start), outside the handler.
 
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use keyshift_aws::{
 use keyshift_core::ports::SystemClock;
 use keyshift_core::steps::StepDeps;
 
-use crate::{ConfigError, optional_env, parsed_env, required_env};
+use crate::{ConfigError, StartError, optional_env, parsed_env, required_env};
 
 /// KMS key (id, ARN or alias) that seals tokens travelling through state payloads.
 pub const KMS_KEY_ENV: &str = "KEYSHIFT_KMS_KEY_ID";
@@ -42,13 +43,17 @@ impl StepConfig {
         {
             return Err(ConfigError::Invalid {
                 name: AMG_URL_TEMPLATE_ENV.to_owned(),
-                reason: "must be an http(s) URL".to_owned(),
+                reason: "set it to an http(s) URL containing {workspace_id}".to_owned(),
             });
         }
         Ok(Self {
-            kms_key_id: required_env(KMS_KEY_ENV)?,
+            kms_key_id: required_env(
+                KMS_KEY_ENV,
+                "set it to the KMS key (id, ARN or alias) that seals tokens",
+            )?,
             amg_url_template,
-            grafana_timeout: parsed_env::<u64>(GRAFANA_TIMEOUT_ENV)?.map(Duration::from_secs),
+            grafana_timeout: parsed_env::<u64>(GRAFANA_TIMEOUT_ENV, "a whole number of seconds")?
+                .map(Duration::from_secs),
         })
     }
 
@@ -76,15 +81,33 @@ impl StepConfig {
     }
 }
 
-/// The usual `main` of a step binary: JSON logs, configuration, adapters, then the runtime
-/// loop around `step`.
-pub async fn serve_step<I, O, F, Fut>(step: F) -> Result<(), lambda_runtime::Error>
+/// The usual `main` of a step binary: the Lambda runtime variables first, then JSON logs,
+/// configuration, adapters and the runtime loop around `step`. A failure is printed to stderr
+/// as one sentence (never a Rust `Debug` value) and the process exits non-zero.
+pub async fn serve_step<I, O, F, Fut>(step: F) -> ExitCode
 where
     I: serde::de::DeserializeOwned + Send + 'static,
     O: serde::Serialize + Send + 'static,
     F: Fn(Arc<StepDeps>, I) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = keyshift_core::Result<O>> + Send,
 {
+    match try_serve_step(step).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn try_serve_step<I, O, F, Fut>(step: F) -> Result<(), StartError>
+where
+    I: serde::de::DeserializeOwned + Send + 'static,
+    O: serde::Serialize + Send + 'static,
+    F: Fn(Arc<StepDeps>, I) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = keyshift_core::Result<O>> + Send,
+{
+    crate::check_runtime_env()?;
     crate::init_tracing()?;
     let config = StepConfig::from_env()?;
     let deps = Arc::new(config.build_deps().await?);

@@ -15,7 +15,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use keyshift_core::KeyshiftError;
-use keyshift_core::secret::scrub_secrets;
+use keyshift_core::invocation::StepFailure;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -30,18 +30,24 @@ pub const RUNTIME_ENV_VARS: [&str; 4] = [
     "AWS_LAMBDA_FUNCTION_VERSION",
 ];
 
+/// What to do about a missing [`RUNTIME_ENV_VARS`] entry: only the Lambda service sets them.
+const RUNTIME_ENV_PURPOSE: &str = "the Lambda service sets it; run this binary as a Lambda function (or point AWS_LAMBDA_RUNTIME_API at a Runtime API emulator and set the other AWS_LAMBDA_FUNCTION_* variables)";
+
 /// Why a binary could not start: its configuration, not an invocation, is wrong. Reported once
-/// at start-up (Lambda shows it as an init error), never to Step Functions.
+/// at start-up (Lambda shows it as an init error), never to Step Functions. Each message is
+/// one sentence that names the variable and what to set it to.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     /// A required environment variable is absent or empty.
-    #[error("environment variable {name} is required but not set")]
+    #[error("{name} is required: {purpose}")]
     Missing {
         /// The variable's name.
         name: String,
+        /// What it must be set to, so the operator can fix it without reading the source.
+        purpose: String,
     },
     /// An environment variable is set to something unusable.
-    #[error("environment variable {name} is invalid: {reason}")]
+    #[error("{name} is invalid: {reason}")]
     Invalid {
         /// The variable's name.
         name: String,
@@ -56,11 +62,24 @@ pub enum ConfigError {
     },
 }
 
+/// Why a step binary stopped: a configuration it cannot run with, or the runtime loop failing.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// See [`ConfigError`].
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The Lambda runtime loop gave up (for example, the Runtime API went away).
+    #[error("the Lambda runtime loop stopped: {0}")]
+    Runtime(lambda_runtime::Error),
+}
+
 /// Reads a required, non-empty environment variable, so a missing setting is named at
-/// start-up rather than discovered mid-rotation.
-pub fn required_env(name: &str) -> Result<String, ConfigError> {
+/// start-up rather than discovered mid-rotation; `purpose` completes the sentence
+/// "`name` is required: …".
+pub fn required_env(name: &str, purpose: &str) -> Result<String, ConfigError> {
     optional_env(name).ok_or_else(|| ConfigError::Missing {
         name: name.to_owned(),
+        purpose: purpose.to_owned(),
     })
 }
 
@@ -72,16 +91,29 @@ pub fn optional_env(name: &str) -> Option<String> {
         .filter(|value| !value.trim().is_empty())
 }
 
-/// Reads an optional environment variable and parses it, naming the variable on failure.
-pub fn parsed_env<T: std::str::FromStr>(name: &str) -> Result<Option<T>, ConfigError> {
+/// Reads an optional environment variable and parses it, naming the variable and the
+/// `expected` form (e.g. "a whole number of seconds") on failure.
+pub fn parsed_env<T: std::str::FromStr>(
+    name: &str,
+    expected: &str,
+) -> Result<Option<T>, ConfigError> {
     optional_env(name)
         .map(|text| {
             text.trim().parse().map_err(|_| ConfigError::Invalid {
                 name: name.to_owned(),
-                reason: format!("cannot be parsed as {}", std::any::type_name::<T>()),
+                reason: format!("set it to {expected}"),
             })
         })
         .transpose()
+}
+
+/// Checks [`RUNTIME_ENV_VARS`]; called before any configuration or AWS set-up so a binary
+/// started outside Lambda says so first, instead of failing later on something else.
+pub fn check_runtime_env() -> Result<(), ConfigError> {
+    for name in RUNTIME_ENV_VARS {
+        required_env(name, RUNTIME_ENV_PURPOSE)?;
+    }
+    Ok(())
 }
 
 /// Installs JSON logging for CloudWatch: one JSON object per line, carrying the fields of the
@@ -105,81 +137,50 @@ pub fn init_tracing() -> Result<(), ConfigError> {
 }
 
 /// The Lambda error report for a step failure: `errorType` is the stable ASL name so Retry and
-/// Catch can match it, and the message is scrubbed once more in case an adapter let
-/// credential-shaped text through.
-pub fn diagnostic_for(error: &KeyshiftError) -> Diagnostic {
+/// Catch can match it, and the message is the scrubbed one local runs report too.
+pub fn diagnostic_for(failure: StepFailure) -> Diagnostic {
     Diagnostic {
-        error_type: error.asl_name().to_owned(),
-        error_message: scrub_secrets(&error.to_string()),
+        error_type: failure.error,
+        error_message: failure.message,
     }
 }
 
-/// A step failure on its way to the Lambda runtime; exists because `lambda_runtime` needs an
-/// error type it can turn into a [`Diagnostic`], and the orphan rule forbids implementing that
-/// for [`KeyshiftError`] here.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StepFailure(pub KeyshiftError);
-
-impl From<KeyshiftError> for StepFailure {
-    fn from(error: KeyshiftError) -> Self {
-        Self(error)
-    }
-}
-
-impl From<StepFailure> for Diagnostic {
-    fn from(failure: StepFailure) -> Self {
-        diagnostic_for(&failure.0)
-    }
-}
-
-/// Runs one invocation: parses the payload into the step's input type (a payload that does not
-/// parse is `Input.Invalid`, not a runtime type name), calls the step and serializes its output.
-/// Separate from [`run`] so it can be tested without a Runtime API.
-pub async fn invoke<I, O, F, Fut>(handler: &F, payload: Value) -> Result<Value, StepFailure>
+/// Runs one invocation through [`keyshift_core::invocation::invoke`] (the function local runs
+/// call too) and reports a failure as a [`Diagnostic`]. Separate from [`run`] so it can be
+/// tested without a Runtime API.
+pub async fn invoke<I, O, F, Fut>(handler: &F, payload: Value) -> Result<Value, Diagnostic>
 where
     I: DeserializeOwned,
     O: Serialize,
     F: Fn(I) -> Fut,
     Fut: Future<Output = Result<O, KeyshiftError>>,
 {
-    let input: I = serde_json::from_value(payload).map_err(KeyshiftError::from)?;
-    let result = handler(input).await;
-    match result {
-        Ok(output) => serde_json::to_value(output).map_err(|error| {
-            StepFailure(KeyshiftError::invalid_input(
-                "output",
-                format!(
-                    "the step output cannot be serialized: {}",
-                    scrub_secrets(&error.to_string())
-                ),
-            ))
-        }),
-        Err(error) => {
-            tracing::error!(error_type = error.asl_name(), error = %scrub_secrets(&error.to_string()), "step failed");
-            Err(StepFailure(error))
-        }
-    }
+    keyshift_core::invocation::invoke(handler, payload)
+        .await
+        .map_err(|failure| {
+            tracing::error!(error_type = %failure.error, error = %failure.message, "step failed");
+            diagnostic_for(failure)
+        })
 }
 
 /// Serves invocations from the Lambda Runtime API until the process is stopped. The handler is
 /// a plain step function; adapters it captures are built once, outside, and shared by all
 /// invocations of this execution environment.
-pub async fn run<I, O, F, Fut>(handler: F) -> Result<(), lambda_runtime::Error>
+pub async fn run<I, O, F, Fut>(handler: F) -> Result<(), StartError>
 where
     I: DeserializeOwned + Send + 'static,
     O: Serialize + Send + 'static,
     F: Fn(I) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<O, KeyshiftError>> + Send,
 {
-    for name in RUNTIME_ENV_VARS {
-        required_env(name)?;
-    }
+    check_runtime_env()?;
     let handler = Arc::new(handler);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = Arc::clone(&handler);
         async move { invoke(handler.as_ref(), event.payload).await }
     }))
     .await
+    .map_err(StartError::Runtime)
 }
 
 #[cfg(test)]
@@ -195,13 +196,17 @@ mod tests {
     }
 
     async fn echo(input: Echo) -> Result<Value, KeyshiftError> {
-        if input.workspace_name == "throttle" {
-            return Err(KeyshiftError::GrafanaThrottled {
+        match input.workspace_name.as_str() {
+            "throttle" => Err(KeyshiftError::GrafanaThrottled {
                 operation: "GET /api/org".into(),
                 retry_after: None,
-            });
+            }),
+            "leak" => Err(KeyshiftError::GrafanaUnauthorized {
+                operation: "GET /api/org".into(),
+                detail: "rejected glsa_abcdefghijklmnopqrstuvwxyzABCDEF_0a1b2c3d".into(),
+            }),
+            name => Ok(serde_json::json!({ "seen": name })),
         }
-        Ok(serde_json::json!({ "seen": input.workspace_name }))
     }
 
     #[tokio::test]
@@ -214,29 +219,26 @@ mod tests {
 
     #[tokio::test]
     async fn step_errors_carry_their_asl_name() {
-        let failure = invoke(&echo, serde_json::json!({"workspaceName": "throttle"}))
+        let diagnostic = invoke(&echo, serde_json::json!({"workspaceName": "throttle"}))
             .await
             .unwrap_err();
-        let diagnostic = Diagnostic::from(failure);
         assert_eq!(diagnostic.error_type, "Grafana.Throttled");
         assert!(diagnostic.error_message.contains("GET /api/org"));
     }
 
     #[tokio::test]
     async fn unparsable_payloads_are_input_invalid() {
-        let failure = invoke(&echo, serde_json::json!({"unexpected": 1}))
+        let diagnostic = invoke(&echo, serde_json::json!({"unexpected": 1}))
             .await
             .unwrap_err();
-        assert_eq!(Diagnostic::from(failure).error_type, "Input.Invalid");
+        assert_eq!(diagnostic.error_type, "Input.Invalid");
     }
 
-    #[test]
-    fn diagnostics_never_carry_credentials() {
-        let error = KeyshiftError::GrafanaUnauthorized {
-            operation: "GET /api/org".into(),
-            detail: "rejected glsa_abcdefghijklmnopqrstuvwxyzABCDEF_0a1b2c3d".into(),
-        };
-        let diagnostic = diagnostic_for(&error);
+    #[tokio::test]
+    async fn diagnostics_never_carry_credentials() {
+        let diagnostic = invoke(&echo, serde_json::json!({"workspaceName": "leak"}))
+            .await
+            .unwrap_err();
         assert_eq!(diagnostic.error_type, "Grafana.Unauthorized");
         assert!(
             !diagnostic.error_message.contains("glsa_abc"),
@@ -246,17 +248,27 @@ mod tests {
     }
 
     #[test]
-    fn config_errors_name_the_variable() {
-        let missing = required_env("KEYSHIFT_TEST_SURELY_UNSET_VARIABLE").unwrap_err();
+    fn config_errors_are_sentences_naming_the_variable() {
+        let missing = required_env(
+            "KEYSHIFT_TEST_SURELY_UNSET_VARIABLE",
+            "set it to the thing it names",
+        )
+        .unwrap_err();
         assert_eq!(
-            missing,
-            ConfigError::Missing {
-                name: "KEYSHIFT_TEST_SURELY_UNSET_VARIABLE".into()
-            }
+            missing.to_string(),
+            "KEYSHIFT_TEST_SURELY_UNSET_VARIABLE is required: set it to the thing it names"
         );
         assert_eq!(
-            parsed_env::<u64>("KEYSHIFT_TEST_SURELY_UNSET_VARIABLE"),
+            parsed_env::<u64>("KEYSHIFT_TEST_SURELY_UNSET_VARIABLE", "a number"),
             Ok(None)
+        );
+        let invalid = ConfigError::Invalid {
+            name: "KEYSHIFT_GRAFANA_TIMEOUT_SECONDS".into(),
+            reason: "set it to a whole number of seconds".into(),
+        };
+        assert_eq!(
+            invalid.to_string(),
+            "KEYSHIFT_GRAFANA_TIMEOUT_SECONDS is invalid: set it to a whole number of seconds"
         );
     }
 }

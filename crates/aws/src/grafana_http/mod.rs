@@ -505,9 +505,9 @@ impl GrafanaApi for HttpGrafanaApi {
         service_account_id: i64,
         name: &str,
         seconds_to_live: u64,
+        requested_at: DateTime<Utc>,
     ) -> Result<MintedToken> {
         let operation = "POST /api/serviceaccounts/:id/tokens";
-        let requested_at = Utc::now();
         let body = json!({ "name": name, "secondsToLive": seconds_to_live });
         let created: CreatedTokenWire = self
             .send_once(

@@ -1,11 +1,12 @@
 //! One authenticated Grafana endpoint over reqwest: headers, timeouts, bounded bodies,
 //! retries of idempotent calls.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+use backon::Retryable;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use chrono::Utc;
 use keyshift_core::error::KeyshiftError;
 use keyshift_core::model::grafana::GrafanaCredential;
 use keyshift_core::model::workspace::OrgId;
@@ -212,37 +213,27 @@ impl GrafanaTransport {
         idempotency: Idempotency,
         operation: &str,
     ) -> Result<Answer, KeyshiftError> {
-        let mut retry_index = 0u32;
-        loop {
-            let outcome = self
-                .attempt(method.clone(), path, query, body, operation)
-                .await;
-            let error = match outcome {
-                Ok(answer) => return Ok(answer),
-                Err(error) => error,
-            };
-            if idempotency == Idempotency::OnceOnly || !error.is_retryable() {
-                return Err(error);
-            }
-            match self
-                .settings
-                .retry
-                .delay_before_retry(retry_index, error.retry_after())
-            {
-                Some(delay) => {
-                    tracing::warn!(
-                        operation,
-                        error_name = error.asl_name(),
-                        retry = retry_index + 1,
-                        delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                        "transient Grafana failure, retrying"
-                    );
-                    tokio::time::sleep(delay).await;
-                    retry_index += 1;
-                }
-                None => return Err(error),
-            }
+        let attempt = || self.attempt(method.clone(), path, query, body, operation);
+        if idempotency == Idempotency::OnceOnly {
+            return attempt().await;
         }
+        let policy = self.settings.retry;
+        let mut retries = 0u32;
+        attempt
+            .retry(policy.backoff())
+            .when(KeyshiftError::is_retryable)
+            .adjust(|error, scheduled| policy.next_delay(error.retry_after(), scheduled))
+            .notify(|error, delay| {
+                retries += 1;
+                tracing::warn!(
+                    operation,
+                    error_name = error.asl_name(),
+                    retry = retries,
+                    delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                    "transient Grafana failure, retrying"
+                );
+            })
+            .await
     }
 
     async fn attempt(
@@ -256,8 +247,7 @@ impl GrafanaTransport {
         let mut request = self
             .http
             .request(method, self.url(path, query))
-            .headers(self.headers(operation)?)
-            .timeout(self.settings.request_timeout);
+            .headers(self.headers(operation)?);
         if let Some(body) = body {
             let encoded = serde_json::to_vec(body).map_err(|_| {
                 KeyshiftError::invalid_input("grafana.request", "request body is not encodable")
@@ -275,7 +265,7 @@ impl GrafanaTransport {
             .headers()
             .get(RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| parse_retry_after(value, Utc::now()));
+            .and_then(|value| parse_retry_after(value, SystemTime::now()));
         let body = self.read_bounded(&mut response, operation).await?;
         if status.is_success() {
             return Ok(Answer { status, body });
@@ -323,7 +313,8 @@ fn too_large(operation: &str, limit: usize) -> KeyshiftError {
     }
 }
 
-/// Builds the shared reqwest client: rustls, connect timeout, no redirects (a redirect could
+/// Builds the shared reqwest client: rustls, connect timeout, the one request timeout every
+/// call inherits, no redirects (a redirect could
 /// carry the Authorization header to another host), no proxies from the environment.
 pub(crate) fn build_http_client(
     settings: &GrafanaHttpSettings,

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::error::Result;
 use crate::model::{
@@ -67,11 +68,15 @@ pub trait GrafanaApi: Send + Sync {
     async fn list_tokens(&self, service_account_id: i64) -> Result<Vec<ServiceAccountToken>>;
 
     /// `POST /api/serviceaccounts/:id/tokens`; `seconds_to_live` 0 means no expiry.
+    /// `requested_at` is the caller's "now" (the steps' clock): Grafana's answer carries no
+    /// expiry, so the reported [`MintedToken::expiration`] is `requested_at + seconds_to_live`,
+    /// which stays right under a virtual clock where wall time would not.
     async fn create_token(
         &self,
         service_account_id: i64,
         name: &str,
         seconds_to_live: u64,
+        requested_at: DateTime<Utc>,
     ) -> Result<MintedToken>;
 
     /// `DELETE /api/serviceaccounts/:id/tokens/:tokenId`.

@@ -56,18 +56,18 @@ pub async fn mint_token(deps: &StepDeps, input: MintTokenInput) -> Result<MintTo
         ignore_not_found(api.delete_token(account.id, existing).await)?;
     }
 
-    let minted = match api.create_token(account.id, &token_name, ttl).await {
+    let now = deps.clock.now();
+    let minted = match api.create_token(account.id, &token_name, ttl, now).await {
         Ok(minted) => minted,
         Err(KeyshiftError::GrafanaConflict { .. }) => {
             // Appeared between listing and creating (a concurrent retry): same treatment.
             if let Some(existing) = find_token(api.as_ref(), account.id, &token_name).await? {
                 ignore_not_found(api.delete_token(account.id, existing).await)?;
             }
-            api.create_token(account.id, &token_name, ttl).await?
+            api.create_token(account.id, &token_name, ttl, now).await?
         }
         Err(error) => return Err(error),
     };
-    let now = deps.clock.now();
     let token = seal_minted(deps, minted, ttl, now, &seal_with).await?;
     tracing::info!(token = %token.name, token_id = token.id, account = %account.name, "minted token");
     Ok(output(input, token))

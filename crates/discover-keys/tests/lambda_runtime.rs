@@ -1,9 +1,8 @@
-//! A built step binary (discover-keys) answers a Lambda Runtime API: a tiny emulator written
+//! The discover-keys binary Cargo built for this test answers a Lambda Runtime API: a tiny emulator written
 //! here hands it invocations and records the success and error payloads it posts back.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -96,25 +95,76 @@ async fn start_emulator(emulator: Shared) -> SocketAddr {
     addr
 }
 
-/// Builds the binary with the same toolchain and target directory as this test.
-fn build_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/<test binary>
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .to_path_buf();
-    let target_dir = profile_dir.parent().unwrap().to_path_buf();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = std::process::Command::new(cargo)
-        .args(["build", "--quiet", "-p", name, "--bin", name])
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
+/// The step binary Cargo built for this test run (no nested `cargo build`).
+const BINARY: &str = env!("CARGO_BIN_EXE_discover-keys");
+
+/// Runs the binary to completion with exactly `env` (plus `PATH`) and returns its exit
+/// status and stderr.
+async fn run_to_exit(env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
+    let mut command = tokio::process::Command::new(BINARY);
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = tokio::time::timeout(Duration::from_secs(30), command.output())
+        .await
+        .expect("the binary exits by itself when misconfigured")
         .unwrap();
-    assert!(status.success(), "cargo build -p {name} failed");
-    profile_dir.join(name)
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+const RUNTIME_ENV: [(&str, &str); 4] = [
+    ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9"),
+    ("AWS_LAMBDA_FUNCTION_NAME", "discover-keys"),
+    ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
+    ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+];
+
+#[tokio::test]
+async fn outside_lambda_the_binary_names_the_missing_runtime_variable_first() {
+    let (status, stderr) = run_to_exit(&[]).await;
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr
+            .trim()
+            .starts_with("AWS_LAMBDA_RUNTIME_API is required: the Lambda service sets it"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Missing {"), "{stderr}");
+    assert!(!stderr.contains("KEYSHIFT_KMS_KEY_ID"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_missing_kms_key_is_one_sentence_naming_the_variable() {
+    let (status, stderr) = run_to_exit(&RUNTIME_ENV).await;
+    assert!(!status.success(), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        "KEYSHIFT_KMS_KEY_ID is required: set it to the KMS key (id, ARN or alias) that seals tokens"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_timeout_is_one_sentence_naming_the_variable() {
+    let mut env = RUNTIME_ENV.to_vec();
+    env.extend([
+        ("KEYSHIFT_KMS_KEY_ID", "alias/keyshift"),
+        ("KEYSHIFT_GRAFANA_TIMEOUT_SECONDS", "soon"),
+    ]);
+    let (status, stderr) = run_to_exit(&env).await;
+    assert!(!status.success(), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        "KEYSHIFT_GRAFANA_TIMEOUT_SECONDS is invalid: set it to a whole number of seconds"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,7 +175,6 @@ async fn the_built_discover_keys_binary_answers_the_runtime_api() {
     let Some(harness) = Harness::start(StoreKind::Moto).await else {
         return;
     };
-    let binary = build_binary("discover-keys");
     let emulator: Shared = Arc::default();
     let workspace = harness.workspace("sh-104");
     let policy = harness.policy(json!({}));
@@ -145,7 +194,7 @@ async fn the_built_discover_keys_binary_answers_the_runtime_api() {
         ),
     ]);
     let addr = start_emulator(Arc::clone(&emulator)).await;
-    let mut child = tokio::process::Command::new(&binary)
+    let mut child = tokio::process::Command::new(BINARY)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
