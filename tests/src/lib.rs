@@ -26,8 +26,8 @@ use keyshift_core::ports::{
 };
 use keyshift_core::secret::SecretString;
 use keyshift_core::steps::io::{
-    CredentialContext, DiscoverInput, DiscoverOutput, MintTokenInput, RevokeOldInput,
-    RevokeOldOutput, StoreAction, StoreSecretInput, StoreSecretOutput, VerifyInput,
+    CreateSaInput, CredentialContext, DiscoverInput, DiscoverOutput, MintTokenInput,
+    RevokeOldInput, RevokeOldOutput, StoreSecretInput, StoreSecretOutput, VerifyInput,
     WorkspaceRevokeInput,
 };
 use keyshift_core::steps::{
@@ -534,7 +534,7 @@ impl Harness {
         context: &CredentialContext,
         record: &mut ExecutionRecord,
     ) -> Result<StoreSecretOutput> {
-        let create_input: CredentialContext = hop(context, Value::Null)?;
+        let create_input: CreateSaInput = hop(context, Value::Null)?;
         let created = self
             .attempt(create_input, |input| {
                 create_service_account(&self.deps, input)
@@ -547,7 +547,7 @@ impl Harness {
             .await?;
         record.push(&minted);
         let stage_input: StoreSecretInput =
-            hop(&minted, serde_json::json!({"action": StoreAction::Stage}))?;
+            hop(&minted, serde_json::json!({"action": "stage"}))?;
         let staged = self
             .attempt(stage_input, |input| store_secret(&self.deps, input))
             .await?;
@@ -559,7 +559,7 @@ impl Harness {
         record.push(&verified);
         let promote_input: StoreSecretInput = hop(
             &verified,
-            serde_json::json!({"action": StoreAction::Promote}),
+            serde_json::json!({"action": "promote"}),
         )?;
         let promoted = self
             .attempt(promote_input, |input| store_secret(&self.deps, input))

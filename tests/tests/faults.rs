@@ -7,7 +7,9 @@ use std::time::Duration;
 use grafana_sim::{FaultKind, FaultSpec};
 use keyshift_core::KeyshiftError;
 use keyshift_core::SecretString;
-use keyshift_core::steps::io::{CredentialContext, StoreAction, StoreSecretInput, VerifyInput};
+use keyshift_core::steps::io::{
+    CreateSaInput, CredentialContext, StageOutput, StoreSecretInput, VerifyInput,
+};
 use keyshift_core::steps::{create_service_account, mint_token, store_secret, verify_token};
 use keyshift_e2e::{
     ExecutionRecord, Harness, StoreKind, expect_error, fault_on, grafana_settings, hop,
@@ -168,22 +170,37 @@ async fn first_context(harness: &Harness, execution: &str) -> CredentialContext 
     }
 }
 
+/// create-sa then mint-token for one Map item, each payload through JSON.
+async fn create_and_mint(harness: &Harness, context: CredentialContext) -> serde_json::Value {
+    let created = create_service_account(&harness.deps, CreateSaInput { context })
+        .await
+        .unwrap();
+    let minted = mint_token(&harness.deps, hop(&created, Value::Null).unwrap())
+        .await
+        .unwrap();
+    serde_json::to_value(minted).unwrap()
+}
+
+/// store-secret with action stage on mint-token's output, as the state machine calls it.
+async fn stage(harness: &Harness, minted: &serde_json::Value) -> keyshift_core::Result<StageOutput> {
+    let output = store_secret(&harness.deps, hop(minted, json!({"action": "stage"}))?).await?;
+    hop(&output, Value::Null)
+}
+
 #[tokio::test]
 async fn a_token_deleted_before_verification_fails_verify_and_is_never_promoted() {
     let Some(harness) = Harness::start(StoreKind::Memory).await else {
         return;
     };
     let context = first_context(&harness, "ks-verify").await;
-    let created = create_service_account(&harness.deps, context)
-        .await
-        .unwrap();
-    let minted = mint_token(&harness.deps, created).await.unwrap();
-    let staged = store_secret(
-        &harness.deps,
-        hop(&minted, json!({"action": StoreAction::Stage})).unwrap(),
-    )
-    .await
-    .unwrap();
+    let minted = create_and_mint(&harness, context).await;
+    let staged = stage(&harness, &minted).await.unwrap();
+    assert!(
+        serde_json::to_value(&staged).unwrap()["token"]
+            .get("sealed")
+            .is_none(),
+        "stage's output no longer carries the sealed token"
+    );
     harness
         .state()
         .delete_token(INSTANCE, 1, staged.service_account.id, staged.token.id)
@@ -191,10 +208,13 @@ async fn a_token_deleted_before_verification_fails_verify_and_is_never_promoted(
     let verify_input: VerifyInput = hop(&staged, Value::Null).unwrap();
     let error = expect_error(verify_token(&harness.deps, verify_input).await);
     assert_eq!(error.asl_name(), "Verify.Failed", "{error}");
-    // Promote without verify's result is refused by the contract.
-    let promote: StoreSecretInput = hop(&staged, json!({"action": StoreAction::Promote})).unwrap();
-    let error = expect_error(store_secret(&harness.deps, promote).await);
+    // A promote without verify's result cannot even be built from the payload.
+    let error = expect_error(hop::<_, StoreSecretInput>(
+        &staged,
+        json!({"action": "promote"}),
+    ));
     assert_eq!(error.asl_name(), "Input.Invalid", "{error}");
+    assert!(error.to_string().contains("verified"), "{error}");
 }
 
 #[tokio::test]
@@ -209,43 +229,13 @@ async fn another_executions_pending_version_is_rotation_in_progress() {
         execution_name: execution.to_owned(),
         ..first.clone()
     };
-    let second = mint_token(
-        &harness.deps,
-        create_service_account(&harness.deps, as_execution("ks-second"))
-            .await
-            .unwrap(),
-    )
-    .await
-    .unwrap();
-    let staged = store_secret(
-        &harness.deps,
-        hop(&second, json!({"action": StoreAction::Stage})).unwrap(),
-    )
-    .await
-    .unwrap();
+    let second = create_and_mint(&harness, as_execution("ks-second")).await;
+    let staged = stage(&harness, &second).await.unwrap();
     // Staging again within the same execution is a no-op.
-    let again = store_secret(
-        &harness.deps,
-        hop(&second, json!({"action": StoreAction::Stage})).unwrap(),
-    )
-    .await
-    .unwrap();
+    let again = stage(&harness, &second).await.unwrap();
     assert_eq!(again.staged, staged.staged);
-    let third = mint_token(
-        &harness.deps,
-        create_service_account(&harness.deps, as_execution("ks-third"))
-            .await
-            .unwrap(),
-    )
-    .await
-    .unwrap();
-    let error = expect_error(
-        store_secret(
-            &harness.deps,
-            hop(&third, json!({"action": StoreAction::Stage})).unwrap(),
-        )
-        .await,
-    );
+    let third = create_and_mint(&harness, as_execution("ks-third")).await;
+    let error = expect_error(stage(&harness, &third).await);
     assert_eq!(error.asl_name(), "Rotation.InProgress", "{error}");
 }
 
@@ -258,12 +248,12 @@ async fn a_hostile_payload_is_input_invalid_and_changes_nothing() {
     let mut payload = serde_json::to_value(&context).unwrap();
     payload["grafanaUrl"] = json!("http://attacker.invalid");
     let before = harness.live_tokens(INSTANCE);
-    let tampered: CredentialContext = serde_json::from_value(payload).unwrap();
+    let tampered: CreateSaInput = serde_json::from_value(payload).unwrap();
     let error = expect_error(create_service_account(&harness.deps, tampered).await);
     assert_eq!(error.asl_name(), "Input.Invalid");
     let mut payload = serde_json::to_value(&context).unwrap();
     payload["executionName"] = json!("bad name/with slash");
-    let tampered: CredentialContext = serde_json::from_value(payload).unwrap();
+    let tampered: CreateSaInput = serde_json::from_value(payload).unwrap();
     let error = expect_error(create_service_account(&harness.deps, tampered).await);
     assert_eq!(error.asl_name(), "Input.Invalid");
     assert_eq!(harness.live_tokens(INSTANCE), before);

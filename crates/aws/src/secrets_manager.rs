@@ -13,7 +13,7 @@ use aws_sdk_secretsmanager::types::Tag;
 use keyshift_core::error::{KeyshiftError, Result};
 use keyshift_core::ports::{
     AWSPENDING, SecretDescription, SecretStore, SecretVersionInfo, SecretVersionValue, StageChange,
-    VersionSelector, check_stage_change,
+    VersionSelector, check_stage_change, promotion_changes,
 };
 use keyshift_core::secret::SecretString;
 
@@ -271,5 +271,27 @@ impl SecretStore for SecretsManagerStore {
         check_stage_change(stage, holder, None, Some(from_version))?;
         self.update_stage(secret_id, stage, None, Some(from_version))
             .await
+    }
+
+    /// Checks each change against the caller's description instead of describing again, so a
+    /// promotion costs one DescribeSecret and at most two UpdateSecretVersionStage calls.
+    async fn promote(
+        &self,
+        secret_id: &str,
+        version_id: &str,
+        described: &SecretDescription,
+    ) -> Result<()> {
+        for change in promotion_changes(described, version_id) {
+            let holder = described.version_with_stage(change.stage);
+            let move_to = change.move_to.as_deref();
+            let remove_from = change.remove_from.as_deref();
+            if check_stage_change(change.stage, holder, move_to, remove_from)?
+                == StageChange::Apply
+            {
+                self.update_stage(secret_id, change.stage, move_to, remove_from)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 }

@@ -16,9 +16,9 @@ use keyshift_core::ports::SealedToken;
 use keyshift_core::ports::queue::DlqMessage;
 use keyshift_core::steps::io::{
     AccountRef, Bootstrap, CreateSaInput, CreateSaOutput, DiscoverInput, DiscoverOutput,
-    MintTokenInput, MintTokenOutput, MintedTokenRef, PromotedVersion, RevokeOldInput,
-    RevokeOldOutput, StagedVersion, StoreAction, StoreSecretInput, StoreSecretOutput, Verification,
-    VerifyInput, VerifyOutput,
+    MintTokenInput, MintTokenOutput, MintedTokenRef, PromoteOutput, PromotedVersion,
+    RevokeOldInput, RevokeOldOutput, StageOutput, StagedVersion, StoreSecretInput,
+    StoreSecretOutput, Verification, VerifyInput, VerifyOutput,
 };
 use local_sfn::{Engine, ExecutionResult, RecordingQueue, StartOptions, TaskContext, TaskError};
 use serde::de::DeserializeOwned;
@@ -125,7 +125,7 @@ impl ContractSteps {
             }
             Step::CreateSa => {
                 let input: CreateSaInput = parse(payload, "CreateSaInput")?;
-                same_execution(&input.execution_name, context)?;
+                same_execution(&input.context.execution_name, context)?;
                 to_json(&create_sa(input))
             }
             Step::MintToken => {
@@ -135,13 +135,17 @@ impl ContractSteps {
             }
             Step::StoreSecret => {
                 let input: StoreSecretInput = parse(payload, "StoreSecretInput")?;
-                same_execution(&input.context.execution_name, context)?;
-                to_json(&store_secret(input)?)
+                let execution_name = match &input {
+                    StoreSecretInput::Stage(stage) => &stage.context.execution_name,
+                    StoreSecretInput::Promote(promote) => &promote.context.execution_name,
+                };
+                same_execution(execution_name, context)?;
+                to_json(&store_secret(input))
             }
             Step::Verify => {
                 let input: VerifyInput = parse(payload, "VerifyInput")?;
                 same_execution(&input.context.execution_name, context)?;
-                if input.promoted.is_some() {
+                if payload.get("promoted").is_some() {
                     return Err("verify received an already promoted version".to_owned());
                 }
                 to_json(&verify(input))
@@ -229,15 +233,16 @@ fn sample_credential(index: usize, input: &DiscoverInput) -> CredentialPlan {
 }
 
 fn create_sa(input: CreateSaInput) -> CreateSaOutput {
-    let account = &input.credential.service_account;
+    let context = input.context;
+    let account = &context.credential.service_account;
     let service_account = AccountRef {
         id: account.id.unwrap_or(100),
         name: account.name.clone(),
         role: account.role,
-        org_id: input.workspace.org_id,
+        org_id: context.workspace.org_id,
     };
     CreateSaOutput {
-        context: input,
+        context,
         service_account,
     }
 }
@@ -250,7 +255,7 @@ fn mint_token(input: MintTokenInput) -> MintTokenOutput {
             input.context.execution_name, input.service_account.id
         ),
         expires_at: Some(fixed_time()),
-        sealed: SealedToken::new("c2VhbGVkLXRva2Vu"),
+        sealed: SealedToken::new(SAMPLE_SEALED_TOKEN),
     };
     MintTokenOutput {
         context: input.context,
@@ -259,39 +264,31 @@ fn mint_token(input: MintTokenInput) -> MintTokenOutput {
     }
 }
 
-fn store_secret(input: StoreSecretInput) -> Result<StoreSecretOutput, String> {
-    let staged_here = StagedVersion {
-        secret_id: input.context.credential.secret_id.clone(),
-        version_id: format!("version-{}", input.token.id),
-    };
-    match input.action {
-        StoreAction::Stage => Ok(StoreSecretOutput {
-            context: input.context,
-            service_account: input.service_account,
-            token: input.token,
-            staged: staged_here,
-            verified: None,
-            promoted: None,
+/// The ciphertext the stand-in mint-token seals every token to, so a test can look for it in
+/// the payloads after stage (where it must not appear).
+pub const SAMPLE_SEALED_TOKEN: &str = "c2VhbGVkLXRva2Vu";
+
+fn store_secret(input: StoreSecretInput) -> StoreSecretOutput {
+    match input {
+        StoreSecretInput::Stage(stage) => StoreSecretOutput::Staged(StageOutput {
+            staged: StagedVersion {
+                secret_id: stage.context.credential.secret_id.clone(),
+                version_id: format!("version-{}", stage.token.id),
+            },
+            token: stage.token.without_seal(),
+            context: stage.context,
+            service_account: stage.service_account,
         }),
-        StoreAction::Promote => {
-            let staged = input.staged.ok_or("promote without the staged version")?;
-            let verified = input
-                .verified
-                .ok_or("promote without a verification: an unverified version must never become AWSCURRENT")?;
-            let promoted = PromotedVersion {
-                secret_id: staged.secret_id.clone(),
-                version_id: staged.version_id.clone(),
+        StoreSecretInput::Promote(promote) => StoreSecretOutput::Promoted(PromoteOutput {
+            promoted: PromotedVersion {
+                secret_id: promote.staged.secret_id,
+                version_id: promote.staged.version_id,
                 previous_version_id: None,
-            };
-            Ok(StoreSecretOutput {
-                context: input.context,
-                service_account: input.service_account,
-                token: input.token,
-                staged,
-                verified: Some(verified),
-                promoted: Some(promoted),
-            })
-        }
+            },
+            context: promote.context,
+            service_account: promote.service_account,
+            token: promote.token,
+        }),
     }
 }
 

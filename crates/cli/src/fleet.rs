@@ -15,10 +15,8 @@ use keyshift_core::model::{Policy, WorkspaceRef, WorkspaceTarget};
 use keyshift_core::naming::execution_name_for;
 use keyshift_core::plan::Plan;
 use keyshift_core::ports::{AWSCURRENT, AmgControlPlane, Sealer, SecretStore, SystemClock};
-use keyshift_core::steps::io::{
-    DiscoverInput, ExecutionInput, RevokeOldInput, WorkspaceRevokeInput,
-};
-use keyshift_core::steps::{StepDeps, discover_keys, revoke_old};
+use keyshift_core::steps::io::{DiscoverInput, ExecutionInput};
+use keyshift_core::steps::{BootstrapCleanup, StepDeps, discover_keys, revoke_bootstrap_credential};
 use keyshift_local::{InMemorySecretStore, LocalSealer};
 use local_sfn::RealClock;
 use serde::Serialize;
@@ -238,8 +236,8 @@ pub struct WorkspacePlan {
     pub error: Option<String>,
 }
 
-/// Plans one workspace: discover-keys, then (AMG) immediately revokes the short-lived admin
-/// credential discovery needed; nothing else is changed.
+/// Plans one workspace: discover-keys, then (AMG) immediately deletes the short-lived admin
+/// token discovery minted, through the bootstrap-only clean-up; nothing else is changed.
 pub async fn plan_workspace(
     deps: &StepDeps,
     workspace: &WorkspaceRef,
@@ -265,19 +263,14 @@ pub async fn plan_workspace(
             };
         }
     };
-    let mut bootstrap_only = output.plan.clone();
-    bootstrap_only.expired_keys.clear();
-    bootstrap_only.token_cleanups.clear();
-    let cleanup = revoke_old(
+    let cleanup = revoke_bootstrap_credential(
         deps,
-        RevokeOldInput::Workspace(WorkspaceRevokeInput {
+        BootstrapCleanup {
             execution_name,
             workspace: output.workspace.clone(),
-            grafana_url: output.grafana_url.clone(),
             bootstrap: output.bootstrap.clone(),
             policy: output.policy.clone(),
-            plan: bootstrap_only,
-        }),
+        },
     )
     .await;
     WorkspacePlan {

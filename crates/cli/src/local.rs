@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyshift_core::ports::queue::DlqMessage;
 use keyshift_core::steps::io::{
-    DiscoverOutput, ExecutionInput, MintTokenOutput, RevokeOldOutput, StoreSecretInput,
-    StoreSecretOutput,
+    DiscoverOutput, ExecutionInput, MintTokenOutput, PromoteOutput, RevokeOldOutput,
+    StoreSecretInput,
 };
 use keyshift_core::steps::{
     StepDeps, create_service_account, discover_keys, mint_token, revoke_old, store_secret,
@@ -142,13 +142,12 @@ impl RunRecorder {
                     }
                 }
                 Step::StoreSecret => {
-                    if let Ok(stored) = serde_json::from_value::<StoreSecretOutput>(value.clone())
-                        && let Some(promoted) = stored.promoted
-                    {
+                    // Only a promotion's output has `promoted`; a stage's does not parse.
+                    if let Ok(promotion) = serde_json::from_value::<PromoteOutput>(value.clone()) {
                         log.promoted.push(PromotedRecord {
-                            workspace: stored.context.workspace.key(),
-                            secret_id: promoted.secret_id,
-                            version_id: promoted.version_id,
+                            workspace: promotion.context.workspace.key(),
+                            secret_id: promotion.promoted.secret_id,
+                            version_id: promotion.promoted.version_id,
                         });
                     }
                 }

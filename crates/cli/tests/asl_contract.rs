@@ -1,8 +1,13 @@
 //! The ASL↔Rust contract: every Task of the shipped definition builds its step's input type,
 //! and each step's output is what the following states read.
 
+use std::collections::BTreeSet;
+
 use keyshift_cli::asl::{LOCAL_DLQ_URL, Step, local_definition};
-use keyshift_cli::contract::{ContractSteps, run_contract, sample_execution_input};
+use keyshift_cli::contract::{
+    ContractSteps, SAMPLE_SEALED_TOKEN, run_contract, sample_execution_input,
+};
+use keyshift_core::steps::io::StoreSecretInput;
 use local_sfn::{ExecutionStatus, TaskError};
 use serde_json::{Value, json};
 
@@ -115,6 +120,139 @@ async fn each_task_invokes_the_step_its_name_promises() {
         .map(|(state, step)| ((*state).to_owned(), *step))
         .collect();
     assert_eq!(seen, expected);
+}
+
+#[tokio::test]
+async fn stage_and_promote_tasks_build_their_own_store_secret_inputs() {
+    let steps = ContractSteps::new(2);
+    let run = run_contract(
+        &rendered(),
+        &steps,
+        sample_execution_input(),
+        "contract-store",
+        LOCAL_DLQ_URL,
+    )
+    .await
+    .unwrap();
+    assert_eq!(run.violations, Vec::<String>::new());
+    let store_calls: Vec<_> = run
+        .calls
+        .iter()
+        .filter(|call| call.step == Step::StoreSecret)
+        .collect();
+    assert_eq!(store_calls.len(), 4);
+    for call in store_calls {
+        let input: StoreSecretInput = serde_json::from_value(call.payload.clone()).unwrap();
+        match (call.state.as_str(), input) {
+            ("StageSecret", StoreSecretInput::Stage(stage)) => {
+                assert_eq!(stage.token.sealed.as_str(), SAMPLE_SEALED_TOKEN);
+            }
+            ("PromoteSecret", StoreSecretInput::Promote(promote)) => {
+                assert_eq!(promote.staged.version_id, format!("version-{}", promote.token.id));
+                assert_eq!(promote.verified.role, promote.service_account.role);
+            }
+            (state, input) => panic!("{state} built the wrong store-secret input: {input:?}"),
+        }
+    }
+}
+
+/// Runs `definition` with one credential and returns its violations.
+async fn violations_of(definition: &Value, name: &str) -> Vec<String> {
+    let steps = ContractSteps::new(1);
+    let run = run_contract(
+        definition,
+        &steps,
+        sample_execution_input(),
+        name,
+        LOCAL_DLQ_URL,
+    )
+    .await
+    .unwrap();
+    assert_eq!(run.result.status, ExecutionStatus::Failed, "{name}");
+    run.violations
+}
+
+#[tokio::test]
+async fn a_wrong_store_secret_payload_cannot_be_built() {
+    // Promote straight after stage, skipping verify: the promote input has no `verified`.
+    let mut unverified = rendered();
+    let stage = unverified
+        .pointer_mut("/States/RotateCredentials/ItemProcessor/States/StageSecret")
+        .and_then(Value::as_object_mut)
+        .unwrap();
+    stage.insert("Next".to_owned(), json!("PreparePromote"));
+    let violations = violations_of(&unverified, "contract-unverified").await;
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert!(
+        violations[0].starts_with("PromoteSecret") && violations[0].contains("verified"),
+        "{violations:?}"
+    );
+
+    // The promote call labelled as a stage: after verify there is no sealed token to store.
+    let mut mislabelled = rendered();
+    let prepare = mislabelled
+        .pointer_mut("/States/RotateCredentials/ItemProcessor/States/PreparePromote")
+        .and_then(Value::as_object_mut)
+        .unwrap();
+    prepare.insert("Result".to_owned(), json!("stage"));
+    let violations = violations_of(&mislabelled, "contract-mislabelled").await;
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert!(
+        violations[0].starts_with("PromoteSecret") && violations[0].contains("sealed"),
+        "{violations:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_sealed_token_travels_only_from_mint_token_to_stage() {
+    let steps = ContractSteps::new(2);
+    let run = run_contract(
+        &rendered(),
+        &steps,
+        sample_execution_input(),
+        "contract-sealed",
+        LOCAL_DLQ_URL,
+    )
+    .await
+    .unwrap();
+    assert_eq!(run.result.status, ExecutionStatus::Succeeded);
+    let mut carrying = BTreeSet::new();
+    let mut entered = BTreeSet::new();
+    for event in &run.result.history {
+        let Some(name) = event.entered_state_name() else {
+            continue;
+        };
+        entered.insert(name.to_owned());
+        let input = event
+            .details
+            .get("stateEnteredEventDetails")
+            .and_then(|details| details.get("input"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if input.contains(SAMPLE_SEALED_TOKEN) {
+            carrying.insert(name.to_owned());
+        }
+    }
+    for after_stage in [
+        "VerifyToken",
+        "PreparePromote",
+        "PromoteSecret",
+        "WaitGracePeriod",
+        "RevokeSupersededCredentials",
+        "PrepareRevoke",
+        "RevokeSuperseded",
+        "RevokeWorkspaceLeftovers",
+        "Summarize",
+    ] {
+        assert!(entered.contains(after_stage), "{after_stage} was not run");
+    }
+    assert_eq!(
+        carrying,
+        BTreeSet::from(["PrepareStage".to_owned(), "StageSecret".to_owned()]),
+        "only the states between mint-token and stage may hold the sealed token"
+    );
+    let output = run.result.output.unwrap().to_string();
+    assert!(!output.contains(SAMPLE_SEALED_TOKEN), "{output}");
 }
 
 #[tokio::test]

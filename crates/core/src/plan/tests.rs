@@ -1,6 +1,13 @@
-use chrono::{Duration, TimeZone};
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use super::*;
+use crate::model::{
+    GrafanaVersion, LegacyApiKey, MigrationMode, Policy, Role, ServiceAccount,
+    ServiceAccountToken, WorkspaceRef,
+};
+use crate::ports::SecretVersionInfo;
 use crate::model::{ModeOverride, RolePolicy};
 use crate::naming::NamePattern;
 
@@ -79,6 +86,7 @@ fn managed(account_name: &str, current: Option<i64>, previous: Option<i64>) -> M
         previous_token_id: previous,
         pending_token_id: None,
         stored_token_ids: [current, previous].into_iter().flatten().collect(),
+        ..ManagedSecretState::default()
     }
 }
 
@@ -775,6 +783,7 @@ fn managed_state_reads_labels_from_versions() {
         [(&current, 30), (&previous, 20), (&old, 10), (&pending, 40)],
     );
     assert_eq!(state.current_token_id, Some(30));
+    assert_eq!(state.current_version_id.as_deref(), Some("v3"));
     assert_eq!(state.previous_token_id, Some(20));
     assert_eq!(state.pending_token_id, Some(40));
     assert_eq!(state.stored_token_ids, BTreeSet::from([10, 20, 30, 40]));
@@ -786,4 +795,8 @@ fn managed_state_reads_labels_from_versions() {
         (state.current_token_id, state.pending_token_id),
         (Some(50), None)
     );
+
+    let missing = ManagedSecretState::from_versions("s", "keyshift-ci", []);
+    assert_eq!(missing.current_version_id, None);
+    assert!(missing.protected_token_ids().is_empty() && missing.stored_token_ids.is_empty());
 }

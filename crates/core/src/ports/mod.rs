@@ -25,5 +25,6 @@ pub use sealer::{
 };
 pub use secrets::{
     AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretDescription, SecretStore, SecretVersionInfo,
-    SecretVersionValue, StageChange, VersionSelector, check_stage_change,
+    SecretVersionValue, StageChange, StageUpdate, VersionSelector, check_stage_change,
+    promotion_changes,
 };

@@ -184,6 +184,73 @@ pub trait SecretStore: Send + Sync {
 
     /// UpdateSecretVersionStage removing `stage` from `from_version`.
     async fn remove_stage(&self, secret_id: &str, stage: &str, from_version: &str) -> Result<()>;
+
+    /// Promotes `version_id`: the [`promotion_changes`] judged against `described`, a
+    /// DescribeSecret the caller made just before, so a promotion reads the secret once.
+    /// Implementations whose [`SecretStore::move_stage`] describes the secret itself (Secrets
+    /// Manager) override this to apply the changes without describing again; the default is
+    /// right for stores where that costs no call.
+    async fn promote(
+        &self,
+        secret_id: &str,
+        version_id: &str,
+        described: &SecretDescription,
+    ) -> Result<()> {
+        for change in promotion_changes(described, version_id) {
+            match change.move_to {
+                Some(to_version) => {
+                    self.move_stage(
+                        secret_id,
+                        change.stage,
+                        &to_version,
+                        change.remove_from.as_deref(),
+                    )
+                    .await?;
+                }
+                None => {
+                    if let Some(from_version) = change.remove_from.as_deref() {
+                        self.remove_stage(secret_id, change.stage, from_version)
+                            .await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One UpdateSecretVersionStage request of a promotion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageUpdate {
+    /// The label.
+    pub stage: &'static str,
+    /// The version to put it on (`None`: only take it off `remove_from`).
+    pub move_to: Option<String>,
+    /// The version holding it now, which AWS requires to be named.
+    pub remove_from: Option<String>,
+}
+
+/// What promoting `version_id` takes, given the secret as `described`, in order: move
+/// [`AWSCURRENT`] to it (naming the old holder) unless it is there already, then take
+/// [`AWSPENDING`] off it if it is there. Written once so every store promotes the same way.
+pub fn promotion_changes(described: &SecretDescription, version_id: &str) -> Vec<StageUpdate> {
+    let mut changes = Vec::new();
+    let current = described.version_with_stage(AWSCURRENT);
+    if current != Some(version_id) {
+        changes.push(StageUpdate {
+            stage: AWSCURRENT,
+            move_to: Some(version_id.to_owned()),
+            remove_from: current.map(str::to_owned),
+        });
+    }
+    if described.version_with_stage(AWSPENDING) == Some(version_id) {
+        changes.push(StageUpdate {
+            stage: AWSPENDING,
+            move_to: None,
+            remove_from: Some(version_id.to_owned()),
+        });
+    }
+    changes
 }
 
 #[cfg(test)]
@@ -255,6 +322,37 @@ mod tests {
         assert_eq!(finished.unpromoted_pending(), None);
         let in_flight = description(&[("v2", &[AWSCURRENT]), ("v3", &[AWSPENDING])]);
         assert_eq!(in_flight.unpromoted_pending(), Some("v3"));
+    }
+
+    #[test]
+    fn promotion_moves_current_naming_its_holder_then_clears_pending() {
+        let secret = description(&[("v1", &[AWSCURRENT]), ("v2", &[AWSPENDING])]);
+        assert_eq!(
+            promotion_changes(&secret, "v2"),
+            vec![
+                StageUpdate {
+                    stage: AWSCURRENT,
+                    move_to: Some("v2".into()),
+                    remove_from: Some("v1".into()),
+                },
+                StageUpdate {
+                    stage: AWSPENDING,
+                    move_to: None,
+                    remove_from: Some("v2".into()),
+                },
+            ]
+        );
+        let first_version = description(&[("v1", &[AWSCURRENT, AWSPENDING])]);
+        assert_eq!(
+            promotion_changes(&first_version, "v1"),
+            vec![StageUpdate {
+                stage: AWSPENDING,
+                move_to: None,
+                remove_from: Some("v1".into()),
+            }]
+        );
+        let done = description(&[("v0", &[AWSPREVIOUS]), ("v1", &[AWSCURRENT])]);
+        assert_eq!(promotion_changes(&done, "v1"), Vec::new());
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! What every step shares: the ports it runs against, input validation, admin access to
 //! Grafana and reading the managed secret's labelled versions.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::error::{KeyshiftError, Result};
@@ -9,9 +8,10 @@ use crate::model::{
     GrafanaCredential, ManagedSecretValue, Policy, ServiceAccount, WorkspaceRef, WorkspaceTarget,
 };
 use crate::naming::validate_execution_name;
+use crate::plan::ManagedSecretState;
 use crate::ports::{
-    AWSCURRENT, AWSPENDING, AWSPREVIOUS, AmgControlPlane, Clock, GrafanaApi, GrafanaConnector,
-    Sealer, SecretStore, VersionSelector, seal_context,
+    AmgControlPlane, Clock, GrafanaApi, GrafanaConnector, Sealer, SecretStore, VersionSelector,
+    seal_context,
 };
 use crate::steps::io::{Bootstrap, CredentialContext};
 
@@ -169,42 +169,27 @@ pub(crate) async fn context_admin_api(
     .await
 }
 
-/// The token ids a managed secret's labelled versions point at: what must never be revoked and
-/// what counts as "stored".
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct SecretLabels {
-    /// Token id per staging label (AWSCURRENT, AWSPREVIOUS, AWSPENDING).
-    pub token_by_stage: BTreeMap<String, i64>,
-    /// Version id per staging label.
-    pub version_by_stage: BTreeMap<String, String>,
-    /// Every token id any listed version holds.
-    pub stored: BTreeSet<i64>,
-}
-
-impl SecretLabels {
-    /// Token ids under any of the three labels.
-    pub fn protected(&self) -> BTreeSet<i64> {
-        self.token_by_stage.values().copied().collect()
-    }
-
-    /// The token id under one label.
-    pub fn token_at(&self, stage: &str) -> Option<i64> {
-        self.token_by_stage.get(stage).copied()
-    }
-}
-
-/// Reads every listed version of a managed secret (values stay inside this function; only token
-/// ids come out). A secret that does not exist yet has no labels.
-pub(crate) async fn read_secret_labels(
+/// Reads every listed version of a managed secret into the one model of its labels (values
+/// stay inside this function; only token and version ids come out). A secret that does not
+/// exist yet has no labels; a version keyshift did not write (e.g. a placeholder) protects
+/// nothing.
+pub(crate) async fn read_managed_secret(
     secrets: &dyn SecretStore,
     secret_id: &str,
-) -> Result<SecretLabels> {
+    service_account_name: &str,
+) -> Result<ManagedSecretState> {
     let description = match secrets.describe(secret_id).await {
         Ok(description) => description,
-        Err(error) if error.is_not_found() => return Ok(SecretLabels::default()),
+        Err(error) if error.is_not_found() => {
+            return Ok(ManagedSecretState::from_versions(
+                secret_id,
+                service_account_name,
+                [],
+            ));
+        }
         Err(error) => return Err(error),
     };
-    let mut labels = SecretLabels::default();
+    let mut versions = Vec::new();
     for version in &description.versions {
         let value = match secrets
             .get(secret_id, &VersionSelector::Id(version.version_id.clone()))
@@ -214,23 +199,15 @@ pub(crate) async fn read_secret_labels(
             Err(error) if error.is_not_found() => continue,
             Err(error) => return Err(error),
         };
-        let Ok(parsed) = ManagedSecretValue::parse(&value.value, secret_id) else {
-            // A version keyshift did not write (e.g. a placeholder) protects nothing.
-            continue;
-        };
-        labels.stored.insert(parsed.token_id);
-        for stage in [AWSCURRENT, AWSPREVIOUS, AWSPENDING] {
-            if version.has_stage(stage) {
-                labels
-                    .token_by_stage
-                    .insert(stage.to_owned(), parsed.token_id);
-                labels
-                    .version_by_stage
-                    .insert(stage.to_owned(), version.version_id.clone());
-            }
+        if let Ok(parsed) = ManagedSecretValue::parse(&value.value, secret_id) {
+            versions.push((version, parsed.token_id));
         }
     }
-    Ok(labels)
+    Ok(ManagedSecretState::from_versions(
+        secret_id,
+        service_account_name,
+        versions,
+    ))
 }
 
 /// Treats "already gone" as success, for deletes that a crashed earlier attempt may have done.

@@ -18,12 +18,13 @@ pub async fn create_service_account(
     deps: &StepDeps,
     input: CreateSaInput,
 ) -> Result<CreateSaOutput> {
-    validate_context(&input)?;
-    let credential = &input.credential;
+    let context = input.context;
+    validate_context(&context)?;
+    let credential = &context.credential;
     let target = &credential.service_account;
-    let policy = &input.policy;
+    let policy = &context.policy;
     let intended_role = policy.roles.cap(target.role);
-    let api = context_admin_api(deps, &input).await?;
+    let api = context_admin_api(deps, &context).await?;
     let account = match &credential.action {
         CredentialAction::MigrateKey {
             key_id,
@@ -86,9 +87,9 @@ pub async fn create_service_account(
             id: account.id,
             name: account.name,
             role: account.role,
-            org_id: input.workspace.org_id,
+            org_id: context.workspace.org_id,
         },
-        context: input,
+        context,
     })
 }
 

@@ -10,12 +10,10 @@ use crate::model::{
     WorkspaceTarget, amg_base_url,
 };
 use crate::naming::{BOOTSTRAP_NAME_PREFIX, bootstrap_name_for};
-use crate::plan::{AccountInventory, Inventory, ManagedSecretState, compute_plan};
-use crate::ports::{
-    AWSCURRENT, AWSPENDING, AWSPREVIOUS, AmgControlPlane, GrafanaApi, seal_context,
-};
+use crate::plan::{AccountInventory, Inventory, compute_plan};
+use crate::ports::{AmgControlPlane, GrafanaApi, seal_context};
 use crate::steps::common::{
-    StepDeps, admin_api, ignore_not_found, read_secret_labels, validate_identity,
+    StepDeps, admin_api, ignore_not_found, read_managed_secret, validate_identity,
 };
 use crate::steps::io::{Bootstrap, DiscoverInput, DiscoverOutput};
 
@@ -232,27 +230,12 @@ pub(crate) async fn read_inventory(
         let Ok(secret_id) = policy.secret_name_for(workspace, &entry.account.name) else {
             continue;
         };
-        let labels = read_secret_labels(deps.secrets.as_ref(), &secret_id).await?;
-        if labels.stored.is_empty() {
+        let state =
+            read_managed_secret(deps.secrets.as_ref(), &secret_id, &entry.account.name).await?;
+        if state.stored_token_ids.is_empty() {
             continue;
         }
-        let current_version = labels.version_by_stage.get(AWSCURRENT);
-        let pending_unpromoted = labels
-            .version_by_stage
-            .get(AWSPENDING)
-            .is_some_and(|pending| Some(pending) != current_version);
-        managed_secrets.push(ManagedSecretState {
-            secret_id,
-            service_account_name: entry.account.name.clone(),
-            current_token_id: labels.token_at(AWSCURRENT),
-            previous_token_id: labels.token_at(AWSPREVIOUS),
-            pending_token_id: if pending_unpromoted {
-                labels.token_at(AWSPENDING)
-            } else {
-                None
-            },
-            stored_token_ids: labels.stored.clone(),
-        });
+        managed_secrets.push(state);
     }
     Ok(Inventory {
         workspace: workspace.clone(),

@@ -1,6 +1,10 @@
 //! The JSON each step reads and writes: the contract between the ASL definition and Rust.
 //!
-//! The per-workspace flow passes state along like this (ResultPath `$` unless noted):
+//! Every step has its own named input and output struct carrying exactly what it needs, with
+//! required fields required in the type: a payload missing one fails to deserialize, which the
+//! Lambda and the local runs report as `Input.Invalid`. The per-workspace flow passes state
+//! along like this (each Task's `OutputPath` is `$.Payload`, so a step's output replaces the
+//! state and nothing a step leaves out travels further):
 //!
 //! ```text
 //! execution input  ExecutionInput {workspace, policy}
@@ -8,15 +12,21 @@
 //! Map              ItemsPath $.plan.credentials; ItemSelector builds a CredentialContext:
 //!                    executionName, workspace, grafanaUrl, bootstrap, policy,
 //!                    gracePeriodSeconds (= $.plan.gracePeriodSeconds), credential (= $$.Map.Item.Value)
-//!   create-sa      CredentialContext             -> CreateSaOutput
-//!   mint-token     CreateSaOutput                -> MintTokenOutput
-//!   store-secret   MintTokenOutput + action=stage   -> StoreSecretOutput
-//!   verify         StoreSecretOutput             -> VerifyOutput
-//!   store-secret   VerifyOutput + action=promote -> StoreSecretOutput (promoted set)
-//!   Wait           SecondsPath $.gracePeriodSeconds
-//!   revoke-old     StoreSecretOutput + scope=credential -> RevokeOldOutput
-//! revoke-old       DiscoverOutput + scope=workspace (after the Map) -> RevokeOldOutput
+//!   create-sa      CreateSaInput {context}                  -> CreateSaOutput {+ serviceAccount}
+//!   mint-token     MintTokenInput {context, serviceAccount}  -> MintTokenOutput {+ token, sealed}
+//!   store-secret   StoreSecretInput::Stage (action=stage) {.., token with its seal}
+//!                                                           -> StageOutput {.., token without it, staged}
+//!   verify         VerifyInput {.., token, staged}          -> VerifyOutput {+ verified}
+//!   store-secret   StoreSecretInput::Promote (action=promote) {.., token, staged, verified}
+//!                                                           -> PromoteOutput {.., token, promoted}
+//!   Wait           SecondsPath $.plan.gracePeriodSeconds
+//!   revoke-old     RevokeOldInput::Credential (scope=credential) {.., token, promoted} -> RevokeOldOutput
+//! revoke-old       RevokeOldInput::Workspace (scope=workspace, after the Map) -> RevokeOldOutput
 //! ```
+//!
+//! The sealed token exists only between mint-token and stage: [`StageOutput`] and everything
+//! after carry a [`TokenRef`] (id, name, expiry) instead, so verify, promote, the grace Wait and
+//! the revoke Map never hold it.
 //!
 //! Every input carries `executionName` (from `$$.Execution.Name`): token names, secret version
 //! ids and seal contexts are derived from it, which is what makes retries and redrives
@@ -131,8 +141,14 @@ pub struct CredentialContext {
     pub credential: CredentialPlan,
 }
 
-/// create-sa's input.
-pub type CreateSaInput = CredentialContext;
+/// create-sa's input: the Map item as the ItemSelector built it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateSaInput {
+    /// The Map item.
+    #[serde(flatten)]
+    pub context: CredentialContext,
+}
 
 /// The service account a credential lives on, as create-sa left it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,10 +175,33 @@ pub struct CreateSaOutput {
     pub service_account: AccountRef,
 }
 
-/// mint-token's input.
-pub type MintTokenInput = CreateSaOutput;
+/// mint-token's input: the Map item and the account create-sa ensured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MintTokenInput {
+    /// The Map item.
+    #[serde(flatten)]
+    pub context: CredentialContext,
+    /// The account to mint on.
+    pub service_account: AccountRef,
+}
 
-/// A minted token without its plaintext.
+/// A token by id and name, without its plaintext or its seal: what the steps after stage need
+/// to recognise it in Grafana and in the secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenRef {
+    /// Token id.
+    pub id: i64,
+    /// Token name ([`Policy::token_name_for`]).
+    pub name: String,
+    /// Expiry.
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A minted token, sealed: the only shape in which a new token's secret travels, from
+/// mint-token to stage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MintedTokenRef {
@@ -177,6 +216,17 @@ pub struct MintedTokenRef {
     pub sealed: SealedToken,
 }
 
+impl MintedTokenRef {
+    /// The token without its seal, for everything after stage.
+    pub fn without_seal(&self) -> TokenRef {
+        TokenRef {
+            id: self.id,
+            name: self.name.clone(),
+            expires_at: self.expires_at,
+        }
+    }
+}
+
 /// mint-token's output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -188,16 +238,6 @@ pub struct MintTokenOutput {
     pub service_account: AccountRef,
     /// The new token, sealed.
     pub token: MintedTokenRef,
-}
-
-/// What store-secret does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum StoreAction {
-    /// Write the token as a new version labelled AWSPENDING.
-    Stage,
-    /// Move AWSCURRENT to the staged, verified version.
-    Promote,
 }
 
 /// The version store-secret staged.
@@ -235,51 +275,50 @@ pub struct PromotedVersion {
     pub previous_version_id: Option<String>,
 }
 
-/// store-secret's input, for both actions. `promote` requires `staged` and `verified`, so an
-/// unverified version can never become AWSCURRENT through this contract.
+/// store-secret's stage input: mint-token's output. The sealed token is required, so a stage
+/// without a token to store cannot be expressed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct StoreSecretInput {
+pub struct StageInput {
     /// The Map item.
     #[serde(flatten)]
     pub context: CredentialContext,
     /// The account.
     pub service_account: AccountRef,
-    /// The token to store (sealed).
+    /// The token to store, sealed.
     pub token: MintedTokenRef,
-    /// Stage or promote.
-    pub action: StoreAction,
-    /// The staged version (required for promote).
-    #[serde(default)]
-    pub staged: Option<StagedVersion>,
-    /// Verify's result (required for promote).
-    #[serde(default)]
-    pub verified: Option<Verification>,
 }
 
-/// store-secret's output, for both actions.
+/// store-secret's stage output: the staged version, and the token without its seal (the last
+/// place the sealed token is read is stage).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct StoreSecretOutput {
+pub struct StageOutput {
     /// The Map item, passed on.
     #[serde(flatten)]
     pub context: CredentialContext,
     /// The account.
     pub service_account: AccountRef,
-    /// The token (sealed).
-    pub token: MintedTokenRef,
+    /// The staged token.
+    pub token: TokenRef,
     /// The staged version.
     pub staged: StagedVersion,
-    /// Verify's result, passed on after promote.
-    #[serde(default)]
-    pub verified: Option<Verification>,
-    /// Set by promote.
-    #[serde(default)]
-    pub promoted: Option<PromotedVersion>,
 }
 
-/// verify's input.
-pub type VerifyInput = StoreSecretOutput;
+/// verify's input: stage's output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyInput {
+    /// The Map item.
+    #[serde(flatten)]
+    pub context: CredentialContext,
+    /// The account the token must act as.
+    pub service_account: AccountRef,
+    /// The staged token.
+    pub token: TokenRef,
+    /// The version to read back.
+    pub staged: StagedVersion,
+}
 
 /// verify's output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -290,12 +329,67 @@ pub struct VerifyOutput {
     pub context: CredentialContext,
     /// The account.
     pub service_account: AccountRef,
-    /// The token (sealed).
-    pub token: MintedTokenRef,
+    /// The verified token.
+    pub token: TokenRef,
     /// The staged version.
     pub staged: StagedVersion,
     /// What was verified.
     pub verified: Verification,
+}
+
+/// store-secret's promote input: verify's output. The staged version and verify's result are
+/// required, so an unverified version can never become AWSCURRENT through this contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PromoteInput {
+    /// The Map item.
+    #[serde(flatten)]
+    pub context: CredentialContext,
+    /// The account.
+    pub service_account: AccountRef,
+    /// The verified token.
+    pub token: TokenRef,
+    /// The version to promote.
+    pub staged: StagedVersion,
+    /// Verify's result.
+    pub verified: Verification,
+}
+
+/// store-secret's promote output: what the per-credential revoke-old needs after the grace
+/// period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PromoteOutput {
+    /// The Map item, passed on.
+    #[serde(flatten)]
+    pub context: CredentialContext,
+    /// The account.
+    pub service_account: AccountRef,
+    /// The token now AWSCURRENT.
+    pub token: TokenRef,
+    /// The promotion.
+    pub promoted: PromotedVersion,
+}
+
+/// store-secret's input: one Lambda serves both actions, chosen by the `action` field the ASL
+/// sets, and each action has its own required fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "camelCase")]
+pub enum StoreSecretInput {
+    /// Write the token as a new version labelled AWSPENDING.
+    Stage(StageInput),
+    /// Move AWSCURRENT to the staged, verified version.
+    Promote(PromoteInput),
+}
+
+/// store-secret's output, the one matching the action (serialized as that struct alone).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StoreSecretOutput {
+    /// After promote (listed first: it is the variant with the `promoted` field).
+    Promoted(PromoteOutput),
+    /// After stage.
+    Staged(StageOutput),
 }
 
 /// revoke-old after one credential's grace period: retire what the new token replaces.
@@ -308,7 +402,7 @@ pub struct CredentialRevokeInput {
     /// The account.
     pub service_account: AccountRef,
     /// The new token (protected).
-    pub token: MintedTokenRef,
+    pub token: TokenRef,
     /// The promotion; revoke-old refuses to run without it (nothing is revoked unless the
     /// replacement was verified and promoted).
     pub promoted: PromotedVersion,
@@ -548,30 +642,56 @@ mod tests {
         assert_eq!(input.policy, Policy::default());
     }
 
+    fn account() -> AccountRef {
+        AccountRef {
+            id: 12,
+            name: "sa-autogen-ci".into(),
+            role: Role::Editor,
+            org_id: 1,
+        }
+    }
+
+    fn staged_version() -> StagedVersion {
+        StagedVersion {
+            secret_id: "arn:secret".into(),
+            version_id: "v-1".into(),
+        }
+    }
+
+    fn verification() -> Verification {
+        Verification {
+            role: Role::Editor,
+            org_id: 1,
+            checked_at: chrono::DateTime::UNIX_EPOCH,
+        }
+    }
+
+    /// Serializes `value` and deserializes it as the next step's input, as Step Functions does.
+    fn hop<T: serde::de::DeserializeOwned>(value: &impl Serialize, extra: Value) -> T {
+        let json = serde_json::to_value(value).unwrap();
+        let json = if extra.is_null() { json } else { merge(json, extra) };
+        serde_json::from_value(json).unwrap()
+    }
+
     #[test]
     fn each_output_feeds_the_next_input_through_the_chain() {
-        let context: CreateSaInput = serde_json::from_value(context_json()).unwrap();
-        assert_eq!(context.grace_period_seconds, 86_400);
+        let create: CreateSaInput = serde_json::from_value(context_json()).unwrap();
+        assert_eq!(create.context.grace_period_seconds, 86_400);
 
         let created = CreateSaOutput {
-            context,
-            service_account: AccountRef {
-                id: 12,
-                name: "sa-autogen-ci".into(),
-                role: Role::Editor,
-                org_id: 1,
-            },
+            context: create.context,
+            service_account: account(),
         };
         let created_json = serde_json::to_value(&created).unwrap();
         assert_eq!(
             created_json["executionName"], "ks-g-0123456789-1-20250301-0630",
             "context is flattened"
         );
-        let mint_input: MintTokenInput = serde_json::from_value(created_json).unwrap();
+        let mint: MintTokenInput = hop(&created, Value::Null);
 
         let minted = MintTokenOutput {
-            context: mint_input.context,
-            service_account: mint_input.service_account,
+            context: mint.context,
+            service_account: mint.service_account,
             token: MintedTokenRef {
                 id: 31,
                 name: "keyshift-x".into(),
@@ -579,71 +699,103 @@ mod tests {
                 sealed: SealedToken::new("Y2lwaGVy"),
             },
         };
-        let stage_json = merge(
-            serde_json::to_value(&minted).unwrap(),
-            json!({"action": "stage"}),
-        );
-        let stage: StoreSecretInput = serde_json::from_value(stage_json).unwrap();
-        assert_eq!(
-            (stage.action, stage.staged.clone(), stage.verified.clone()),
-            (StoreAction::Stage, None, None)
-        );
+        let StoreSecretInput::Stage(stage) = hop(&minted, json!({"action": "stage"})) else {
+            panic!("action stage must select the stage input")
+        };
+        assert_eq!(stage.token.sealed, SealedToken::new("Y2lwaGVy"));
 
-        let staged = StoreSecretOutput {
+        let staged = StoreSecretOutput::Staged(StageOutput {
+            token: stage.token.without_seal(),
             context: stage.context,
             service_account: stage.service_account,
-            token: stage.token,
-            staged: StagedVersion {
-                secret_id: "arn:secret".into(),
-                version_id: "v-1".into(),
-            },
-            verified: None,
-            promoted: None,
-        };
-        let verify: VerifyInput =
-            serde_json::from_value(serde_json::to_value(&staged).unwrap()).unwrap();
+            staged: staged_version(),
+        });
+        let staged_json = serde_json::to_value(&staged).unwrap();
+        assert!(staged_json["token"].get("sealed").is_none(), "{staged_json}");
+        assert!(staged_json.get("action").is_none(), "outputs are untagged");
+        let verify: VerifyInput = hop(&staged, Value::Null);
         let verified = VerifyOutput {
             context: verify.context,
             service_account: verify.service_account,
             token: verify.token,
             staged: verify.staged,
-            verified: Verification {
-                role: Role::Editor,
-                org_id: 1,
-                checked_at: chrono::DateTime::UNIX_EPOCH,
-            },
+            verified: verification(),
         };
-        let promote_json = merge(
-            serde_json::to_value(&verified).unwrap(),
-            json!({"action": "promote"}),
-        );
-        let promote: StoreSecretInput = serde_json::from_value(promote_json).unwrap();
-        assert_eq!(promote.action, StoreAction::Promote);
-        assert!(promote.staged.is_some() && promote.verified.is_some());
+        let StoreSecretInput::Promote(promote) = hop(&verified, json!({"action": "promote"}))
+        else {
+            panic!("action promote must select the promote input")
+        };
+        assert_eq!(promote.verified, verification());
 
-        let promoted = StoreSecretOutput {
+        let promoted = StoreSecretOutput::Promoted(PromoteOutput {
             context: promote.context,
             service_account: promote.service_account,
             token: promote.token,
-            staged: StagedVersion {
-                secret_id: "arn:secret".into(),
-                version_id: "v-1".into(),
-            },
-            verified: promote.verified,
-            promoted: Some(PromotedVersion {
+            promoted: PromotedVersion {
                 secret_id: "arn:secret".into(),
                 version_id: "v-1".into(),
                 previous_version_id: None,
-            }),
-        };
-        let revoke_json = merge(
-            serde_json::to_value(&promoted).unwrap(),
-            json!({"scope": "credential"}),
-        );
-        match serde_json::from_value::<RevokeOldInput>(revoke_json).unwrap() {
-            RevokeOldInput::Credential(input) => assert_eq!(input.promoted.version_id, "v-1"),
+            },
+        });
+        let round_trip: StoreSecretOutput = hop(&promoted, Value::Null);
+        assert_eq!(round_trip, promoted, "the untagged output reads back as itself");
+        match hop::<RevokeOldInput>(&promoted, json!({"scope": "credential"})) {
+            RevokeOldInput::Credential(input) => {
+                assert_eq!(input.promoted.version_id, "v-1");
+                assert_eq!(input.token.id, 31);
+            }
             other => panic!("expected credential scope, got {other:?}"),
         }
+    }
+
+    fn store_secret_error(payload: Value) -> String {
+        serde_json::from_value::<StoreSecretInput>(payload)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn a_promote_without_the_verified_staged_version_does_not_deserialize() {
+        let unverified = merge(
+            context_json(),
+            json!({
+                "action": "promote",
+                "serviceAccount": account(),
+                "token": {"id": 31, "name": "keyshift-x"},
+                "staged": staged_version(),
+            }),
+        );
+        assert!(store_secret_error(unverified).contains("verified"));
+        let unstaged = merge(
+            context_json(),
+            json!({
+                "action": "promote",
+                "serviceAccount": account(),
+                "token": {"id": 31, "name": "keyshift-x"},
+                "verified": verification(),
+            }),
+        );
+        assert!(store_secret_error(unstaged).contains("staged"));
+    }
+
+    #[test]
+    fn a_stage_without_the_sealed_token_does_not_deserialize() {
+        let unsealed = merge(
+            context_json(),
+            json!({
+                "action": "stage",
+                "serviceAccount": account(),
+                "token": {"id": 31, "name": "keyshift-x"},
+            }),
+        );
+        assert!(store_secret_error(unsealed).contains("sealed"));
+        let unknown = merge(
+            context_json(),
+            json!({"action": "publish", "serviceAccount": account()}),
+        );
+        assert!(store_secret_error(unknown).contains("publish"));
+        let untagged = merge(context_json(), json!({"serviceAccount": account()}));
+        assert!(store_secret_error(untagged).contains("action"));
     }
 
     #[test]

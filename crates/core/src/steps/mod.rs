@@ -16,6 +16,6 @@ pub use common::StepDeps;
 pub use create_sa::create_service_account;
 pub use discover::discover_keys;
 pub use mint_token::mint_token;
-pub use revoke_old::revoke_old;
-pub use store_secret::store_secret;
+pub use revoke_old::{BootstrapCleanup, revoke_bootstrap_credential, revoke_old};
+pub use store_secret::{promote_secret, stage_secret, store_secret};
 pub use verify::verify_token;

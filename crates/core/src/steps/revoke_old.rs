@@ -10,9 +10,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::error::{KeyshiftError, Result};
 use crate::naming::{BOOTSTRAP_NAME_PREFIX, bootstrap_name_for, client_request_token_for};
 use crate::plan::{LegacyKeyDeletion, RevocationRequest, TokenRevocation, select_revocations};
-use crate::ports::{AWSCURRENT, AmgControlPlane, GrafanaApi};
+use crate::ports::{AmgControlPlane, GrafanaApi};
+use crate::model::{Policy, WorkspaceRef};
+use crate::plan::ManagedSecretState;
 use crate::steps::common::{
-    SecretLabels, StepDeps, admin_api, context_admin_api, ignore_not_found, read_secret_labels,
+    StepDeps, admin_api, context_admin_api, ignore_not_found, read_managed_secret,
     validate_bootstrap, validate_context, validate_grafana_url, validate_identity,
 };
 use crate::steps::io::{
@@ -47,9 +49,10 @@ async fn revoke_for_credential(
         ));
     }
     let mut output = RevokeOldOutput::default();
-    let labels = read_secret_labels(deps.secrets.as_ref(), &credential.secret_id).await?;
-    let current_is_ours = labels.version_by_stage.get(AWSCURRENT) == Some(&expected_version)
-        && labels.token_at(AWSCURRENT) == Some(input.token.id);
+    let labels =
+        read_managed_secret(deps.secrets.as_ref(), &credential.secret_id, &account.name).await?;
+    let current_is_ours = labels.current_version_id.as_deref() == Some(expected_version.as_str())
+        && labels.current_token_id == Some(input.token.id);
     if !current_is_ours {
         tracing::warn!(secret = %credential.secret_id, "AWSCURRENT is not this execution's verified token; revoking nothing");
         let why = "AWSCURRENT does not hold this execution's verified token, so nothing it would replace is revoked";
@@ -60,8 +63,9 @@ async fn revoke_for_credential(
         );
         return Ok(output);
     }
-    let mut protected = labels.protected();
+    let mut protected = labels.protected_token_ids();
     protected.insert(input.token.id);
+    let stored = labels.all_stored_token_ids();
 
     let api = context_admin_api(deps, context).await?;
     let live_account = api.get_service_account(account.id).await?;
@@ -72,7 +76,7 @@ async fn revoke_for_credential(
             account: &live_account,
             tokens: &live_tokens,
             protected: &protected,
-            stored: &labels.stored,
+            stored: &stored,
             expected_new_tokens: 0,
             retire_migrated_keys: true,
         },
@@ -162,7 +166,7 @@ async fn revoke_for_workspace(
         // The bootstrap token is revoked last, so an earlier attempt whose answer was lost got
         // through everything else; its Grafana calls cannot be repeated without admin access.
         tracing::warn!(workspace = %input.workspace, "this execution's bootstrap token is already gone; finishing its revocation only");
-        output.bootstrap_revoked = revoke_bootstrap(deps, &input).await?;
+        output.bootstrap_revoked = revoke_bootstrap(deps, &BootstrapCleanup::of(&input)).await?;
         return Ok(output);
     }
     let api = admin_api(
@@ -175,7 +179,7 @@ async fn revoke_for_workspace(
     .await?;
     delete_legacy_keys(api.as_ref(), &input.plan.expired_keys, &mut output).await?;
 
-    let mut labels_by_account: BTreeMap<String, SecretLabels> = BTreeMap::new();
+    let mut labels_by_account: BTreeMap<String, ManagedSecretState> = BTreeMap::new();
     for cleanup in &input.plan.token_cleanups {
         let Some(account_id) = cleanup.service_account_id else {
             output.kept.push(KeptCredential {
@@ -191,12 +195,17 @@ async fn revoke_for_workspace(
                 let secret_id = input
                     .policy
                     .secret_name_for(&input.workspace, &cleanup.service_account_name)?;
-                let labels = read_secret_labels(deps.secrets.as_ref(), &secret_id).await?;
+                let labels = read_managed_secret(
+                    deps.secrets.as_ref(),
+                    &secret_id,
+                    &cleanup.service_account_name,
+                )
+                .await?;
                 labels_by_account.insert(cleanup.service_account_name.clone(), labels.clone());
                 labels
             }
         };
-        if labels.protected().contains(&cleanup.token_id) {
+        if labels.protected_token_ids().contains(&cleanup.token_id) {
             output.kept.push(KeptCredential {
                 id: cleanup.token_id,
                 name: cleanup.token_name.clone(),
@@ -209,14 +218,51 @@ async fn revoke_for_workspace(
         output.revoked_tokens.push(cleanup.clone());
     }
 
-    output.bootstrap_revoked = revoke_bootstrap(deps, &input).await?;
+    output.bootstrap_revoked = revoke_bootstrap(deps, &BootstrapCleanup::of(&input)).await?;
     Ok(output)
+}
+
+/// What [`revoke_bootstrap_credential`] needs: whose admin credential to delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootstrapCleanup {
+    /// The execution that minted it (its name is derived from this).
+    pub execution_name: String,
+    /// The workspace.
+    pub workspace: WorkspaceRef,
+    /// The credential, as discover-keys returned it.
+    pub bootstrap: Bootstrap,
+    /// The policy discovery ran with (validated like every step's).
+    pub policy: Policy,
+}
+
+impl BootstrapCleanup {
+    fn of(input: &WorkspaceRevokeInput) -> Self {
+        BootstrapCleanup {
+            execution_name: input.execution_name.clone(),
+            workspace: input.workspace.clone(),
+            bootstrap: input.bootstrap.clone(),
+            policy: input.policy.clone(),
+        }
+    }
+}
+
+/// Deletes only the short-lived AMG admin credential an execution's discover-keys minted (and
+/// expired bootstrap tokens of earlier executions), touching nothing in Grafana: what
+/// `keyshift plan` does after planning, instead of a whole workspace-scope revoke-old. Returns
+/// whether a credential was revoked (`false` for self-hosted Grafana, which has none).
+pub async fn revoke_bootstrap_credential(
+    deps: &StepDeps,
+    cleanup: BootstrapCleanup,
+) -> Result<bool> {
+    validate_identity(&cleanup.execution_name, &cleanup.workspace, &cleanup.policy)?;
+    validate_bootstrap(&cleanup.workspace, &cleanup.bootstrap)?;
+    revoke_bootstrap(deps, &cleanup).await
 }
 
 /// Deletes this execution's bootstrap admin credential (and bootstrap tokens of earlier
 /// executions that have expired but still count toward AMG's per-account cap). Done last, since
 /// everything before needs it.
-async fn revoke_bootstrap(deps: &StepDeps, input: &WorkspaceRevokeInput) -> Result<bool> {
+async fn revoke_bootstrap(deps: &StepDeps, input: &BootstrapCleanup) -> Result<bool> {
     let Some(amg_workspace) = input.workspace.amg_workspace() else {
         return Ok(false);
     };

@@ -2,17 +2,19 @@
 //!
 //! The version id is derived from the execution, so a retried stage finds its own version
 //! (no-op) and a stage by another execution while ours is pending is refused, keeping two
-//! rotations from interleaving. Promotion is only reachable with verify's result in hand.
+//! rotations from interleaving. Promotion is only reachable with verify's result in hand: the
+//! promote input cannot be built without it.
 
 use std::collections::BTreeMap;
 
 use crate::error::{KeyshiftError, Result};
 use crate::model::ManagedSecretValue;
 use crate::naming::client_request_token_for;
-use crate::ports::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, VersionSelector, seal_context};
+use crate::ports::{AWSCURRENT, AWSPREVIOUS, VersionSelector, seal_context};
 use crate::steps::common::{StepDeps, validate_context};
 use crate::steps::io::{
-    PromotedVersion, StagedVersion, StoreAction, StoreSecretInput, StoreSecretOutput,
+    PromoteInput, PromoteOutput, PromotedVersion, StageInput, StageOutput, StagedVersion,
+    StoreSecretInput, StoreSecretOutput,
 };
 
 /// Tag naming the workspace a managed secret belongs to, so people (and IAM conditions) can
@@ -21,17 +23,22 @@ pub const WORKSPACE_TAG: &str = "keyshift:workspace";
 /// Tag naming the service account whose token a managed secret holds.
 pub const SERVICE_ACCOUNT_TAG: &str = "keyshift:service-account";
 
-/// Runs the requested action.
+/// Runs the requested action (the store-secret Lambda serves both).
 pub async fn store_secret(deps: &StepDeps, input: StoreSecretInput) -> Result<StoreSecretOutput> {
-    validate_context(&input.context)?;
-    match input.action {
-        StoreAction::Stage => stage(deps, input).await,
-        StoreAction::Promote => promote(deps, input).await,
+    match input {
+        StoreSecretInput::Stage(input) => stage_secret(deps, input)
+            .await
+            .map(StoreSecretOutput::Staged),
+        StoreSecretInput::Promote(input) => promote_secret(deps, input)
+            .await
+            .map(StoreSecretOutput::Promoted),
     }
 }
 
-async fn stage(deps: &StepDeps, input: StoreSecretInput) -> Result<StoreSecretOutput> {
+/// Writes the sealed token, unsealed, as this execution's AWSPENDING version.
+pub async fn stage_secret(deps: &StepDeps, input: StageInput) -> Result<StageOutput> {
     let context = &input.context;
+    validate_context(context)?;
     let secret_id = context.credential.secret_id.clone();
     let version_id = client_request_token_for(&context.execution_name, &secret_id);
     let tags = BTreeMap::from([
@@ -107,32 +114,25 @@ async fn stage(deps: &StepDeps, input: StoreSecretInput) -> Result<StoreSecretOu
     Ok(staged_output(input, secret_id, written))
 }
 
-fn staged_output(
-    input: StoreSecretInput,
-    secret_id: String,
-    version_id: String,
-) -> StoreSecretOutput {
-    StoreSecretOutput {
+/// The stage output drops the sealed token: nothing after stage needs it.
+fn staged_output(input: StageInput, secret_id: String, version_id: String) -> StageOutput {
+    StageOutput {
+        token: input.token.without_seal(),
         context: input.context,
         service_account: input.service_account,
-        token: input.token,
         staged: StagedVersion {
             secret_id,
             version_id,
         },
-        verified: input.verified,
-        promoted: None,
     }
 }
 
-async fn promote(deps: &StepDeps, input: StoreSecretInput) -> Result<StoreSecretOutput> {
+/// Moves AWSCURRENT to the staged, verified version (the old one becomes AWSPREVIOUS) and takes
+/// AWSPENDING off it, reading the secret once.
+pub async fn promote_secret(deps: &StepDeps, input: PromoteInput) -> Result<PromoteOutput> {
     let context = &input.context;
-    let (Some(staged), Some(verified)) = (input.staged.clone(), input.verified.clone()) else {
-        return Err(KeyshiftError::invalid_input(
-            "staged",
-            "promote needs the staged version and verify's result; an unverified token is never promoted",
-        ));
-    };
+    validate_context(context)?;
+    let staged = &input.staged;
     let expected_version =
         client_request_token_for(&context.execution_name, &context.credential.secret_id);
     if staged.secret_id != context.credential.secret_id || staged.version_id != expected_version {
@@ -153,8 +153,8 @@ async fn promote(deps: &StepDeps, input: StoreSecretInput) -> Result<StoreSecret
             what: format!("version {}", staged.version_id),
         });
     }
-    let current = secret.version_with_stage(AWSCURRENT).map(str::to_owned);
-    let previous_version_id = if current.as_deref() == Some(staged.version_id.as_str()) {
+    let current = secret.version_with_stage(AWSCURRENT);
+    let previous_version_id = if current == Some(staged.version_id.as_str()) {
         // Promoted already (a retry, or the secret's very first version, which AWS makes
         // AWSCURRENT on write): the old AWSCURRENT is where AWSPREVIOUS points.
         secret
@@ -162,32 +162,23 @@ async fn promote(deps: &StepDeps, input: StoreSecretInput) -> Result<StoreSecret
             .filter(|previous| *previous != staged.version_id)
             .map(str::to_owned)
     } else {
-        deps.secrets
-            .move_stage(
-                secret_id,
-                AWSCURRENT,
-                &staged.version_id,
-                current.as_deref(),
-            )
-            .await?;
-        tracing::info!(secret = %secret_id, version = %staged.version_id, "promoted the verified version to AWSCURRENT");
-        current
+        current.map(str::to_owned)
     };
-    if secret.version_with_stage(AWSPENDING) == Some(staged.version_id.as_str()) {
-        deps.secrets
-            .remove_stage(secret_id, AWSPENDING, &staged.version_id)
-            .await?;
+    deps.secrets
+        .promote(secret_id, &staged.version_id, &secret)
+        .await?;
+    if current != Some(staged.version_id.as_str()) {
+        tracing::info!(secret = %secret_id, version = %staged.version_id, "promoted the verified version to AWSCURRENT");
     }
-    Ok(StoreSecretOutput {
-        promoted: Some(PromotedVersion {
-            secret_id: secret_id.clone(),
-            version_id: staged.version_id.clone(),
-            previous_version_id,
-        }),
+    let promoted = PromotedVersion {
+        secret_id: secret_id.clone(),
+        version_id: staged.version_id.clone(),
+        previous_version_id,
+    };
+    Ok(PromoteOutput {
         context: input.context,
         service_account: input.service_account,
         token: input.token,
-        staged,
-        verified: Some(verified),
+        promoted,
     })
 }
