@@ -127,26 +127,9 @@ pub enum StoreKind {
     Moto,
 }
 
-/// Whether tests needing moto must fail (not skip) when it is absent.
-pub fn tools_required() -> bool {
-    std::env::var("KEYSHIFT_REQUIRE_TOOLS").is_ok_and(|value| value == "1")
-}
-
 /// The moto endpoint, or `None` with a notice when it is absent and tools are not required.
 pub fn moto_endpoint() -> Option<String> {
-    match std::env::var("KEYSHIFT_MOTO_ENDPOINT") {
-        Ok(endpoint) if !endpoint.trim().is_empty() => Some(endpoint),
-        _ => {
-            assert!(
-                !tools_required(),
-                "KEYSHIFT_REQUIRE_TOOLS=1 but KEYSHIFT_MOTO_ENDPOINT is not set"
-            );
-            eprintln!(
-                "NOTICE: KEYSHIFT_MOTO_ENDPOINT not set; skipping the Secrets Manager (moto) variant"
-            );
-            None
-        }
-    }
+    keyshift_test_support::moto_endpoint("the Secrets Manager (moto) variant")
 }
 
 /// Grafana client settings for tests: short timeouts and a small, fast retry budget.

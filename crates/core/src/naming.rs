@@ -29,6 +29,10 @@ pub const BOOTSTRAP_NAME_PREFIX: &str = "keyshift-bootstrap";
 const CLIENT_REQUEST_TOKEN_NAMESPACE: Uuid =
     Uuid::from_u128(0x6b65_7973_6869_4674_a5c1_3f0d_92e4_7b18);
 
+/// The longest `secretName` a target may set: half of Secrets Manager's 512-character limit on
+/// a whole name, leaving room for the rest of the secret name template.
+pub const MAX_SECRET_NAME_PART_LEN: usize = 256;
+
 static EXECUTION_NAME: LazyLock<Option<Regex>> =
     LazyLock::new(|| Regex::new(r"^[0-9A-Za-z_-]{1,80}$").ok());
 
@@ -49,6 +53,42 @@ pub fn validate_execution_name(execution_name: &str) -> Result<()> {
             ),
         ))
     }
+}
+
+/// Checks a target's `secretName` (what replaces its slug in secret names): 1 to
+/// [`MAX_SECRET_NAME_PART_LEN`] characters Secrets Manager allows in names (`A-Z a-z 0-9` and
+/// `/_+=.@-`), not starting or ending with `/` (which would leave an empty path segment).
+/// `field` names the setting in the error.
+pub fn validate_secret_name_part(field: &str, text: &str) -> Result<()> {
+    let shown = || text.chars().take(80).collect::<String>();
+    if text.is_empty() || text.len() > MAX_SECRET_NAME_PART_LEN {
+        return Err(KeyshiftError::invalid_input(
+            field,
+            format!(
+                "must have 1-{MAX_SECRET_NAME_PART_LEN} characters, got {}",
+                text.chars().count()
+            ),
+        ));
+    }
+    if let Some(bad) = text
+        .chars()
+        .find(|character| !(character.is_ascii_alphanumeric() || "/_+=.@-".contains(*character)))
+    {
+        return Err(KeyshiftError::invalid_input(
+            field,
+            format!(
+                "{:?} contains {bad:?}; Secrets Manager names allow only letters, digits and /_+=.@-",
+                shown()
+            ),
+        ));
+    }
+    if text.starts_with('/') || text.ends_with('/') {
+        return Err(KeyshiftError::invalid_input(
+            field,
+            format!("{:?} must not start or end with /", shown()),
+        ));
+    }
+    Ok(())
 }
 
 /// Eight hex digits identifying `text`, used where a full name would not fit.
@@ -333,6 +373,29 @@ mod tests {
             execution_name_for(&other, slot),
             "hash keeps long slugs apart"
         );
+    }
+
+    #[test]
+    fn secret_name_parts_follow_secrets_manager_rules() {
+        for good in ["ops-grafana", "team/ops.grafana@eu+1=a_b", &"x".repeat(256)] {
+            validate_secret_name_part("f", good).unwrap();
+        }
+        for bad in [
+            "",
+            "has space",
+            "colon:x",
+            "/lead",
+            "trail/",
+            &"x".repeat(257),
+            "é",
+        ] {
+            match validate_secret_name_part("workspace.secretName", bad) {
+                Err(KeyshiftError::InputInvalid { field, .. }) => {
+                    assert_eq!(field, "workspace.secretName", "{bad}");
+                }
+                other => panic!("{bad:?} must be rejected, got {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! local-sfn's except where the case records a known deviation of that engine.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 
@@ -87,37 +87,14 @@ async fn local_sfn_gives_the_outcomes_the_specification_predicts() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-fn tools_dir() -> PathBuf {
-    manifest_dir().join("..").join("..").join("tools")
-}
-
-fn node_binary(tools: &Path) -> Option<PathBuf> {
-    let candidate = tools
-        .join("node_modules")
-        .join("node")
-        .join("bin")
-        .join("node");
-    candidate.is_file().then_some(candidate)
-}
-
 #[tokio::test]
 async fn aws_local_stepfunctions_agrees_except_for_its_known_deviations() {
-    let tools = tools_dir();
-    let engine_present = tools
-        .join("node_modules")
-        .join("aws-local-stepfunctions")
-        .join("package.json")
-        .is_file();
-    let node = node_binary(&tools);
-    let (Some(node), true) = (node, engine_present) else {
-        let message = format!(
-            "aws-local-stepfunctions and node@22 are not installed under {}; run `npm ci` there",
-            tools.display()
-        );
-        if std::env::var("KEYSHIFT_REQUIRE_TOOLS").as_deref() == Ok("1") {
-            panic!("{message}");
-        }
-        eprintln!("SKIPPED conformance against aws-local-stepfunctions: {message}");
+    let tools = keyshift_test_support::tools_dir(&manifest_dir());
+    let Some(node) = keyshift_test_support::node_with_package(
+        "conformance against aws-local-stepfunctions",
+        &tools,
+        "aws-local-stepfunctions",
+    ) else {
         return;
     };
     let conformance = manifest_dir().join("conformance");

@@ -7,19 +7,8 @@ use keyshift_aws::{AwsContext, EndpointOverrides};
 /// The moto server the test script started, or `None` (after a printed notice) when it is not
 /// running; with `KEYSHIFT_REQUIRE_TOOLS=1` a missing server fails the test instead.
 pub async fn moto_context(test: &str) -> Option<AwsContext> {
-    match std::env::var("KEYSHIFT_MOTO_ENDPOINT") {
-        Ok(endpoint) if !endpoint.trim().is_empty() => {
-            Some(AwsContext::for_emulator(EndpointOverrides::for_all(endpoint.trim())).await)
-        }
-        _ => {
-            assert!(
-                std::env::var("KEYSHIFT_REQUIRE_TOOLS").as_deref() != Ok("1"),
-                "{test}: KEYSHIFT_MOTO_ENDPOINT is not set but KEYSHIFT_REQUIRE_TOOLS=1"
-            );
-            eprintln!("SKIPPED {test}: KEYSHIFT_MOTO_ENDPOINT is not set (no moto server)");
-            None
-        }
-    }
+    let endpoint = keyshift_test_support::moto_endpoint(test)?;
+    Some(AwsContext::for_emulator(EndpointOverrides::for_all(endpoint)).await)
 }
 
 /// A name no other test (or earlier run against the same server) uses.

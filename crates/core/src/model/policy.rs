@@ -113,8 +113,9 @@ pub struct Policy {
     /// Default `keyshift-{execution}-{account}`.
     #[serde(default = "default_token_name_template")]
     pub token_name_template: NameTemplate,
-    /// Secrets Manager name of each managed credential; placeholders `{workspace}` (workspace
-    /// slug), `{org_id}`, `{service_account}` (sanitised account name). Default
+    /// Secrets Manager name of each managed credential; placeholders `{workspace}` (the
+    /// target's `secretName`, else its slug), `{org_id}`, `{service_account}` (sanitised
+    /// account name). Default
     /// `keyshift/{workspace}/{org_id}/{service_account}/token`; the fixed `/token` suffix avoids
     /// names ending in `-` plus six characters, which Secrets Manager confuses with ARN suffixes.
     #[serde(default = "default_secret_name_template")]
@@ -279,7 +280,7 @@ impl Policy {
     pub fn secret_name_for(&self, workspace: &WorkspaceRef, account_name: &str) -> Result<String> {
         let org = workspace.org_id.to_string();
         let name = self.secret_name_template.render(&[
-            ("workspace", &workspace.slug()),
+            ("workspace", &workspace.secret_name_part()),
             ("org_id", &org),
             ("service_account", &sanitize_secret_component(account_name)),
         ]);

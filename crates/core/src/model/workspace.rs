@@ -7,6 +7,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{KeyshiftError, Result};
+use crate::naming::validate_secret_name_part;
 
 /// Grafana organisation ids are int64 in Grafana's API.
 pub type OrgId = i64;
@@ -21,7 +22,8 @@ fn default_org_id() -> OrgId {
 /// One Grafana organisation keyshift works on: the unit of one state-machine execution.
 ///
 /// JSON: `{"kind":"amg","workspaceId":"g-0123456789","region":"eu-west-1","orgId":1}` or
-/// `{"kind":"selfHosted","url":"https://grafana.example.com","adminSecretId":"grafana/admin"}`.
+/// `{"kind":"selfHosted","url":"https://grafana.example.com","adminSecretId":"grafana/admin"}`,
+/// either with an optional `"secretName":"ops-grafana"`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkspaceRef {
@@ -31,6 +33,11 @@ pub struct WorkspaceRef {
     /// The Grafana organisation inside that instance (tokens belong to exactly one org).
     #[serde(default = "default_org_id")]
     pub org_id: OrgId,
+    /// The name this Grafana goes by in its secrets' names (the `{workspace}` part of
+    /// `policy.secretNameTemplate`) instead of the slug of its URL or workspace id, so a
+    /// Grafana that moves to a new URL keeps its secrets. Absent: the slug.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_name: Option<String>,
 }
 
 /// The two kinds of Grafana keyshift manages; they differ in how admin access is obtained.
@@ -87,6 +94,7 @@ impl WorkspaceRef {
                 region: region.into(),
             },
             org_id,
+            secret_name: None,
         };
         reference.validate()?;
         Ok(reference)
@@ -104,9 +112,18 @@ impl WorkspaceRef {
                 admin_secret_id: admin_secret_id.into(),
             },
             org_id,
+            secret_name: None,
         };
         reference.validate()?;
         Ok(reference)
+    }
+
+    /// The same reference with its secrets named after `secret_name` (see the field); `None`
+    /// keeps the default. Validated like the rest of the reference.
+    pub fn with_secret_name(mut self, secret_name: Option<String>) -> Result<Self> {
+        self.secret_name = secret_name;
+        self.validate()?;
+        Ok(self)
     }
 
     /// Rejects references that would make keyshift call the wrong host or leak a credential
@@ -117,6 +134,9 @@ impl WorkspaceRef {
                 "workspace.orgId",
                 format!("must be a positive Grafana org id, got {}", self.org_id),
             ));
+        }
+        if let Some(secret_name) = &self.secret_name {
+            validate_secret_name_part("workspace.secretName", secret_name)?;
         }
         match &self.target {
             WorkspaceTarget::Amg {
@@ -215,6 +235,27 @@ impl WorkspaceRef {
         slug.trim_matches('-').to_owned()
     }
 
+    /// What stands for this Grafana in its secrets' names: the configured `secretName`, else
+    /// [`Self::slug`].
+    pub fn secret_name_part(&self) -> String {
+        self.secret_name.clone().unwrap_or_else(|| self.slug())
+    }
+
+    /// The target as people name it, for output and error messages: `workspace g-0123456789
+    /// in eu-west-1 (org 1)` or `https://grafana.example.com (org 1)`. Not an identity: use
+    /// [`Self::key`] for that.
+    pub fn label(&self) -> String {
+        match &self.target {
+            WorkspaceTarget::Amg {
+                workspace_id,
+                region,
+            } => format!("workspace {workspace_id} in {region} (org {})", self.org_id),
+            WorkspaceTarget::SelfHosted { url, .. } => {
+                format!("{} (org {})", url.trim_end_matches('/'), self.org_id)
+            }
+        }
+    }
+
     /// The Grafana base URL when it is known without asking AWS (self-hosted); AMG endpoints
     /// come from DescribeWorkspace.
     pub fn static_base_url(&self) -> Option<&str> {
@@ -239,9 +280,10 @@ impl WorkspaceRef {
     }
 }
 
+/// Displays the [`WorkspaceRef::label`], so logs and messages name targets as people do.
 impl fmt::Display for WorkspaceRef {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(&self.key())
+        formatter.write_str(&self.label())
     }
 }
 
@@ -346,6 +388,55 @@ mod tests {
                 other => panic!("expected InputInvalid on {expected_field}, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_secret_name_replaces_the_slug_in_secret_names_only() {
+        let parsed: WorkspaceRef = serde_json::from_str(
+            r#"{"kind":"selfHosted","url":"http://127.0.0.1:3000","adminSecretId":"a","secretName":"ops-grafana"}"#,
+        )
+        .unwrap();
+        parsed.validate().unwrap();
+        assert_eq!(parsed.secret_name_part(), "ops-grafana");
+        assert_eq!(parsed.slug(), "127-0-0-1-3000");
+        assert_eq!(parsed.key(), "self:http://127.0.0.1:3000:1");
+        let moved = WorkspaceRef::self_hosted("https://grafana.example.com", "a", 1)
+            .unwrap()
+            .with_secret_name(Some("ops-grafana".to_owned()))
+            .unwrap();
+        let policy = crate::model::Policy::default();
+        assert_eq!(
+            policy.secret_name_for(&parsed, "ci").unwrap(),
+            policy.secret_name_for(&moved, "ci").unwrap(),
+            "moving a Grafana keeps its secrets"
+        );
+        assert_eq!(
+            serde_json::to_value(&moved).unwrap()["secretName"],
+            "ops-grafana"
+        );
+        let plain = WorkspaceRef::amg("g-0123456789", "eu-west-1", 1).unwrap();
+        assert_eq!(plain.secret_name_part(), "g-0123456789");
+        assert!(
+            serde_json::to_value(&plain)
+                .unwrap()
+                .get("secretName")
+                .is_none()
+        );
+        match plain.with_secret_name(Some("bad name".to_owned())) {
+            Err(KeyshiftError::InputInvalid { field, .. }) => {
+                assert_eq!(field, "workspace.secretName");
+            }
+            other => panic!("expected InputInvalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn labels_name_targets_as_people_do() {
+        let amg = WorkspaceRef::amg("g-0123456789", "eu-west-1", 1).unwrap();
+        assert_eq!(amg.label(), "workspace g-0123456789 in eu-west-1 (org 1)");
+        let own = WorkspaceRef::self_hosted("http://127.0.0.1:1/", "x", 1).unwrap();
+        assert_eq!(own.label(), "http://127.0.0.1:1 (org 1)");
+        assert_eq!(own.to_string(), own.label());
     }
 
     #[test]
