@@ -529,8 +529,7 @@ impl Harness {
             .attempt(mint_input, |input| mint_token(&self.deps, input))
             .await?;
         record.push(&minted);
-        let stage_input: StoreSecretInput =
-            hop(&minted, serde_json::json!({"action": "stage"}))?;
+        let stage_input: StoreSecretInput = hop(&minted, serde_json::json!({"action": "stage"}))?;
         let staged = self
             .attempt(stage_input, |input| store_secret(&self.deps, input))
             .await?;
@@ -540,10 +539,8 @@ impl Harness {
             .attempt(verify_input, |input| verify_token(&self.deps, input))
             .await?;
         record.push(&verified);
-        let promote_input: StoreSecretInput = hop(
-            &verified,
-            serde_json::json!({"action": "promote"}),
-        )?;
+        let promote_input: StoreSecretInput =
+            hop(&verified, serde_json::json!({"action": "promote"}))?;
         let promoted = self
             .attempt(promote_input, |input| store_secret(&self.deps, input))
             .await?;

@@ -182,7 +182,10 @@ async fn create_and_mint(harness: &Harness, context: CredentialContext) -> serde
 }
 
 /// store-secret with action stage on mint-token's output, as the state machine calls it.
-async fn stage(harness: &Harness, minted: &serde_json::Value) -> keyshift_core::Result<StageOutput> {
+async fn stage(
+    harness: &Harness,
+    minted: &serde_json::Value,
+) -> keyshift_core::Result<StageOutput> {
     let output = store_secret(&harness.deps, hop(minted, json!({"action": "stage"}))?).await?;
     hop(&output, Value::Null)
 }

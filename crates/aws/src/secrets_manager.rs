@@ -285,8 +285,7 @@ impl SecretStore for SecretsManagerStore {
             let holder = described.version_with_stage(change.stage);
             let move_to = change.move_to.as_deref();
             let remove_from = change.remove_from.as_deref();
-            if check_stage_change(change.stage, holder, move_to, remove_from)?
-                == StageChange::Apply
+            if check_stage_change(change.stage, holder, move_to, remove_from)? == StageChange::Apply
             {
                 self.update_stage(secret_id, change.stage, move_to, remove_from)
                     .await?;

@@ -197,10 +197,11 @@ pub struct TargetArgs {
 /// Arguments of `keyshift plan`.
 #[derive(Debug, Args)]
 #[command(
-    long_about = "Read-only inventory and plan for one workspace or the fleet: which legacy \
-keys will be migrated, which tokens rotated and which credentials revoked after the grace period, \
-and why. AMG workspaces are selected by tag through the AMG API; self-hosted targets come from the \
-config file."
+    long_about = "Inventory and plan for one workspace or the fleet: which legacy keys will be \
+migrated, which tokens rotated and which credentials revoked after the grace period, and why. \
+Nothing in Grafana or Secrets Manager is changed; on AMG the inventory uses one short-lived admin \
+token minted through the AMG API, which is deleted at the end. AMG workspaces are selected by tag \
+through the AMG API; self-hosted targets come from the config file."
 )]
 pub struct PlanArgs {
     /// The workspaces.

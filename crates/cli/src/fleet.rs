@@ -16,7 +16,9 @@ use keyshift_core::naming::execution_name_for;
 use keyshift_core::plan::Plan;
 use keyshift_core::ports::{AWSCURRENT, AmgControlPlane, Sealer, SecretStore, SystemClock};
 use keyshift_core::steps::io::{DiscoverInput, ExecutionInput};
-use keyshift_core::steps::{BootstrapCleanup, StepDeps, discover_keys, revoke_bootstrap_credential};
+use keyshift_core::steps::{
+    BootstrapCleanup, StepDeps, discover_keys, revoke_bootstrap_credential,
+};
 use keyshift_local::{InMemorySecretStore, LocalSealer};
 use local_sfn::RealClock;
 use serde::Serialize;

@@ -148,7 +148,10 @@ async fn stage_and_promote_tasks_build_their_own_store_secret_inputs() {
                 assert_eq!(stage.token.sealed.as_str(), SAMPLE_SEALED_TOKEN);
             }
             ("PromoteSecret", StoreSecretInput::Promote(promote)) => {
-                assert_eq!(promote.staged.version_id, format!("version-{}", promote.token.id));
+                assert_eq!(
+                    promote.staged.version_id,
+                    format!("version-{}", promote.token.id)
+                );
                 assert_eq!(promote.verified.role, promote.service_account.role);
             }
             (state, input) => panic!("{state} built the wrong store-secret input: {input:?}"),

@@ -36,6 +36,7 @@ pub const CASES: &[&str] = &[
     "put_pending_is_idempotent",
     "same_token_different_value_is_rejected",
     "promote_moves_previous",
+    "promote_from_one_description",
     "move_requires_naming_the_current_holder",
     "pending_left_behind_is_visible",
     "missing_things_are_not_found",
@@ -336,6 +337,57 @@ pub async fn promote_moves_previous(store: &dyn SecretStore, name: &str) -> Cont
     )
 }
 
+/// [`SecretStore::promote`] judged against one DescribeSecret gives the same labels as the
+/// separate moves: the first version loses AWSPENDING, a later one takes AWSCURRENT (its old
+/// holder becoming AWSPREVIOUS), and promoting again from a fresh description changes nothing.
+pub async fn promote_from_one_description(store: &dyn SecretStore, name: &str) -> ContractResult {
+    let case = Case {
+        name: "promote_from_one_description",
+    };
+    let secret = fresh_secret(&case, store, name).await?;
+    let first = new_request_token();
+    case.ok(
+        store.put_pending(&secret, &first, &value("one")).await,
+        "put v1",
+    )?;
+    let described = case.ok(store.describe(&secret).await, "describe v1")?;
+    case.ok(
+        store.promote(&secret, &first, &described).await,
+        "promote v1",
+    )?;
+    let promoted = case.ok(store.describe(&secret).await, "describe after v1")?;
+    case.equal(labels_of(&promoted, &first), labels(&[AWSCURRENT]), "v1")?;
+
+    let second = new_request_token();
+    case.ok(
+        store.put_pending(&secret, &second, &value("two")).await,
+        "put v2",
+    )?;
+    let described = case.ok(store.describe(&secret).await, "describe v2")?;
+    case.ok(
+        store.promote(&secret, &second, &described).await,
+        "promote v2",
+    )?;
+    let promoted = case.ok(store.describe(&secret).await, "describe after v2")?;
+    case.equal(labels_of(&promoted, &second), labels(&[AWSCURRENT]), "v2")?;
+    case.equal(
+        labels_of(&promoted, &first),
+        labels(&[AWSPREVIOUS]),
+        "v1 after v2",
+    )?;
+
+    case.ok(
+        store.promote(&secret, &second, &promoted).await,
+        "promote v2 again",
+    )?;
+    let again = case.ok(store.describe(&secret).await, "describe after re-promote")?;
+    case.equal(
+        (labels_of(&again, &first), labels_of(&again, &second)),
+        (labels_of(&promoted, &first), labels_of(&promoted, &second)),
+        "a repeated promotion changes nothing",
+    )
+}
+
 /// A label cannot be taken from a version that is not named as its holder; re-running a
 /// completed promotion is a harmless no-op.
 pub async fn move_requires_naming_the_current_holder(
@@ -556,6 +608,7 @@ pub async fn run_case(store: &dyn SecretStore, case: &str, prefix: &str) -> Cont
             same_token_different_value_is_rejected(store, &name).await
         }
         "promote_moves_previous" => promote_moves_previous(store, &name).await,
+        "promote_from_one_description" => promote_from_one_description(store, &name).await,
         "move_requires_naming_the_current_holder" => {
             move_requires_naming_the_current_holder(store, &name).await
         }
@@ -604,6 +657,7 @@ macro_rules! secret_store_contract_tests {
             put_pending_is_idempotent,
             same_token_different_value_is_rejected,
             promote_moves_previous,
+            promote_from_one_description,
             move_requires_naming_the_current_holder,
             pending_left_behind_is_visible,
             missing_things_are_not_found,

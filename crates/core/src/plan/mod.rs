@@ -14,8 +14,8 @@ pub use planner::compute_plan;
 pub use revocation::{RevocationRequest, select_revocations};
 pub use types::{
     AccountInventory, AccountNote, CredentialAction, CredentialPlan, ExcludedKey, Inventory,
-    LegacyKeyDeletion, ManagedSecretState, Plan, RevocationReason, RotationReason,
-    TargetAccount, TokenRevocation,
+    LegacyKeyDeletion, ManagedSecretState, Plan, RevocationReason, RotationReason, TargetAccount,
+    TokenRevocation,
 };
 
 #[cfg(test)]

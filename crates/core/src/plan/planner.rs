@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use super::revocation::{RevocationRequest, select_revocations};
 use super::types::{
     AccountInventory, AccountNote, CredentialAction, CredentialPlan, ExcludedKey, Inventory,
-    LegacyKeyDeletion, ManagedSecretState, Plan, RevocationReason, RotationReason,
-    TargetAccount, TokenRevocation,
+    LegacyKeyDeletion, ManagedSecretState, Plan, RevocationReason, RotationReason, TargetAccount,
+    TokenRevocation,
 };
 use crate::error::{KeyshiftError, Result};
 use crate::model::duration::format_duration;
@@ -511,4 +511,3 @@ fn describe(duration: chrono::Duration) -> String {
         format!("{}m", duration.num_minutes())
     }
 }
-

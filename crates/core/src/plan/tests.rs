@@ -4,12 +4,12 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use super::*;
 use crate::model::{
-    GrafanaVersion, LegacyApiKey, MigrationMode, Policy, Role, ServiceAccount,
-    ServiceAccountToken, WorkspaceRef,
+    GrafanaVersion, LegacyApiKey, MigrationMode, Policy, Role, ServiceAccount, ServiceAccountToken,
+    WorkspaceRef,
 };
-use crate::ports::SecretVersionInfo;
 use crate::model::{ModeOverride, RolePolicy};
 use crate::naming::NamePattern;
+use crate::ports::SecretVersionInfo;
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 6, 1, 12, 0, 0).unwrap()

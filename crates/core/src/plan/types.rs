@@ -5,7 +5,10 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{GrafanaVersion, LegacyApiKey, MigrationMode, Role, ServiceAccount, ServiceAccountToken, WorkspaceRef};
+use crate::model::{
+    GrafanaVersion, LegacyApiKey, MigrationMode, Role, ServiceAccount, ServiceAccountToken,
+    WorkspaceRef,
+};
 use crate::ports::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretVersionInfo};
 
 /// Everything discover-keys read from one workspace, the input of [`super::compute_plan`].

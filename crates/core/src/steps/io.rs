@@ -669,7 +669,11 @@ mod tests {
     /// Serializes `value` and deserializes it as the next step's input, as Step Functions does.
     fn hop<T: serde::de::DeserializeOwned>(value: &impl Serialize, extra: Value) -> T {
         let json = serde_json::to_value(value).unwrap();
-        let json = if extra.is_null() { json } else { merge(json, extra) };
+        let json = if extra.is_null() {
+            json
+        } else {
+            merge(json, extra)
+        };
         serde_json::from_value(json).unwrap()
     }
 
@@ -711,7 +715,10 @@ mod tests {
             staged: staged_version(),
         });
         let staged_json = serde_json::to_value(&staged).unwrap();
-        assert!(staged_json["token"].get("sealed").is_none(), "{staged_json}");
+        assert!(
+            staged_json["token"].get("sealed").is_none(),
+            "{staged_json}"
+        );
         assert!(staged_json.get("action").is_none(), "outputs are untagged");
         let verify: VerifyInput = hop(&staged, Value::Null);
         let verified = VerifyOutput {
@@ -738,7 +745,10 @@ mod tests {
             },
         });
         let round_trip: StoreSecretOutput = hop(&promoted, Value::Null);
-        assert_eq!(round_trip, promoted, "the untagged output reads back as itself");
+        assert_eq!(
+            round_trip, promoted,
+            "the untagged output reads back as itself"
+        );
         match hop::<RevokeOldInput>(&promoted, json!({"scope": "credential"})) {
             RevokeOldInput::Credential(input) => {
                 assert_eq!(input.promoted.version_id, "v-1");

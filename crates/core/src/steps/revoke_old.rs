@@ -8,11 +8,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::{KeyshiftError, Result};
+use crate::model::{Policy, WorkspaceRef};
 use crate::naming::{BOOTSTRAP_NAME_PREFIX, bootstrap_name_for, client_request_token_for};
+use crate::plan::ManagedSecretState;
 use crate::plan::{LegacyKeyDeletion, RevocationRequest, TokenRevocation, select_revocations};
 use crate::ports::{AmgControlPlane, GrafanaApi};
-use crate::model::{Policy, WorkspaceRef};
-use crate::plan::ManagedSecretState;
 use crate::steps::common::{
     StepDeps, admin_api, context_admin_api, ignore_not_found, read_managed_secret,
     validate_bootstrap, validate_context, validate_grafana_url, validate_identity,
