@@ -269,7 +269,7 @@ fn check_literal(operator: Operator, value: &Value) -> Result<(), &'static str> 
 }
 
 /// Parses an RFC 3339 timestamp as Step Functions accepts it (uppercase `T`, a zone).
-pub fn parse_timestamp(text: &str) -> Option<DateTime<FixedOffset>> {
+pub(crate) fn parse_timestamp(text: &str) -> Option<DateTime<FixedOffset>> {
     if text.contains('t') || text.contains('z') {
         return None;
     }
@@ -277,7 +277,7 @@ pub fn parse_timestamp(text: &str) -> Option<DateTime<FixedOffset>> {
 }
 
 /// `StringMatches`: `*` matches any run of characters; `\*` and `\\` are literal.
-pub fn string_matches(text: &str, pattern: &str) -> bool {
+pub(crate) fn string_matches(text: &str, pattern: &str) -> bool {
     #[derive(PartialEq)]
     enum Piece {
         Char(char),

@@ -23,10 +23,6 @@ pub mod names {
     pub const INTRINSIC_FAILURE: &str = "States.IntrinsicFailure";
     /// A Map state saw more failed iterations than it tolerates.
     pub const EXCEED_TOLERATED_FAILURE_THRESHOLD: &str = "States.ExceedToleratedFailureThreshold";
-    /// The task was not allowed to run (for example no handler is registered for it).
-    pub const PERMISSIONS: &str = "States.Permissions";
-    /// A Parameters/ResultSelector template could not be resolved.
-    pub const PARAMETER_PATH_FAILURE: &str = "States.ParameterPathFailure";
     /// The error name Lambda reports when a function name is unknown.
     pub const LAMBDA_RESOURCE_NOT_FOUND: &str = "Lambda.ResourceNotFoundException";
 }
@@ -96,7 +92,7 @@ impl fmt::Display for Failure {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{error}: {cause}")]
 pub struct TaskError {
-    /// The ASL error name, e.g. `Grafana.Throttled`.
+    /// The ASL error name, e.g. `Service.Throttled`.
     pub error: String,
     /// Human-readable explanation.
     pub cause: String,

@@ -44,9 +44,9 @@ pub enum PathError {
     },
 }
 
-/// One step of a path; kept public so validation code can reason about path shapes.
+/// One step of a path after its root.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Segment {
+pub(crate) enum Segment {
     /// `.name` or `['name']`.
     Field(String),
     /// `[n]`; negative indexes count from the end.
@@ -206,19 +206,9 @@ impl JsonPath {
         })
     }
 
-    /// The source text, for error messages.
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
-
     /// Whether `$` or `$$` anchors the path.
     pub fn root(&self) -> Root {
         self.root
-    }
-
-    /// The steps after the root.
-    pub fn segments(&self) -> &[Segment] {
-        &self.segments
     }
 
     /// A definite path names at most one value; ASL returns indefinite selections as arrays.

@@ -1,9 +1,9 @@
 //! An in-process Amazon States Language engine.
 //!
-//! keyshift's orchestration lives in one ASL definition that runs on AWS Step Functions; this
-//! crate runs the same JSON locally so plans, demos and tests exercise the real control flow
-//! (Retry, Catch, Map, Wait…) without an AWS account. It is generic: callers register task
-//! handlers; nothing here knows what the tasks do.
+//! A workflow defined in ASL runs on AWS Step Functions; this crate runs the same JSON locally
+//! so plans, demos and tests exercise the real control flow (Retry, Catch, Map, Wait…) without
+//! an AWS account. It is generic: callers register task handlers; nothing here knows what the
+//! tasks do.
 
 #![warn(missing_docs)]
 

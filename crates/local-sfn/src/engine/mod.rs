@@ -240,11 +240,6 @@ impl Engine {
         }
     }
 
-    /// The parsed definition.
-    pub fn machine(&self) -> &StateMachine {
-        &self.machine
-    }
-
     /// Replaces the clock (use [`crate::VirtualClock`] to fast-forward Waits and retries).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;

@@ -30,7 +30,7 @@ impl Arg {
 }
 
 /// Evaluates a parsed call against the effective input (`$`) and the context object (`$$`).
-pub fn evaluate(expr: &Expr, input: &Value, context: &Value) -> Result<Value, Failure> {
+pub(crate) fn evaluate(expr: &Expr, input: &Value, context: &Value) -> Result<Value, Failure> {
     eval_arg(expr, input, context).map(Arg::into_value)
 }
 

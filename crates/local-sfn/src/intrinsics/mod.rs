@@ -12,13 +12,13 @@ use serde_json::Value;
 
 use crate::jsonpath::JsonPath;
 
-pub use eval::evaluate;
-pub use parser::parse;
+pub(crate) use eval::evaluate;
+pub(crate) use parser::parse;
 
 /// Why an intrinsic expression failed to parse; reported as a definition error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid intrinsic function '{expression}': {reason}")]
-pub struct IntrinsicParseError {
+pub(crate) struct IntrinsicParseError {
     /// The text as written in the definition.
     pub expression: String,
     /// What is wrong with it.
@@ -169,6 +169,6 @@ impl Function {
 }
 
 /// Whether a `.$` value is an intrinsic call rather than a path.
-pub fn looks_like_intrinsic(text: &str) -> bool {
+pub(crate) fn looks_like_intrinsic(text: &str) -> bool {
     text.trim_start().starts_with("States.")
 }

@@ -207,7 +207,7 @@ impl Parser {
 }
 
 /// Parses `States.X(...)`; the whole text must be one call.
-pub fn parse(text: &str) -> Result<Expr, IntrinsicParseError> {
+pub(crate) fn parse(text: &str) -> Result<Expr, IntrinsicParseError> {
     let fail = |reason: String| IntrinsicParseError {
         expression: text.to_string(),
         reason,
