@@ -87,6 +87,7 @@ impl HashCache {
     }
 
     /// How many hashes are held now.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.lock().len()
     }
