@@ -154,6 +154,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// A short service-account uid drawn from the seeded generator, so runs are reproducible.
+fn new_uid(rng: &mut StdRng) -> String {
+    random_secret(rng).to_lowercase().chars().take(14).collect()
+}
+
 /// When a credential created at `now` with `seconds_to_live` expires (`None`: never, for 0).
 /// Checked arithmetic: the TTL comes straight from a request body.
 fn expiry_after(
@@ -301,8 +306,7 @@ impl SimState {
 
     /// A new short uid for a service account (drawn from the seeded generator).
     pub(crate) fn fresh_uid(&self) -> String {
-        let secret = self.fresh_secret();
-        secret.to_lowercase().chars().take(14).collect()
+        new_uid(&mut lock(&self.rng))
     }
 
     /// Creates a plain legacy key (AMG CreateWorkspaceApiKey, HTTP `POST /api/auth/keys`).
