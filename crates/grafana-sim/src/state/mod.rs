@@ -3,8 +3,9 @@
 //! Model (mirrors Grafana's own tables so its quirks fall out naturally):
 //! - An [`Instance`] is one Grafana: an AMG workspace (`g-` + 10 hex, region, status, tags,
 //!   endpoint `<id>.grafana-workspace.<region>.amazonaws.com`) or a self-hosted server (any
-//!   slug). It has a [`GrafanaVersion`](crate::version::GrafanaVersion) that the HTTP layer consults for every
-//!   version-dependent answer, and its own orgs, users, service accounts and folders.
+//!   slug). It has a [`GrafanaVersion`](crate::version::GrafanaVersion) that the HTTP layer
+//!   consults for every version-dependent answer, and its own orgs, users, service accounts
+//!   and folders.
 //! - Users and service accounts share one id sequence and one login namespace per instance,
 //!   as in Grafana's `user` table: that is why duplicate service-account names collide on the
 //!   lowercased login.
