@@ -45,7 +45,7 @@ pub fn encode_password(password: &str, salt: &str) -> String {
 /// How many hashes [`HashCache`] keeps: far more than any fleet seeds or a test issues, and a
 /// bound on what a client presenting endless wrong credentials can make the process hold
 /// (each entry is about 200 bytes, so under a megabyte at most).
-pub const HASH_CACHE_CAPACITY: usize = 4096;
+const HASH_CACHE_CAPACITY: usize = 4096;
 
 /// Memoises [`encode_password`]: 10 000 PBKDF2 rounds per request would make every
 /// authenticated call slow in debug builds, and tests reuse the same few credentials (fleet
@@ -87,6 +87,7 @@ impl HashCache {
     }
 
     /// How many hashes are held now.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.lock().len()
     }

@@ -40,9 +40,20 @@ pub const SAMPLE_FLEET_JSON: &str = include_str!("../fleets/sample.json");
 /// Why a fleet file was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum FleetError {
-    /// The file is not valid fleet JSON.
-    #[error("fleet file is not valid: {0}")]
-    Parse(#[from] serde_json::Error),
+    /// The file is not valid fleet JSON. It names the place and the field, never a value:
+    /// serde's own messages quote input, and a fleet file holds seeded secrets and passwords.
+    #[error("fleet file is not valid: {problem} at {path} (line {line}, column {column})")]
+    Parse {
+        /// What is wrong, in words from the fleet format, not from the file.
+        problem: String,
+        /// Where in the document, as `workspaces[0].apiKeys[1].orgId`; `?` stands for a key
+        /// that is not a fleet field name.
+        path: String,
+        /// 1-based line of the error.
+        line: usize,
+        /// 1-based column of the error.
+        column: usize,
+    },
     /// The file could not be read.
     #[error("cannot read fleet file {path}: {source}")]
     Read {
@@ -366,7 +377,11 @@ pub struct FolderSpec {
 impl FleetSpec {
     /// Parses fleet JSON.
     pub fn from_json(text: &str) -> Result<Self, FleetError> {
-        Ok(serde_json::from_str(text)?)
+        let mut document = serde_json::Deserializer::from_str(text);
+        let fleet = serde_path_to_error::deserialize(&mut document)
+            .map_err(|error| parse_error(Some(error.path()), error.inner()))?;
+        document.end().map_err(|error| parse_error(None, &error))?;
+        Ok(fleet)
     }
 
     /// Reads and parses a fleet file.
@@ -381,6 +396,122 @@ impl FleetSpec {
     /// The fleet shipped with the crate.
     pub fn sample() -> Result<Self, FleetError> {
         Self::from_json(SAMPLE_FLEET_JSON)
+    }
+}
+
+/// Every field name of the fleet format: the only words of the file a parse error repeats.
+const FIELD_NAMES: &[&str] = &[
+    "seed",
+    "workspaces",
+    "kind",
+    "id",
+    "region",
+    "name",
+    "description",
+    "status",
+    "tags",
+    "version",
+    "settings",
+    "orgs",
+    "users",
+    "apiKeys",
+    "serviceAccounts",
+    "folders",
+    "apiKeyMaxSecondsToLive",
+    "tokenExpirationDayLimit",
+    "hideVersion",
+    "autoMigrateOnStart",
+    "login",
+    "password",
+    "email",
+    "isGrafanaAdmin",
+    "roles",
+    "fixedRoles",
+    "role",
+    "orgId",
+    "expires",
+    "lastUsed",
+    "secret",
+    "migrated",
+    "isDisabled",
+    "tokens",
+    "created",
+    "revoked",
+    "uid",
+    "title",
+];
+
+/// A [`FleetError::Parse`] built only from the fleet format's own words, the error's
+/// position and the path's indices.
+fn parse_error(path: Option<&serde_path_to_error::Path>, error: &serde_json::Error) -> FleetError {
+    use serde_path_to_error::Segment;
+    let mut shown = String::new();
+    for segment in path.into_iter().flat_map(|path| path.iter()) {
+        match segment {
+            Segment::Seq { index } => shown.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !shown.is_empty() {
+                    shown.push('.');
+                }
+                shown.push_str(if FIELD_NAMES.contains(&key.as_str()) {
+                    key
+                } else {
+                    "?"
+                });
+            }
+            Segment::Unknown => shown.push_str(".?"),
+        }
+    }
+    if shown.is_empty() {
+        shown.push_str("the top level");
+    }
+    FleetError::Parse {
+        problem: parse_problem(error),
+        path: shown,
+        line: error.line(),
+        column: error.column(),
+    }
+}
+
+/// serde_json's message without any quoted input. Syntax messages are fixed texts; data
+/// messages keep only the part that comes from the format (`missing field `name``, what was
+/// expected), and a message of unknown shape (a custom one) becomes a plain "invalid value".
+fn parse_problem(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    let message = message
+        .rsplit_once(" at line ")
+        .map_or(message.as_str(), |(text, _)| text);
+    if !error.is_data() {
+        return message.to_string();
+    }
+    // What was expected comes from the format; keep it only when the input cannot have
+    // contributed a second ", expected " that would make the split ambiguous.
+    let expected = match message.split_once(", expected ") {
+        Some((_, expected)) if !expected.contains(", expected ") => {
+            format!(", expected {expected}")
+        }
+        _ => String::new(),
+    };
+    let missing_field = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'))
+        .filter(|field| FIELD_NAMES.contains(field));
+    if let Some(field) = missing_field {
+        format!("missing field `{field}`")
+    } else if message.starts_with("unknown field ") {
+        format!("unknown field{expected}")
+    } else if message.starts_with("duplicate field ") {
+        "a field appears twice".to_string()
+    } else if message.starts_with("unknown variant ") {
+        format!("unknown variant{expected}")
+    } else if message.starts_with("invalid type: ") {
+        format!("wrong type{expected}")
+    } else if message.starts_with("invalid length ") {
+        format!("wrong number of elements{expected}")
+    } else if message.starts_with("invalid value: ") {
+        format!("invalid value{expected}")
+    } else {
+        "invalid value".to_string()
     }
 }
 
@@ -436,6 +567,103 @@ mod tests {
         assert!(printed.contains("admin") && printed.contains("sa"));
         assert!(!printed.contains("hunter2-password"));
         assert!(!printed.contains(secret));
+    }
+
+    const SECRET: &str = "Zq7Xw2Lm9Pa4Rt6Yu8Io1As3Df5Gh0Jk";
+    const PASSWORD: &str = "hunter2-password";
+
+    /// A workspace with the seeded secret and password, plus `extra` members.
+    fn fleet_with(extra: &str) -> String {
+        format!(
+            r#"{{"workspaces": [{{"kind": "selfHosted", "id": "p", "version": "11.5.0",
+                "users": [{{"login": "admin", "password": "{PASSWORD}"}}],
+                "apiKeys": [{{"name": "k", "role": "Admin", "secret": "{SECRET}"}}]{extra}}}]}}"#
+        )
+    }
+
+    #[test]
+    fn parse_errors_name_the_place_but_never_quote_a_seeded_secret_or_password() {
+        let cases = [
+            (
+                fleet_with(&format!(r#", "orgs": [{{"id": "{SECRET}", "name": "o"}}]"#)),
+                "wrong type, expected i64 at workspaces[0].orgs[0].id",
+            ),
+            (
+                fleet_with("").replace(
+                    r#""login": "admin","#,
+                    &format!(r#""login": "admin", "isGrafanaAdmin": "{PASSWORD}","#),
+                ),
+                "wrong type, expected a boolean at workspaces[0].users[0].isGrafanaAdmin",
+            ),
+            (
+                fleet_with(&format!(r#", "{SECRET}": 1"#)),
+                "unknown field, expected one of `kind`",
+            ),
+            (
+                fleet_with(&format!(r#", "tags": {{"{PASSWORD}": 5}}"#)),
+                "wrong type, expected a string at workspaces[0].tags.?",
+            ),
+            (
+                fleet_with("").replace(r#""selfHosted""#, &format!(r#""{PASSWORD}""#)),
+                "unknown variant, expected `amg` or `selfHosted` at workspaces[0].kind",
+            ),
+            (
+                fleet_with("").replace("11.5.0", SECRET),
+                "invalid value at workspaces[0].version",
+            ),
+            (
+                fleet_with(&format!(r#", "folders": [{{"uid": "{SECRET}\x"}}]"#)),
+                "invalid escape at workspaces[0].folders[0].uid",
+            ),
+            (
+                format!("{} {SECRET}", fleet_with("")),
+                "trailing characters at the top level",
+            ),
+            (
+                fleet_with("").replace(r#""role": "Admin", "#, ""),
+                "missing field `role` at workspaces[0].apiKeys[0]",
+            ),
+        ];
+        for (text, wanted) in cases {
+            let error = FleetSpec::from_json(&text).unwrap_err().to_string();
+            assert!(error.contains(wanted), "{error:?} lacks {wanted:?}");
+            assert!(error.contains("(line "), "{error:?} has no position");
+            assert!(
+                !error.contains(SECRET) && !error.contains(PASSWORD),
+                "{error:?} quotes a seeded secret"
+            );
+        }
+    }
+
+    #[test]
+    fn every_field_of_the_fleet_format_may_be_named_in_a_parse_error() {
+        let fleet = FleetSpec::from_json(&fleet_with(
+            r#", "orgs": [{"id": 1, "name": "o"}], "folders": [{"uid": "f", "title": "F"}],
+               "serviceAccounts": [{"name": "sa", "tokens": [{"name": "t"}]}]"#,
+        ))
+        .unwrap();
+        fn walk(value: &serde_json::Value, names: &mut Vec<String>) {
+            match value {
+                serde_json::Value::Object(members) => {
+                    for (name, member) in members {
+                        names.push(name.clone());
+                        if !matches!(name.as_str(), "tags" | "roles" | "fixedRoles") {
+                            walk(member, names);
+                        }
+                    }
+                }
+                serde_json::Value::Array(items) => {
+                    items.iter().for_each(|item| walk(item, names));
+                }
+                _ => {}
+            }
+        }
+        let mut names = Vec::new();
+        walk(&serde_json::to_value(&fleet).unwrap(), &mut names);
+        assert!(names.len() >= FIELD_NAMES.len());
+        for name in names {
+            assert!(FIELD_NAMES.contains(&name.as_str()), "{name} missing");
+        }
     }
 
     #[test]

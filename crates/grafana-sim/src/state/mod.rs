@@ -3,8 +3,9 @@
 //! Model (mirrors Grafana's own tables so its quirks fall out naturally):
 //! - An [`Instance`] is one Grafana: an AMG workspace (`g-` + 10 hex, region, status, tags,
 //!   endpoint `<id>.grafana-workspace.<region>.amazonaws.com`) or a self-hosted server (any
-//!   slug). It has a [`GrafanaVersion`] that the HTTP layer consults for every
-//!   version-dependent answer, and its own orgs, users, service accounts and folders.
+//!   slug). It has a [`GrafanaVersion`](crate::version::GrafanaVersion) that the HTTP layer
+//!   consults for every version-dependent answer, and its own orgs, users, service accounts
+//!   and folders.
 //! - Users and service accounts share one id sequence and one login namespace per instance,
 //!   as in Grafana's `user` table: that is why duplicate service-account names collide on the
 //!   lowercased login.
@@ -154,6 +155,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// A short service-account uid drawn from the seeded generator, so runs are reproducible.
+fn new_uid(rng: &mut StdRng) -> String {
+    random_secret(rng).to_lowercase().chars().take(14).collect()
+}
+
 /// When a credential created at `now` with `seconds_to_live` expires (`None`: never, for 0).
 /// Checked arithmetic: the TTL comes straight from a request body.
 fn expiry_after(
@@ -301,8 +307,7 @@ impl SimState {
 
     /// A new short uid for a service account (drawn from the seeded generator).
     pub(crate) fn fresh_uid(&self) -> String {
-        let secret = self.fresh_secret();
-        secret.to_lowercase().chars().take(14).collect()
+        new_uid(&mut lock(&self.rng))
     }
 
     /// Creates a plain legacy key (AMG CreateWorkspaceApiKey, HTTP `POST /api/auth/keys`).

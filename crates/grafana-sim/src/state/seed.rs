@@ -10,7 +10,7 @@ use super::rows::{
     CredentialFormat, CredentialRow, FixedRole, Folder, Instance, Org, Role, SeededSecret, User,
 };
 use super::views::NewServiceAccount;
-use super::{DEFAULT_ORG_ID, StateError, World};
+use super::{DEFAULT_ORG_ID, StateError, World, new_uid};
 use crate::credentials::{
     HashCache, legacy_key_string, random_secret, service_account_token_string, token_checksum,
 };
@@ -66,8 +66,20 @@ fn validate_workspace_id(spec: &WorkspaceSpec) -> Result<(), FleetError> {
     }
 }
 
-fn valid_secret(secret: &str) -> bool {
-    secret.len() == 32 && secret.chars().all(|c| c.is_ascii_alphanumeric())
+/// The fleet's secret for a credential when it is 32 characters of `[0-9A-Za-z]`, else one
+/// drawn from the seeded generator when the fleet gives none.
+fn seeded_secret(
+    given: &Option<String>,
+    rng: &mut StdRng,
+    workspace: &str,
+) -> Result<String, FleetError> {
+    match given {
+        Some(secret) if secret.len() == 32 && secret.chars().all(|c| c.is_ascii_alphanumeric()) => {
+            Ok(secret.clone())
+        }
+        Some(_) => Err(FleetError::InvalidSecret(workspace.to_string())),
+        None => Ok(random_secret(rng)),
+    }
 }
 
 impl Instance {
@@ -214,11 +226,7 @@ impl Instance {
             if !instance.orgs.contains_key(&key.org_id) {
                 return Err(unknown_org(key.org_id));
             }
-            let secret = match &key.secret {
-                Some(secret) if valid_secret(secret) => secret.clone(),
-                Some(_) => return Err(FleetError::InvalidSecret(spec.id.clone())),
-                None => random_secret(rng),
-            };
+            let secret = seeded_secret(&key.secret, rng, &spec.id)?;
             let role = Role::parse(&key.role).ok_or_else(|| invalid_role(&key.role))?;
             instance
                 .require_free_credential_name(key.org_id, &key.name)
@@ -253,7 +261,7 @@ impl Instance {
                 Some(role) => Role::parse(role).ok_or_else(|| invalid_role(role))?,
                 None => Role::Viewer,
             };
-            let uid: String = random_secret(rng).to_lowercase().chars().take(14).collect();
+            let uid = new_uid(rng);
             let view = instance
                 .create_service_account(
                     account.org_id,
@@ -273,11 +281,7 @@ impl Instance {
                     },
                 })?;
             for token in &account.tokens {
-                let secret = match &token.secret {
-                    Some(secret) if valid_secret(secret) => secret.clone(),
-                    Some(_) => return Err(FleetError::InvalidSecret(spec.id.clone())),
-                    None => random_secret(rng),
-                };
+                let secret = seeded_secret(&token.secret, rng, &spec.id)?;
                 instance
                     .require_free_credential_name(account.org_id, &token.name)
                     .map_err(|_| duplicate(account.org_id, &token.name))?;
@@ -305,7 +309,7 @@ impl Instance {
             }
         }
         for (org_id, key_id) in migrate_ids {
-            let uid: String = random_secret(rng).to_lowercase().chars().take(14).collect();
+            let uid = new_uid(rng);
             instance
                 .migrate_key(org_id, key_id, uid, created)
                 .map_err(|_| FleetError::DuplicateServiceAccount {
@@ -321,10 +325,7 @@ impl Instance {
             let org_ids: Vec<i64> = instance.orgs.keys().copied().collect();
             for org_id in org_ids {
                 let plain: Vec<i64> = instance.plain_key_ids(org_id);
-                let uids: Vec<String> = plain
-                    .iter()
-                    .map(|_| random_secret(rng).to_lowercase().chars().take(14).collect())
-                    .collect();
+                let uids: Vec<String> = plain.iter().map(|_| new_uid(rng)).collect();
                 instance.migrate_all(org_id, uids, now);
             }
         }

@@ -7,7 +7,7 @@ use axum::http::{Response, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Answer, flag, param_id, parse_body, state_failure};
+use super::{Answer, flag, on_instance, param_id, parse_body, route_caller, state_failure};
 use crate::http::InstanceContext;
 use crate::http::auth::Caller;
 use crate::http::extract::{PathParams, QueryParams};
@@ -21,18 +21,16 @@ pub(crate) async fn list_keys(
     caller: Result<Caller, Response<Body>>,
     QueryParams(query): QueryParams,
 ) -> Answer {
-    if instance.version.legacy_keys_removed() {
-        return Err(reply::not_found());
-    }
-    let caller = caller?;
-    caller.require("apikeys:read")?;
+    let caller = route_caller(
+        !instance.version.legacy_keys_removed(),
+        caller,
+        "apikeys:read",
+    )?;
     let include_expired = flag(&query, "includeExpired");
     let access_control = flag(&query, "accesscontrol");
-    let keys = state
-        .with_instance(&caller.instance, |found, now| {
-            found.list_plain_keys(caller.org_id, include_expired, now)
-        })
-        .map_err(|error| state_failure(&error))?;
+    let keys = on_instance(&state, &caller, |found, now| {
+        found.list_plain_keys(caller.org_id, include_expired, now)
+    })?;
     let list: Vec<Value> = keys
         .iter()
         .map(|key| {
@@ -93,11 +91,9 @@ pub(crate) async fn create_key(
             "Cannot assign a role higher than user's role",
         ));
     }
-    let max = state
-        .with_instance(&caller.instance, |found, _| {
-            found.settings.api_key_max_seconds_to_live
-        })
-        .map_err(|error| state_failure(&error))?;
+    let max = on_instance(&state, &caller, |found, _| {
+        found.settings.api_key_max_seconds_to_live
+    })?;
     if max != -1 {
         if request.seconds_to_live == 0 {
             return Err(reply::legacy(
@@ -151,18 +147,16 @@ pub(crate) async fn delete_key(
     caller: Result<Caller, Response<Body>>,
     PathParams(params): PathParams,
 ) -> Answer {
-    if instance.version.legacy_keys_removed() {
-        return Err(reply::not_found());
-    }
-    let caller = caller?;
-    caller.require("apikeys:delete")?;
+    let caller = route_caller(
+        !instance.version.legacy_keys_removed(),
+        caller,
+        "apikeys:delete",
+    )?;
     let key_id = param_id(&params, "id")
         .ok_or_else(|| reply::legacy_traced(StatusCode::BAD_REQUEST, "id is invalid"))?;
-    state
-        .with_instance(&caller.instance, |found, _| {
-            found.delete_plain_key(caller.org_id, key_id)
-        })
-        .map_err(|error| state_failure(&error))?
-        .map_err(|_| reply::legacy_traced(StatusCode::NOT_FOUND, "Failed to delete API key"))?;
+    on_instance(&state, &caller, |found, _| {
+        found.delete_plain_key(caller.org_id, key_id)
+    })?
+    .map_err(|_| reply::legacy_traced(StatusCode::NOT_FOUND, "Failed to delete API key"))?;
     Ok(reply::ok(json!({"message": "API key deleted"})))
 }

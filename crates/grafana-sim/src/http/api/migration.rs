@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::{Response, StatusCode};
 use serde_json::json;
 
-use super::{Answer, param_id, state_failure};
+use super::{Answer, on_instance, param_id, route_caller};
 use crate::http::InstanceContext;
 use crate::http::auth::Caller;
 use crate::http::extract::PathParams;
@@ -19,22 +19,18 @@ pub(crate) async fn migrate_all(
     Extension(instance): Extension<InstanceContext>,
     caller: Result<Caller, Response<Body>>,
 ) -> Answer {
-    if instance.version.legacy_keys_removed() {
-        return Err(reply::not_found());
-    }
-    let caller = caller?;
-    caller.require("serviceaccounts:create")?;
-    let pending = state
-        .with_instance(&caller.instance, |found, _| {
-            found.plain_keys(caller.org_id).len()
-        })
-        .map_err(|error| state_failure(&error))?;
+    let caller = route_caller(
+        !instance.version.legacy_keys_removed(),
+        caller,
+        "serviceaccounts:create",
+    )?;
+    let pending = on_instance(&state, &caller, |found, _| {
+        found.plain_keys(caller.org_id).len()
+    })?;
     let uids: Vec<String> = (0..pending).map(|_| state.fresh_uid()).collect();
-    let report = state
-        .with_instance(&caller.instance, |found, now| {
-            found.migrate_all(caller.org_id, uids, now)
-        })
-        .map_err(|error| state_failure(&error))?;
+    let report = on_instance(&state, &caller, |found, now| {
+        found.migrate_all(caller.org_id, uids, now)
+    })?;
     if caller.version.migrate_all_returns_result() {
         return Ok(reply::ok(&report));
     }
@@ -57,28 +53,26 @@ pub(crate) async fn migrate_one(
     caller: Result<Caller, Response<Body>>,
     PathParams(params): PathParams,
 ) -> Answer {
-    if instance.version.legacy_keys_removed() {
-        return Err(reply::not_found());
-    }
-    let caller = caller?;
-    caller.require("serviceaccounts:create")?;
+    let caller = route_caller(
+        !instance.version.legacy_keys_removed(),
+        caller,
+        "serviceaccounts:create",
+    )?;
     let key_id = param_id(&params, "keyId")
         .ok_or_else(|| reply::legacy_traced(StatusCode::BAD_REQUEST, "Key ID is invalid"))?;
     let uid = state.fresh_uid();
-    let outcome = state
-        .with_instance(&caller.instance, |found, now| {
-            let plain = found.plain_keys(caller.org_id);
-            if plain.is_empty() {
-                return Err(StateError::NoApiKeysToMigrate);
-            }
-            if !plain.iter().any(|row| row.id == key_id) {
-                return Ok(());
-            }
-            found
-                .migrate_key(caller.org_id, key_id, uid, now)
-                .map(|_| ())
-        })
-        .map_err(|error| state_failure(&error))?;
+    let outcome = on_instance(&state, &caller, |found, now| {
+        let plain = found.plain_keys(caller.org_id);
+        if plain.is_empty() {
+            return Err(StateError::NoApiKeysToMigrate);
+        }
+        if !plain.iter().any(|row| row.id == key_id) {
+            return Ok(());
+        }
+        found
+            .migrate_key(caller.org_id, key_id, uid, now)
+            .map(|_| ())
+    })?;
     if outcome.is_err() {
         return Err(reply::legacy_traced(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -99,16 +93,14 @@ pub(crate) async fn migration_status(
     Extension(instance): Extension<InstanceContext>,
     caller: Result<Caller, Response<Body>>,
 ) -> Answer {
-    if !instance.version.has_9x_migration_extras() {
-        return Err(reply::not_found());
-    }
-    let caller = caller?;
-    caller.require("serviceaccounts:read")?;
-    let migrated = state
-        .with_instance(&caller.instance, |found, _| {
-            found.hidden_api_key_orgs.contains(&caller.org_id)
-        })
-        .map_err(|error| state_failure(&error))?;
+    let caller = route_caller(
+        instance.version.has_9x_migration_extras(),
+        caller,
+        "serviceaccounts:read",
+    )?;
+    let migrated = on_instance(&state, &caller, |found, _| {
+        found.hidden_api_key_orgs.contains(&caller.org_id)
+    })?;
     Ok(reply::ok(json!({"migrated": migrated})))
 }
 
@@ -118,16 +110,14 @@ pub(crate) async fn hide_api_keys(
     Extension(instance): Extension<InstanceContext>,
     caller: Result<Caller, Response<Body>>,
 ) -> Answer {
-    if !instance.version.has_9x_migration_extras() {
-        return Err(reply::not_found());
-    }
-    let caller = caller?;
-    caller.require("serviceaccounts:create")?;
-    state
-        .with_instance(&caller.instance, |found, _| {
-            found.hidden_api_key_orgs.insert(caller.org_id)
-        })
-        .map_err(|error| state_failure(&error))?;
+    let caller = route_caller(
+        instance.version.has_9x_migration_extras(),
+        caller,
+        "serviceaccounts:create",
+    )?;
+    on_instance(&state, &caller, |found, _| {
+        found.hidden_api_key_orgs.insert(caller.org_id)
+    })?;
     Ok(reply::ok(json!({"message": "API keys hidden"})))
 }
 
@@ -138,21 +128,19 @@ pub(crate) async fn revert_key(
     caller: Result<Caller, Response<Body>>,
     PathParams(params): PathParams,
 ) -> Answer {
-    if !instance.version.has_9x_migration_extras() {
-        return Err(reply::not_found());
-    }
-    let caller = caller?;
-    caller.require("serviceaccounts:delete")?;
+    let caller = route_caller(
+        instance.version.has_9x_migration_extras(),
+        caller,
+        "serviceaccounts:delete",
+    )?;
     let key_id = param_id(&params, "keyId")
         .ok_or_else(|| reply::legacy_traced(StatusCode::BAD_REQUEST, "Key ID is invalid"))?;
-    state
-        .with_instance(&caller.instance, |found, _| {
-            found.revert_key(caller.org_id, key_id)
-        })
-        .map_err(|error| state_failure(&error))?
-        // Unknown key: UNCONFIRMED answer, treated like a failed conversion.
-        .map_err(|_| {
-            reply::legacy_traced(StatusCode::INTERNAL_SERVER_ERROR, "Error reverting API key")
-        })?;
+    on_instance(&state, &caller, |found, _| {
+        found.revert_key(caller.org_id, key_id)
+    })?
+    // Unknown key: UNCONFIRMED answer, treated like a failed conversion.
+    .map_err(|_| {
+        reply::legacy_traced(StatusCode::INTERNAL_SERVER_ERROR, "Error reverting API key")
+    })?;
     Ok(reply::ok(json!({"message": "API key reverted"})))
 }

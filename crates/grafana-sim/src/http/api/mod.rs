@@ -11,6 +11,7 @@ use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{Response, StatusCode};
+use chrono::{DateTime, Utc};
 use md5::{Digest, Md5};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -20,7 +21,7 @@ use super::InstanceContext;
 use super::auth::{Caller, Principal};
 use super::extract::QueryParams;
 use super::reply;
-use crate::state::{Role, ServiceAccountView, SharedState, StateError, TokenView};
+use crate::state::{Instance, Role, ServiceAccountView, SharedState, StateError, TokenView};
 use crate::version::{GrafanaVersion, UserEndpointBehaviour};
 
 pub(crate) use keys::{create_key, delete_key, list_keys};
@@ -64,6 +65,34 @@ fn int_param(query: &HashMap<String, String>, names: &[&str]) -> i64 {
 fn avatar_url(email: &str) -> String {
     let digest = Md5::digest(email.trim().to_lowercase().as_bytes());
     format!("/avatar/{}", hex::encode(digest))
+}
+
+/// Runs `action` on the caller's instance under the state lock; an instance gone since the
+/// request was routed answers as an unknown instance does.
+fn on_instance<R>(
+    state: &SharedState,
+    caller: &Caller,
+    action: impl FnOnce(&mut Instance, DateTime<Utc>) -> R,
+) -> Result<R, Response<Body>> {
+    state
+        .with_instance(&caller.instance, action)
+        .map_err(|error| state_failure(&error))
+}
+
+/// The caller of a route that some versions lack: where `present` is false the route is a 404
+/// before any authentication, as Grafana's router answers it; otherwise the caller must have
+/// authenticated and hold `action`.
+fn route_caller(
+    present: bool,
+    caller: Result<Caller, Response<Body>>,
+    action: &str,
+) -> Result<Caller, Response<Body>> {
+    if !present {
+        return Err(reply::not_found());
+    }
+    let caller = caller?;
+    caller.require(action)?;
+    Ok(caller)
 }
 
 fn state_failure(error: &StateError) -> Response<Body> {
@@ -204,12 +233,10 @@ pub(crate) async fn healthz() -> &'static str {
 pub(crate) async fn current_org(State(state): State<SharedState>, caller: Caller) -> Answer {
     // Role `None` → 403 is UNCONFIRMED in the reference; chosen as a user would expect.
     caller.require("orgs:read")?;
-    let org = state
-        .with_instance(&caller.instance, |instance, _| {
-            instance.orgs.get(&caller.org_id).cloned()
-        })
-        .map_err(|error| state_failure(&error))?
-        .ok_or_else(reply::not_found)?;
+    let org = on_instance(&state, &caller, |instance, _| {
+        instance.orgs.get(&caller.org_id).cloned()
+    })?
+    .ok_or_else(reply::not_found)?;
     Ok(reply::ok(json!({
         "id": org.id,
         "name": org.name,
@@ -318,18 +345,16 @@ pub(crate) async fn search(
         n if n <= 0 => 1000,
         n => n,
     };
-    let hits = state
-        .with_instance(&caller.instance, |instance, _| {
-            instance
-                .folders
-                .iter()
-                .filter(|folder| folder.org_id == caller.org_id)
-                .filter(|folder| folder.title.to_lowercase().contains(&text))
-                .take(usize::try_from(limit).unwrap_or(1000))
-                .map(folder_hit)
-                .collect::<Vec<_>>()
-        })
-        .map_err(|error| state_failure(&error))?;
+    let hits = on_instance(&state, &caller, |instance, _| {
+        instance
+            .folders
+            .iter()
+            .filter(|folder| folder.org_id == caller.org_id)
+            .filter(|folder| folder.title.to_lowercase().contains(&text))
+            .take(usize::try_from(limit).unwrap_or(1000))
+            .map(folder_hit)
+            .collect::<Vec<_>>()
+    })?;
     Ok(reply::ok(hits))
 }
 
@@ -346,17 +371,15 @@ pub(crate) async fn list_folders(
         n if n <= 0 => 1000,
         n => n,
     };
-    let folders = state
-        .with_instance(&caller.instance, |instance, _| {
-            instance
-                .folders
-                .iter()
-                .filter(|folder| folder.org_id == caller.org_id)
-                .take(usize::try_from(limit).unwrap_or(1000))
-                .map(|folder| json!({"id": folder.id, "uid": folder.uid, "title": folder.title}))
-                .collect::<Vec<_>>()
-        })
-        .map_err(|error| state_failure(&error))?;
+    let folders = on_instance(&state, &caller, |instance, _| {
+        instance
+            .folders
+            .iter()
+            .filter(|folder| folder.org_id == caller.org_id)
+            .take(usize::try_from(limit).unwrap_or(1000))
+            .map(|folder| json!({"id": folder.id, "uid": folder.uid, "title": folder.title}))
+            .collect::<Vec<_>>()
+    })?;
     Ok(reply::ok(folders))
 }
 
@@ -383,11 +406,9 @@ pub(crate) async fn create_folder(
             "folder title cannot be empty",
         ));
     }
-    let folder = state
-        .with_instance(&caller.instance, |instance, _| {
-            instance.create_folder(caller.org_id, &request.title, request.uid.clone())
-        })
-        .map_err(|error| state_failure(&error))?;
+    let folder = on_instance(&state, &caller, |instance, _| {
+        instance.create_folder(caller.org_id, &request.title, request.uid.clone())
+    })?;
     let slug = folder.title.to_lowercase().replace(' ', "-");
     Ok(reply::ok(json!({
         "id": folder.id,

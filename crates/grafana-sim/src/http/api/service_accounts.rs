@@ -7,8 +7,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
-    Answer, account_not_found, flag, int_param, invalid_account_id, param_id, parse_body, sa_dto,
-    sa_profile, state_failure,
+    Answer, account_not_found, flag, int_param, invalid_account_id, on_instance, param_id,
+    parse_body, sa_dto, sa_profile, state_failure,
 };
 use crate::http::auth::Caller;
 use crate::http::extract::{PathParams, QueryParams};
@@ -169,14 +169,12 @@ pub(super) fn find_account(
     caller: &Caller,
     account_id: i64,
 ) -> Result<ServiceAccountView, Response<Body>> {
-    state
-        .with_instance(&caller.instance, |found, _| {
-            found
-                .require_service_account(caller.org_id, account_id)
-                .map(|account| found.service_account_view(account))
-        })
-        .map_err(|error| state_failure(&error))?
-        .map_err(|_| account_not_found())
+    on_instance(state, caller, |found, _| {
+        found
+            .require_service_account(caller.org_id, account_id)
+            .map(|account| found.service_account_view(account))
+    })?
+    .map_err(|_| account_not_found())
 }
 
 /// `GET /api/serviceaccounts/:id`: the profile shape.
@@ -224,11 +222,9 @@ pub(crate) async fn update_service_account(
         role,
         is_disabled: request.is_disabled,
     };
-    let updated = state
-        .with_instance(&caller.instance, |found, now| {
-            found.update_service_account(caller.org_id, account_id, update, now)
-        })
-        .map_err(|error| state_failure(&error))?;
+    let updated = on_instance(&state, &caller, |found, now| {
+        found.update_service_account(caller.org_id, account_id, update, now)
+    })?;
     match updated {
         Ok(account) => Ok(reply::ok(json!({
             "message": "Service account updated",

@@ -8,7 +8,8 @@ use serde_json::json;
 
 use super::service_accounts::{empty_name, find_account};
 use super::{
-    Answer, account_not_found, invalid_account_id, param_id, parse_body, state_failure, token_dto,
+    Answer, account_not_found, invalid_account_id, on_instance, param_id, parse_body,
+    state_failure, token_dto,
 };
 use crate::http::auth::Caller;
 use crate::http::extract::PathParams;
@@ -53,11 +54,9 @@ pub(crate) async fn create_token(
     let request: CreateTokenBody = parse_body(&body)
         .ok_or_else(|| reply::legacy_traced(StatusCode::BAD_REQUEST, "Bad request data"))?;
     find_account(&state, &caller, account_id)?;
-    let settings_check = state
-        .with_instance(&caller.instance, |found, _| {
-            found.check_token_ttl_settings(request.seconds_to_live)
-        })
-        .map_err(|error| state_failure(&error))?;
+    let settings_check = on_instance(&state, &caller, |found, _| {
+        found.check_token_ttl_settings(request.seconds_to_live)
+    })?;
     match settings_check {
         Ok(()) => {}
         Err(StateError::ExpirationBeyondDayLimit) => {
