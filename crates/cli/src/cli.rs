@@ -15,14 +15,24 @@ Exit codes:
   4   the environment failed (simulator, AWS, Grafana unreachable)
   10  `plan --detailed-exitcode` only: the plan has work to do";
 
+/// The default `--log`: warnings, except from aws-config and the smithy runtime, which warn
+/// about every instance-metadata (IMDS) probe that fails outside EC2 and dump the HTTP
+/// response while doing so; what keyshift needs from them is reported as its own error.
+pub const DEFAULT_LOG_FILTER: &str =
+    "warn,aws_config=error,aws_smithy_runtime=error,aws_smithy_runtime_api=error";
+
+/// The environment variable `--secret-store memory` reads a self-hosted admin credential from.
+pub const ADMIN_CREDENTIAL_ENV: &str = "KEYSHIFT_ADMIN_CREDENTIAL";
+
 /// keyshift moves Grafana fleets (Amazon Managed Grafana and self-hosted) off legacy API keys
 /// onto service-account tokens, rotates them and keeps them in AWS Secrets Manager.
 #[derive(Debug, Parser)]
 #[command(name = "keyshift", version, about, long_about = None, after_help = EXIT_CODES)]
 pub struct Cli {
     /// Log filter for diagnostics on stderr (tracing EnvFilter syntax, e.g. `info`,
-    /// `keyshift=debug`); also read from KEYSHIFT_LOG.
-    #[arg(long, global = true, env = "KEYSHIFT_LOG", default_value = "warn")]
+    /// `keyshift=debug`); also read from KEYSHIFT_LOG. The default keeps the AWS SDK's
+    /// credential and instance-metadata probing, expected outside AWS, quiet.
+    #[arg(long, global = true, env = "KEYSHIFT_LOG", default_value = DEFAULT_LOG_FILTER)]
     pub log: String,
     /// What to do.
     #[command(subcommand)]
@@ -149,16 +159,19 @@ pub enum DlqKind {
 #[derive(Debug, Args)]
 pub struct TargetArgs {
     /// Fleet config file (JSON): AMG selection by tag and self-hosted targets. Format:
-    /// `{"amg": {"regions": ["eu-west-1"], "tags": {"keyshift": "managed"}},
+    /// `{"amg": {"regions": ["eu-west-1"], "tags": {"keyshift": "managed"},
+    ///   "secretNames": {"g-0123456789": "prod-grafana"}},
     ///   "selfHosted": [{"url": "https://grafana.example.com", "adminSecretId": "grafana/admin",
-    ///   "orgId": 1}], "policy": {"gracePeriod": "24h"}}`; every part optional.
+    ///   "orgId": 1, "secretName": "ops-grafana"}], "policy": {"gracePeriod": "24h"}}`; every
+    ///   part optional.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// One AMG workspace id (`g-…`) instead of the fleet; needs --region.
     #[arg(long, conflicts_with = "url")]
     pub workspace: Option<String>,
     /// Region of --workspace (or, without a config, the region whose tagged workspaces are
-    /// listed).
+    /// listed); also the region of Secrets Manager, KMS and SQS when the environment
+    /// (AWS_REGION, the profile) names none.
     #[arg(long)]
     pub region: Option<String>,
     /// One self-hosted Grafana base URL instead of the fleet; needs --admin-secret-id.
@@ -170,6 +183,10 @@ pub struct TargetArgs {
     /// Grafana organisation id of --workspace/--url.
     #[arg(long, default_value_t = 1)]
     pub org_id: i64,
+    /// What stands for --workspace/--url in its secrets' names instead of the slug of its id
+    /// or URL (the config's `secretName`), so a Grafana moved to a new URL keeps its secrets.
+    #[arg(long)]
+    pub secret_name: Option<String>,
     /// Select AMG workspaces carrying this tag (`key=value`, repeatable); overrides the
     /// config's tags.
     #[arg(long = "tag", value_name = "KEY=VALUE")]
@@ -187,11 +204,13 @@ pub struct TargetArgs {
     /// Where managed secrets (and self-hosted admin credentials) are read and written.
     #[arg(long, value_enum, default_value = "secrets-manager")]
     pub secret_store: SecretStoreKind,
-    /// With `--secret-store memory`: the name of an environment variable holding the
-    /// self-hosted admin credential (`{"username":…,"password":…}`, `{"token":…}` or a bare
-    /// token), stored under --admin-secret-id (or every config target's id) before the run.
-    #[arg(long, value_name = "VAR")]
-    pub admin_credential_env: Option<String>,
+    /// With `--secret-store memory`: a file holding the self-hosted admin credential
+    /// (`{"username":…,"password":…}`, `{"token":…}` or a bare token), stored under
+    /// --admin-secret-id (or every config target's id) before the run. Without it the
+    /// credential is read from the KEYSHIFT_ADMIN_CREDENTIAL environment variable; it is never
+    /// taken from the command line, where other users could see it.
+    #[arg(long, value_name = "PATH")]
+    pub admin_credential_file: Option<PathBuf>,
 }
 
 /// Arguments of `keyshift plan`.

@@ -5,9 +5,11 @@
 //!
 //! ```json
 //! {
-//!   "amg": {"regions": ["eu-west-1", "us-east-1"], "tags": {"keyshift": "managed"}, "orgId": 1},
+//!   "amg": {"regions": ["eu-west-1", "us-east-1"], "tags": {"keyshift": "managed"}, "orgId": 1,
+//!           "secretNames": {"g-0123456789": "prod-grafana"}},
 //!   "selfHosted": [
-//!     {"url": "https://grafana.example.com", "adminSecretId": "grafana/admin", "orgId": 1}
+//!     {"url": "https://grafana.example.com", "adminSecretId": "grafana/admin", "orgId": 1,
+//!      "secretName": "ops-grafana"}
 //!   ],
 //!   "policy": {"gracePeriod": "24h", "roles": {"maxRole": "Editor"}},
 //!   "maxConcurrency": 4
@@ -17,6 +19,9 @@
 //! `amg` selects every ACTIVE workspace of the listed regions that carries all `tags` (no tags:
 //! every workspace); `selfHosted` lists Grafana instances with the Secrets Manager id of their
 //! admin credential; `policy` is keyshift's rotation policy (see the core `Policy` type).
+//! `secretName` (self-hosted) and `secretNames` (AMG, by workspace id) set what stands for a
+//! Grafana in its secrets' names instead of the slug of its URL or id, so a Grafana moved to a
+//! new URL keeps its secrets.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -56,6 +61,10 @@ pub struct AmgSelection {
     /// Grafana org managed in each selected workspace.
     #[serde(default = "default_org_id")]
     pub org_id: i64,
+    /// The `secretName` of some workspaces, by workspace id (see
+    /// [`SelfHostedTarget::secret_name`]).
+    #[serde(default)]
+    pub secret_names: BTreeMap<String, String>,
 }
 
 fn default_org_id() -> i64 {
@@ -73,6 +82,10 @@ pub struct SelfHostedTarget {
     /// The organisation.
     #[serde(default = "default_org_id")]
     pub org_id: i64,
+    /// What stands for this Grafana in its secrets' names (default: the slug of its URL), so
+    /// that moving it to a new URL keeps its secrets.
+    #[serde(default)]
+    pub secret_name: Option<String>,
 }
 
 impl FleetConfig {
@@ -108,12 +121,21 @@ impl FleetConfig {
                     problems.push(format!("amg.regions: {error}"));
                 }
             }
+            for (workspace_id, secret_name) in &amg.secret_names {
+                let region = amg.regions.first().map_or("us-east-1", String::as_str);
+                let checked = WorkspaceRef::amg(workspace_id.clone(), region, amg.org_id)
+                    .and_then(|reference| reference.with_secret_name(Some(secret_name.clone())));
+                if let Err(error) = checked {
+                    problems.push(format!("amg.secretNames.{workspace_id}: {error}"));
+                }
+            }
         }
         for (index, target) in self.self_hosted.iter().enumerate() {
             if let Err(error) = target.workspace_ref() {
                 problems.push(format!("selfHosted[{index}]: {error}"));
             }
         }
+        problems.extend(self.shared_secret_names());
         if self.max_concurrency == Some(0) {
             problems.push("maxConcurrency: must be at least 1".to_owned());
         }
@@ -121,10 +143,56 @@ impl FleetConfig {
     }
 }
 
+impl FleetConfig {
+    /// Two targets of the same org with the same `secretName` would write the same secrets.
+    fn shared_secret_names(&self) -> Vec<String> {
+        let amg_org = self.amg.as_ref().map_or(1, |amg| amg.org_id);
+        let amg_names = self.amg.iter().flat_map(|amg| {
+            amg.secret_names
+                .iter()
+                .map(|(id, name)| (format!("amg.secretNames.{id}"), name, amg_org))
+        });
+        let self_hosted_names =
+            self.self_hosted
+                .iter()
+                .enumerate()
+                .filter_map(|(index, target)| {
+                    target.secret_name.as_ref().map(|name| {
+                        (
+                            format!("selfHosted[{index}].secretName"),
+                            name,
+                            target.org_id,
+                        )
+                    })
+                });
+        let mut seen: BTreeMap<(&String, i64), String> = BTreeMap::new();
+        let mut problems = Vec::new();
+        for (place, name, org) in amg_names.chain(self_hosted_names) {
+            match seen.get(&(name, org)) {
+                Some(first) => problems.push(format!(
+                    "{place}: {name:?} is already the secretName of {first} in org {org}; their secrets would collide"
+                )),
+                None => {
+                    seen.insert((name, org), place);
+                }
+            }
+        }
+        problems
+    }
+
+    /// The `secretName` the config gives AMG workspace `workspace_id`, if any.
+    pub fn amg_secret_name(&self, workspace_id: &str) -> Option<String> {
+        self.amg
+            .as_ref()
+            .and_then(|amg| amg.secret_names.get(workspace_id).cloned())
+    }
+}
+
 impl SelfHostedTarget {
     /// The validated workspace reference.
     pub fn workspace_ref(&self) -> keyshift_core::Result<WorkspaceRef> {
-        WorkspaceRef::self_hosted(self.url.clone(), self.admin_secret_id.clone(), self.org_id)
+        WorkspaceRef::self_hosted(self.url.clone(), self.admin_secret_id.clone(), self.org_id)?
+            .with_secret_name(self.secret_name.clone())
     }
 }
 
@@ -135,14 +203,69 @@ mod tests {
     #[test]
     fn documented_example_parses_and_is_valid() {
         let text = r#"{
-          "amg": {"regions": ["eu-west-1", "us-east-1"], "tags": {"keyshift": "managed"}, "orgId": 1},
-          "selfHosted": [{"url": "https://grafana.example.com", "adminSecretId": "grafana/admin", "orgId": 1}],
+          "amg": {"regions": ["eu-west-1", "us-east-1"], "tags": {"keyshift": "managed"}, "orgId": 1,
+                  "secretNames": {"g-0123456789": "prod-grafana"}},
+          "selfHosted": [{"url": "https://grafana.example.com", "adminSecretId": "grafana/admin", "orgId": 1,
+                          "secretName": "ops-grafana"}],
           "policy": {"gracePeriod": "24h", "roles": {"maxRole": "Editor"}},
           "maxConcurrency": 4
         }"#;
         let config: FleetConfig = serde_json::from_str(text).unwrap();
         assert_eq!(config.problems(), Vec::<String>::new());
         assert_eq!(config.self_hosted.len(), 1);
+        assert_eq!(
+            config.self_hosted[0]
+                .workspace_ref()
+                .unwrap()
+                .secret_name_part(),
+            "ops-grafana"
+        );
+        assert_eq!(
+            config.amg_secret_name("g-0123456789").as_deref(),
+            Some("prod-grafana")
+        );
+    }
+
+    #[test]
+    fn bad_and_shared_secret_names_are_named() {
+        let config: FleetConfig = serde_json::from_str(
+            r#"{"amg": {"regions": ["eu-west-1"], "secretNames": {"g-0123456789": "bad name", "nope": "x"}},
+                "selfHosted": [
+                  {"url": "https://a.example.com", "adminSecretId": "a", "secretName": "ops"},
+                  {"url": "https://b.example.com", "adminSecretId": "b", "secretName": "ops"},
+                  {"url": "https://c.example.com", "adminSecretId": "c", "secretName": "ops", "orgId": 2},
+                  {"url": "https://d.example.com", "adminSecretId": "d", "secretName": "/x"}
+                ]}"#,
+        )
+        .unwrap();
+        let problems = config.problems();
+        let joined = problems.join("\n");
+        let has = |place: &str, text: &str| {
+            problems
+                .iter()
+                .any(|problem| problem.starts_with(place) && problem.contains(text))
+        };
+        assert!(
+            has("amg.secretNames.g-0123456789: ", "workspace.secretName"),
+            "{joined}"
+        );
+        assert!(
+            has("amg.secretNames.nope: ", "workspace.workspaceId"),
+            "{joined}"
+        );
+        assert!(
+            has(
+                "selfHosted[1].secretName: ",
+                "is already the secretName of selfHosted[0].secretName in org 1"
+            ),
+            "{joined}"
+        );
+        assert!(
+            !joined.contains("selfHosted[2]"),
+            "another org is no collision: {joined}"
+        );
+        assert!(has("selfHosted[3]: ", "workspace.secretName"), "{joined}");
+        assert_eq!(problems.len(), 4, "{joined}");
     }
 
     #[test]

@@ -358,11 +358,13 @@ async fn workspaces_of(
                     })
                     .unwrap_or_else(|_| vec![1]);
                 for org in orgs {
+                    // Named after the instance id, not its URL, whose port changes every run.
                     let reference = WorkspaceRef::self_hosted(
                         sim.instance_url(&view.id),
                         secret_id.clone(),
                         org,
                     )
+                    .and_then(|reference| reference.with_secret_name(Some(view.id.clone())))
                     .map_err(|error| CliError::invalid_file("fleet", error.to_string()))?;
                     workspaces.push(reference);
                 }

@@ -49,6 +49,10 @@ pub enum CliError {
         /// What is wrong with it.
         message: String,
     },
+    /// A setting the command needs is missing; the message is one sentence saying how to give
+    /// it (`no AWS region: pass --region or set AWS_REGION`).
+    #[error("{0}")]
+    Usage(String),
     /// Something outside keyshift failed (simulator, AWS, Grafana, runtime).
     #[error("{context}: {message}")]
     Environment {
@@ -67,7 +71,7 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::ReadFile { .. } | CliError::InvalidFile { .. } => BAD_INPUT,
-            CliError::InvalidArgument { .. } => USAGE,
+            CliError::InvalidArgument { .. } | CliError::Usage(_) => USAGE,
             CliError::Environment { .. } => ENVIRONMENT,
             CliError::Failed(_) => FAILED,
         }

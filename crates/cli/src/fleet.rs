@@ -5,13 +5,17 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use aws_config::BehaviorVersion;
+use aws_config::meta::region::RegionProviderChain;
+use aws_credential_types::provider::ProvideCredentials;
+use aws_types::region::Region;
 use keyshift_aws::{
-    AmgControlPlaneClient, AwsContext, AwsService, GrafanaHttpSettings, HttpGrafanaConnector,
-    KmsSealer, SecretsManagerStore, SqsDeadLetterQueue,
+    AmgControlPlaneClient, AwsContext, AwsService, EndpointOverrides, GrafanaHttpSettings,
+    HttpGrafanaConnector, KmsSealer, SecretsManagerStore, SqsDeadLetterQueue,
 };
 use keyshift_core::SecretString;
 use keyshift_core::model::duration::parse_duration;
-use keyshift_core::model::{Policy, WorkspaceRef, WorkspaceTarget};
+use keyshift_core::model::{GrafanaCredential, Policy, WorkspaceRef, WorkspaceTarget};
 use keyshift_core::naming::execution_name_for;
 use keyshift_core::plan::Plan;
 use keyshift_core::ports::{AWSCURRENT, AmgControlPlane, Sealer, SecretStore, SystemClock};
@@ -24,7 +28,9 @@ use local_sfn::RealClock;
 use serde::Serialize;
 
 use crate::asl::ROTATE_WORKSPACE_ASL;
-use crate::cli::{DlqKind, OutputFormat, PlanArgs, RunArgs, SecretStoreKind, TargetArgs};
+use crate::cli::{
+    ADMIN_CREDENTIAL_ENV, DlqKind, OutputFormat, PlanArgs, RunArgs, SecretStoreKind, TargetArgs,
+};
 use crate::config::FleetConfig;
 use crate::exit::{self, CliError, read_text};
 use crate::local::{LocalDlq, LocalRuntime};
@@ -40,43 +46,113 @@ pub struct FleetContext {
     pub max_concurrency: Option<u32>,
     /// The step dependencies.
     pub deps: StepDeps,
-    /// The AWS context (for the DLQ client).
-    pub aws: AwsContext,
+    /// The AWS context, when anything selected needs AWS (`None` for a trial with the memory
+    /// store on self-hosted Grafana, which must not probe for AWS credentials at all).
+    pub aws: Option<AwsContext>,
 }
 
-/// Reads the config, builds the adapters and selects the workspaces.
-pub async fn fleet_context(
-    targets: &TargetArgs,
-    kms_key_id: Option<&str>,
-) -> Result<FleetContext, CliError> {
-    let config = match &targets.config {
-        Some(path) => FleetConfig::load(path)?,
-        None => FleetConfig::default(),
-    };
-    let base = AwsContext::from_env().await;
-    let mut endpoints = base.endpoints().clone();
+/// What of AWS a command needs, decided before anything AWS is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AwsNeeds {
+    /// The AMG control plane (regional clients, region from the workspace).
+    pub amg: bool,
+    /// Services called in the default region: Secrets Manager, KMS, SQS.
+    pub regional: bool,
+}
+
+impl AwsNeeds {
+    /// The needs of one `plan`/`run` invocation: AMG when an AMG workspace or selection is
+    /// given, the default region for the Secrets Manager store, a KMS key or an SQS DLQ.
+    pub fn of(targets: &TargetArgs, config: &FleetConfig, kms: bool, sqs: bool) -> Self {
+        let amg = targets.workspace.is_some()
+            || (targets.url.is_none() && (config.amg.is_some() || targets.region.is_some()));
+        Self {
+            amg,
+            regional: targets.secret_store == SecretStoreKind::SecretsManager || kms || sqs,
+        }
+    }
+
+    fn any(self) -> bool {
+        self.amg || self.regional
+    }
+}
+
+/// The sentence printed when a regional AWS service is needed and no region is known.
+pub const NO_REGION: &str = "no AWS region: pass --region or set AWS_REGION";
+
+/// The sentence printed when AWS is needed and the default credential chain finds nothing.
+pub const NO_CREDENTIALS: &str = "no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and \
+     AWS_SECRET_ACCESS_KEY, or run with an IAM role";
+
+/// Loads aws-config's default chain, with `--region` as the region when the environment names
+/// none, and the endpoint overrides of the flags on top of the environment's.
+async fn aws_context(targets: &TargetArgs, needs: AwsNeeds) -> Result<AwsContext, CliError> {
+    let mut region = RegionProviderChain::default_provider();
+    if let Some(fallback) = &targets.region {
+        region = region.or_else(Region::new(fallback.clone()));
+    }
+    let sdk_config = aws_config::defaults(BehaviorVersion::latest())
+        .region(region)
+        .load()
+        .await;
+    if needs.regional && sdk_config.region().is_none() {
+        return Err(CliError::Usage(NO_REGION.to_owned()));
+    }
+    if let Some(provider) = sdk_config.credentials_provider() {
+        provider.provide_credentials().await.map_err(|error| {
+            tracing::debug!(?error, "the AWS credential chain found nothing");
+            CliError::Usage(NO_CREDENTIALS.to_owned())
+        })?;
+    }
+    let mut endpoints = EndpointOverrides::from_env();
     if let Some(url) = &targets.amg_endpoint {
         endpoints = endpoints.with_service(AwsService::Grafana, url.clone());
     }
     if let Some(url) = &targets.secrets_endpoint {
         endpoints = endpoints.with_service(AwsService::SecretsManager, url.clone());
     }
-    let aws = AwsContext::new(base.sdk_config().clone(), endpoints);
-    let amg: Arc<dyn AmgControlPlane> = Arc::new(AmgControlPlaneClient::new(&aws.grafana_client()));
-    let workspaces = select_workspaces(targets, &config, amg.as_ref()).await?;
-    let secrets: Arc<dyn SecretStore> = match targets.secret_store {
-        SecretStoreKind::SecretsManager => {
+    Ok(AwsContext::new(sdk_config, endpoints))
+}
+
+/// Reads the config, builds the adapters (AWS ones only when needed) and selects the
+/// workspaces.
+pub async fn fleet_context(
+    targets: &TargetArgs,
+    kms_key_id: Option<&str>,
+    sqs_dlq: bool,
+) -> Result<FleetContext, CliError> {
+    let config = match &targets.config {
+        Some(path) => FleetConfig::load(path)?,
+        None => FleetConfig::default(),
+    };
+    let needs = AwsNeeds::of(targets, &config, kms_key_id.is_some(), sqs_dlq);
+    let aws = if needs.any() {
+        Some(aws_context(targets, needs).await?)
+    } else {
+        None
+    };
+    let amg: Option<Arc<dyn AmgControlPlane>> = match (&aws, needs.amg) {
+        (Some(aws), true) => Some(Arc::new(AmgControlPlaneClient::new(&aws.grafana_client()))),
+        _ => None,
+    };
+    let workspaces = select_workspaces(targets, &config, amg.as_deref()).await?;
+    let secrets: Arc<dyn SecretStore> = match (targets.secret_store, &aws) {
+        (SecretStoreKind::SecretsManager, Some(aws)) => {
             Arc::new(SecretsManagerStore::new(aws.secrets_manager_client()))
         }
-        SecretStoreKind::Memory => {
+        (SecretStoreKind::SecretsManager, None) => {
+            return Err(CliError::Usage(NO_REGION.to_owned()));
+        }
+        (SecretStoreKind::Memory, _) => {
             let store = InMemorySecretStore::new();
             seed_admin_credentials(&store, targets, &workspaces).await?;
             Arc::new(store)
         }
     };
-    let sealer: Arc<dyn Sealer> = match kms_key_id {
-        Some(key) => Arc::new(KmsSealer::new(aws.kms_client(), key)),
-        None => Arc::new(LocalSealer::random()),
+    let sealer: Arc<dyn Sealer> = match (kms_key_id, &aws) {
+        (Some(key), Some(aws)) => Arc::new(KmsSealer::new(aws.kms_client(), key)),
+        (Some(_), None) => return Err(CliError::Usage(NO_REGION.to_owned())),
+        (None, _) => Arc::new(LocalSealer::random()),
     };
     let connector = HttpGrafanaConnector::new(GrafanaHttpSettings::default())
         .map_err(|error| CliError::environment("building the Grafana HTTP client", error))?;
@@ -84,7 +160,7 @@ pub async fn fleet_context(
         grafana: Arc::new(connector),
         secrets,
         sealer,
-        amg: Some(amg),
+        amg,
         clock: Arc::new(SystemClock),
         amg_url_template: targets.amg_url_template.clone(),
     };
@@ -100,7 +176,7 @@ pub async fn fleet_context(
 async fn select_workspaces(
     targets: &TargetArgs,
     config: &FleetConfig,
-    amg: &dyn AmgControlPlane,
+    amg: Option<&dyn AmgControlPlane>,
 ) -> Result<Vec<WorkspaceRef>, CliError> {
     let argument = |flag: &str, message: String| CliError::InvalidArgument {
         flag: flag.to_owned(),
@@ -112,7 +188,9 @@ async fn select_workspaces(
             .clone()
             .ok_or_else(|| argument("--region", "required with --workspace".to_owned()))?;
         let reference = WorkspaceRef::amg(workspace_id.clone(), region, targets.org_id)
-            .map_err(|error| argument("--workspace", error.to_string()))?;
+            .map_err(|error| argument("--workspace", error.to_string()))?
+            .with_secret_name(targets.secret_name.clone())
+            .map_err(|error| argument("--secret-name", error.to_string()))?;
         return Ok(vec![reference]);
     }
     if let Some(url) = &targets.url {
@@ -121,8 +199,17 @@ async fn select_workspaces(
             .clone()
             .ok_or_else(|| argument("--admin-secret-id", "required with --url".to_owned()))?;
         let reference = WorkspaceRef::self_hosted(url.clone(), secret, targets.org_id)
-            .map_err(|error| argument("--url", error.to_string()))?;
+            .map_err(|error| argument("--url", error.to_string()))?
+            .with_secret_name(targets.secret_name.clone())
+            .map_err(|error| argument("--secret-name", error.to_string()))?;
         return Ok(vec![reference]);
+    }
+    if targets.secret_name.is_some() {
+        return Err(argument(
+            "--secret-name",
+            "names one target: give it with --workspace or --url (the config has secretName)"
+                .to_owned(),
+        ));
     }
     let mut tags = BTreeMap::new();
     for tag in &targets.tags {
@@ -146,6 +233,7 @@ async fn select_workspaces(
     };
     let mut workspaces = Vec::new();
     for region in regions {
+        let Some(amg) = amg else { break };
         let listed = amg.list_workspaces(&region).await.map_err(|error| {
             CliError::environment(format!("listing AMG workspaces in {region}"), error)
         })?;
@@ -156,12 +244,12 @@ async fn select_workspaces(
             if !tagged || !summary.is_active() {
                 continue;
             }
-            let reference = WorkspaceRef::amg(
-                summary.workspace.workspace_id.clone(),
-                region.clone(),
-                org_id,
-            )
-            .map_err(|error| CliError::environment("AMG listed an invalid workspace", error))?;
+            let workspace_id = &summary.workspace.workspace_id;
+            let reference = WorkspaceRef::amg(workspace_id.clone(), region.clone(), org_id)
+                .and_then(|reference| {
+                    reference.with_secret_name(config.amg_secret_name(workspace_id))
+                })
+                .map_err(|error| CliError::environment("AMG listed an invalid workspace", error))?;
             workspaces.push(reference);
         }
     }
@@ -181,47 +269,74 @@ async fn select_workspaces(
     Ok(workspaces)
 }
 
+/// Where a trial's admin credential came from, for messages (never the value).
+fn admin_credential(targets: &TargetArgs) -> Result<Option<(SecretString, String)>, CliError> {
+    if let Some(path) = &targets.admin_credential_file {
+        let text = read_text(path)?;
+        return Ok(Some((SecretString::new(text), path.display().to_string())));
+    }
+    match std::env::var(ADMIN_CREDENTIAL_ENV) {
+        Ok(value) if !value.trim().is_empty() => Ok(Some((
+            SecretString::new(value),
+            ADMIN_CREDENTIAL_ENV.to_owned(),
+        ))),
+        _ => Ok(None),
+    }
+}
+
+/// Puts the trial's admin credential into the memory store under each self-hosted target's
+/// admin secret id, after checking it parses the way the steps will read it.
 async fn seed_admin_credentials(
     store: &InMemorySecretStore,
     targets: &TargetArgs,
     workspaces: &[WorkspaceRef],
 ) -> Result<(), CliError> {
-    let Some(variable) = &targets.admin_credential_env else {
+    let admin_secret_ids: Vec<(&str, &WorkspaceRef)> = workspaces
+        .iter()
+        .filter_map(|workspace| match &workspace.target {
+            WorkspaceTarget::SelfHosted {
+                admin_secret_id, ..
+            } => Some((admin_secret_id.as_str(), workspace)),
+            WorkspaceTarget::Amg { .. } => None,
+        })
+        .collect();
+    let Some(&(_, first)) = admin_secret_ids.first() else {
         return Ok(());
     };
-    let value = std::env::var(variable).map_err(|_| CliError::InvalidArgument {
-        flag: "--admin-credential-env".to_owned(),
-        message: format!("environment variable {variable} is not set"),
+    let Some((value, source)) = admin_credential(targets)? else {
+        return Err(CliError::Usage(format!(
+            "the memory store starts empty, so it has no admin credential for {first}: put it \
+             in the {ADMIN_CREDENTIAL_ENV} environment variable or in a file given with \
+             --admin-credential-file (JSON {{\"username\":…,\"password\":…}}, \
+             {{\"token\":…}} or a bare token)"
+        )));
+    };
+    GrafanaCredential::from_admin_secret(&value).map_err(|error| {
+        CliError::invalid_file(source.clone(), format!("not an admin credential: {error}"))
     })?;
-    let value = SecretString::new(value);
-    for workspace in workspaces {
-        if let WorkspaceTarget::SelfHosted {
-            admin_secret_id, ..
-        } = &workspace.target
-        {
-            if store.describe(admin_secret_id).await.is_ok() {
-                continue;
-            }
-            let seeded = async {
-                store
-                    .ensure_secret(
-                        admin_secret_id,
-                        "self-hosted admin credential",
-                        &BTreeMap::new(),
-                    )
-                    .await?;
-                store.put_secret_value(
-                    admin_secret_id,
-                    &uuid::Uuid::new_v4().to_string(),
-                    &value,
-                    &[AWSCURRENT],
-                    chrono::Utc::now(),
-                )
-            };
-            seeded
-                .await
-                .map_err(|error| CliError::environment("seeding the admin credential", error))?;
+    for (admin_secret_id, _) in admin_secret_ids {
+        if store.describe(admin_secret_id).await.is_ok() {
+            continue;
         }
+        let seeded = async {
+            store
+                .ensure_secret(
+                    admin_secret_id,
+                    "self-hosted admin credential",
+                    &BTreeMap::new(),
+                )
+                .await?;
+            store.put_secret_value(
+                admin_secret_id,
+                &uuid::Uuid::new_v4().to_string(),
+                &value,
+                &[AWSCURRENT],
+                chrono::Utc::now(),
+            )
+        };
+        seeded
+            .await
+            .map_err(|error| CliError::environment("seeding the admin credential", error))?;
     }
     Ok(())
 }
@@ -230,8 +345,10 @@ async fn seed_admin_credentials(
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkspacePlan {
-    /// `WorkspaceRef::key`.
+    /// `WorkspaceRef::key`, the stable identity scripts match on.
     pub workspace: String,
+    /// `WorkspaceRef::label`, the target as people name it.
+    pub target: String,
     /// The plan.
     pub plan: Option<Plan>,
     /// The ASL error name and message when discovery failed.
@@ -260,6 +377,7 @@ pub async fn plan_workspace(
         Err(error) => {
             return WorkspacePlan {
                 workspace: workspace.key(),
+                target: workspace.label(),
                 plan: None,
                 error: Some(format!("{}: {error}", error.asl_name())),
             };
@@ -277,6 +395,7 @@ pub async fn plan_workspace(
     .await;
     WorkspacePlan {
         workspace: workspace.key(),
+        target: workspace.label(),
         error: cleanup
             .err()
             .map(|error| format!("the plan is complete, but revoking the planning admin credential failed: {}: {error}", error.asl_name())),
@@ -286,7 +405,7 @@ pub async fn plan_workspace(
 
 /// `keyshift plan`.
 pub async fn plan_command(args: PlanArgs) -> Result<u8, CliError> {
-    let context = fleet_context(&args.targets, None).await?;
+    let context = fleet_context(&args.targets, None, false).await?;
     let progress = Progress::new(
         args.output == OutputFormat::Table && stdout_is_terminal(),
         context.workspaces.len() as u64,
@@ -321,7 +440,7 @@ pub fn render_plans(plans: &[WorkspacePlan]) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     for entry in plans {
-        let _ = writeln!(out, "{}", entry.workspace);
+        let _ = writeln!(out, "{}", entry.target);
         if let Some(plan) = &entry.plan {
             let _ = writeln!(
                 out,
@@ -381,8 +500,10 @@ pub fn render_plans(plans: &[WorkspacePlan]) -> String {
 pub struct RunSummary {
     /// Execution name.
     pub execution: String,
-    /// Workspace key.
+    /// Workspace key, the stable identity scripts match on.
     pub workspace: String,
+    /// The target as people name it.
+    pub target: String,
     /// Final status.
     pub status: String,
     /// Error name on failure.
@@ -395,7 +516,12 @@ pub struct RunSummary {
 
 /// `keyshift run`.
 pub async fn run_command(args: RunArgs) -> Result<u8, CliError> {
-    let mut context = fleet_context(&args.targets, args.kms_key_id.as_deref()).await?;
+    let mut context = fleet_context(
+        &args.targets,
+        args.kms_key_id.as_deref(),
+        args.dlq == DlqKind::Sqs,
+    )
+    .await?;
     if let Some(grace) = &args.grace_period {
         context.policy.grace_period =
             parse_duration(grace).ok_or_else(|| CliError::InvalidArgument {
@@ -421,10 +547,11 @@ pub async fn run_command(args: RunArgs) -> Result<u8, CliError> {
                     flag: "--dlq-url".to_owned(),
                     message: "required with --dlq sqs".to_owned(),
                 })?;
-            LocalDlq::forwarding(Arc::new(SqsDeadLetterQueue::new(
-                context.aws.sqs_client(),
-                url,
-            )))
+            let aws = context
+                .aws
+                .as_ref()
+                .ok_or_else(|| CliError::Usage(NO_REGION.to_owned()))?;
+            LocalDlq::forwarding(Arc::new(SqsDeadLetterQueue::new(aws.sqs_client(), url)))
         }
     };
     let runtime = LocalRuntime::new(&template, context.deps.clone(), Arc::new(RealClock), dlq)
@@ -454,6 +581,7 @@ pub async fn run_command(args: RunArgs) -> Result<u8, CliError> {
             RunSummary {
                 execution: name,
                 workspace: workspace.key(),
+                target: workspace.label(),
                 status: result.status.as_str().to_owned(),
                 error: result.error.clone(),
                 cause: result.cause.clone(),
@@ -471,8 +599,9 @@ pub async fn run_command(args: RunArgs) -> Result<u8, CliError> {
         OutputFormat::Table => {
             for summary in &summaries {
                 println!(
-                    "{:<9} {:<44} {}",
+                    "{:<9} {}  {}: {}",
                     summary.status,
+                    summary.target,
                     summary.execution,
                     summary.states_path.join(" > ")
                 );

@@ -33,13 +33,16 @@ pub async fn run_cli(cli: Cli) -> Result<u8, CliError> {
     }
 }
 
-/// Diagnostics go to stderr so stdout stays parseable (`--output json`).
+/// Diagnostics go to stderr so stdout stays parseable (`--output json`), coloured only on a
+/// terminal so redirected logs hold no escape codes.
 fn init_logging(filter: &str) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(cli::DEFAULT_LOG_FILTER));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
 

@@ -70,6 +70,14 @@ async fn demo_migrates_every_key_rotates_and_keeps_every_secret_working() {
     let log = world.runtime.log();
     let secret_ids: BTreeSet<String> = log.promoted.iter().map(|p| p.secret_id.clone()).collect();
     assert_eq!(secret_ids.len(), report.migration.keys_migrated);
+    let base_url = world.sim.base_url();
+    let port = base_url.trim_end_matches('/').rsplit(':').next().unwrap();
+    for secret_id in &secret_ids {
+        assert!(
+            !secret_id.contains("127-0-0-1") && !secret_id.contains(port),
+            "{secret_id}: demo secret names must not carry the simulator's address {base_url}"
+        );
+    }
     let mut tokens_in_secrets = Vec::new();
     for secret_id in &secret_ids {
         let stored = world

@@ -15,19 +15,74 @@ async fn start_sim() -> RunningSim {
         .unwrap()
 }
 
+/// The AWS settings the environment of a test process may carry, removed so a run sees a
+/// machine outside AWS (no region, no credentials, no profile).
+const AWS_VARIABLES: [&str; 9] = [
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_EC2_METADATA_DISABLED",
+    "KEYSHIFT_AWS_ENDPOINT_URL",
+    "KEYSHIFT_ADMIN_CREDENTIAL",
+];
+
+/// The admin of the simulator's `ops-grafana-116`.
+const ADMIN_116: &str = r#"{"username": "admin", "password": "admin-pass-116"}"#;
+
+/// The binary with dummy AWS credentials and region (for AMG on the simulator) and the
+/// admin credential of `ops-grafana-116` in KEYSHIFT_ADMIN_CREDENTIAL.
 fn keyshift(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_keyshift"))
-        .args(args)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env(
-            "DEMO_ADMIN",
-            r#"{"username": "admin", "password": "admin-pass-116"}"#,
-        )
+    keyshift_in(
+        args,
+        &[
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("KEYSHIFT_ADMIN_CREDENTIAL", ADMIN_116),
+        ],
+    )
+}
+
+/// The binary as a new user outside AWS runs it: no AWS variables and an empty home (no
+/// `~/.aws`), plus only `envs`. Instance metadata (IMDS) is not disabled, so a probe would show.
+fn keyshift_in(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_keyshift"));
+    command.args(args).env_remove("KEYSHIFT_LOG");
+    for variable in AWS_VARIABLES {
+        command.env_remove(variable);
+    }
+    let home = tempfile::tempdir().unwrap();
+    command
+        .env_remove("AWS_CONFIG_FILE")
+        .env_remove("AWS_SHARED_CREDENTIALS_FILE")
+        .env("HOME", home.path())
+        .envs(envs.iter().copied())
         .output()
         .unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Fails when stderr carries the AWS SDK's instance-metadata chatter or a Rust `Debug` dump
+/// instead of keyshift's own sentences.
+fn assert_no_aws_noise(stderr: &str) {
+    for noise in [
+        "IMDS",
+        "imds",
+        "aws_config",
+        "aws_smithy",
+        "HttpResponse",
+        "StatusCode",
+        " { ",
+    ] {
+        assert!(!stderr.contains(noise), "{noise:?} on stderr:\n{stderr}");
+    }
 }
 
 fn json(output: &Output) -> Value {
@@ -71,8 +126,6 @@ async fn plan_then_run_a_self_hosted_grafana_with_the_memory_store() {
         "grafana/admin",
         "--secret-store",
         "memory",
-        "--admin-credential-env",
-        "DEMO_ADMIN",
     ];
     let before = state_without_clock(&sim);
 
@@ -142,6 +195,11 @@ async fn plan_an_amg_workspace_through_the_control_plane_and_revoke_the_planning
     );
     let plans = json(&output);
     assert!(plans[0]["error"].is_null(), "{plans:#}");
+    assert_eq!(
+        plans[0]["target"], "workspace g-0a1b2c3d4e in eu-west-1 (org 1)",
+        "{plans:#}"
+    );
+    assert_no_aws_noise(&stderr(&output));
     assert!(
         !plans[0]["plan"]["credentials"]
             .as_array()
@@ -172,4 +230,168 @@ fn missing_targets_are_a_usage_error() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(String::from_utf8_lossy(&output.stderr).contains("no workspace selected"));
+}
+
+#[test]
+fn a_trial_outside_aws_without_a_credential_says_how_to_give_one() {
+    let output = keyshift_in(
+        &[
+            "plan",
+            "--url",
+            "http://127.0.0.1:1",
+            "--admin-secret-id",
+            "x",
+            "--secret-store",
+            "memory",
+        ],
+        &[],
+    );
+    let stderr = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_no_aws_noise(&stderr);
+    assert_eq!(stderr.lines().count(), 1, "one sentence:\n{stderr}");
+    let traced = keyshift_in(
+        &[
+            "--log",
+            "trace",
+            "plan",
+            "--url",
+            "http://127.0.0.1:1",
+            "--admin-secret-id",
+            "x",
+            "--secret-store",
+            "memory",
+        ],
+        &[],
+    );
+    let traced = String::from_utf8_lossy(&traced.stderr);
+    assert!(
+        !traced.contains("aws_config") && !traced.contains("aws_smithy"),
+        "nothing of AWS is even built for the memory store on self-hosted Grafana:\n{traced}"
+    );
+    assert!(
+        stderr.contains("no admin credential for http://127.0.0.1:1 (org 1)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("KEYSHIFT_ADMIN_CREDENTIAL") && stderr.contains("--admin-credential-file"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("self:"), "{stderr}");
+}
+
+#[test]
+fn secrets_manager_without_a_region_is_one_sentence() {
+    let output = keyshift_in(
+        &[
+            "plan",
+            "--url",
+            "http://127.0.0.1:1",
+            "--admin-secret-id",
+            "x",
+        ],
+        &[],
+    );
+    let stderr = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_no_aws_noise(&stderr);
+    assert_eq!(
+        stderr.trim(),
+        "keyshift: no AWS region: pass --region or set AWS_REGION"
+    );
+}
+
+#[test]
+fn aws_without_credentials_is_one_sentence() {
+    let output = keyshift_in(
+        &[
+            "plan",
+            "--url",
+            "http://127.0.0.1:1",
+            "--admin-secret-id",
+            "x",
+            "--region",
+            "eu-west-1",
+        ],
+        &[("AWS_EC2_METADATA_DISABLED", "true")],
+    );
+    let stderr = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_no_aws_noise(&stderr);
+    assert!(
+        stderr.starts_with("keyshift: no AWS credentials: set AWS_PROFILE"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trial_takes_the_admin_credential_from_a_file_and_names_targets_by_url() {
+    let sim = start_sim().await;
+    let url = sim.instance_url("ops-grafana-116");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), format!("{ADMIN_116}\n")).unwrap();
+    let path = file.path().to_str().unwrap();
+    let output = keyshift_in(
+        &[
+            "plan",
+            "--url",
+            &url,
+            "--admin-secret-id",
+            "grafana/admin",
+            "--secret-store",
+            "memory",
+            "--admin-credential-file",
+            path,
+            "--secret-name",
+            "ops-116",
+        ],
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert_no_aws_noise(&stderr);
+    assert_eq!(
+        stdout.lines().next(),
+        Some(format!("{url} (org 1)").as_str()),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("self:"), "{stdout}");
+    assert!(
+        stdout.contains("-> keyshift/ops-116/1/"),
+        "secrets are named after --secret-name:\n{stdout}"
+    );
+    assert!(!stdout.contains("127-0-0-1"), "{stdout}");
+    assert!(!stdout.contains("admin-pass-116") && !stderr.contains("admin-pass-116"));
+    sim.shutdown().await;
+}
+
+#[test]
+fn a_bad_credential_file_is_named_without_echoing_it() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        file.path(),
+        r#"{"user": "admin", "pass": "hunter2-secret"}"#,
+    )
+    .unwrap();
+    let path = file.path().to_str().unwrap();
+    let output = keyshift_in(
+        &[
+            "plan",
+            "--url",
+            "http://127.0.0.1:1",
+            "--admin-secret-id",
+            "x",
+            "--secret-store",
+            "memory",
+            "--admin-credential-file",
+            path,
+        ],
+        &[],
+    );
+    let stderr = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains(path), "{stderr}");
+    assert!(stderr.contains("not an admin credential"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
 }
