@@ -27,7 +27,7 @@ pub fn seal_context(workspace: &WorkspaceRef, execution_name: &str) -> SealConte
     ])
 }
 
-/// An opaque, base64 ciphertext of a token (KMS envelope on AWS, AES-GCM locally). Safe in
+/// An opaque, base64 ciphertext of a token (KMS Encrypt on AWS, AES-GCM locally). Safe in
 /// state payloads and execution history; Debug shows only its length.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
