@@ -28,6 +28,15 @@ fn fault(operation: &str, kind: FaultKind, times: u32) -> FaultSpec {
     fault_on(WORKSPACE, operation, kind, times)
 }
 
+/// Arms the injection `fault(endpoint, kind, times)` describes.
+fn arm(harness: &Harness, endpoint: &str, kind: FaultKind, times: u32) {
+    harness
+        .state()
+        .faults()
+        .add(fault(endpoint, kind, times))
+        .unwrap();
+}
+
 /// What an AMG workspace holds that a failed call must not have changed: every service account
 /// of org 1 by name, and every live token as (account, token).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,11 +255,7 @@ async fn the_sdk_retries_transient_faults_within_its_bounds_and_never_permanent_
     }
     // A fault that clears within the budget is absorbed: one account, one bootstrap token.
     harness.state().clear_request_counts();
-    harness
-        .state()
-        .faults()
-        .add(fault(MINT, status_fault(503), 2))
-        .unwrap();
+    arm(&harness, MINT, status_fault(503), 2);
     let workspace = harness.workspace(WORKSPACE);
     harness
         .discover(&workspace, &harness.policy(json!({})), EXECUTION)
@@ -294,11 +299,7 @@ async fn the_state_machine_retry_absorbs_a_transient_fault_and_stops_at_a_perman
     let workspace = harness.workspace(WORKSPACE);
     let policy = harness.policy(json!({}));
     // Permanent: one attempt, then the failure goes to the DLQ path.
-    harness
-        .state()
-        .faults()
-        .add(fault(MINT, status_fault(402), 1))
-        .unwrap();
+    arm(&harness, MINT, status_fault(402), 1);
     let input = harness
         .discover_input(&workspace, &policy, EXECUTION)
         .unwrap();
@@ -314,11 +315,7 @@ async fn the_state_machine_retry_absorbs_a_transient_fault_and_stops_at_a_perman
     assert!(bootstrap_tokens(&harness).is_empty());
     // Transient: retried with the same input, converging on one bootstrap token.
     harness.state().clear_request_counts();
-    harness
-        .state()
-        .faults()
-        .add(fault(MINT, status_fault(429), 1))
-        .unwrap();
+    arm(&harness, MINT, status_fault(429), 1);
     harness
         .attempt(input, |input| {
             keyshift_core::steps::discover_keys(&harness.deps, input)
@@ -338,11 +335,7 @@ async fn revoke_old_bootstrap_delete_faults_are_named_and_a_transient_one_is_ret
     };
     let workspace = harness.workspace(WORKSPACE);
     let policy = harness.policy(json!({}));
-    harness
-        .state()
-        .faults()
-        .add(fault(DELETE_TOKEN, status_fault(402), 10))
-        .unwrap();
+    arm(&harness, DELETE_TOKEN, status_fault(402), 10);
     let error = expect_error(harness.run_execution(&workspace, &policy, EXECUTION).await);
     assert_eq!(error.asl_name(), "Aws.Failed", "{error}");
     assert!(error.to_string().contains(DELETE_TOKEN), "{error}");
@@ -353,16 +346,8 @@ async fn revoke_old_bootstrap_delete_faults_are_named_and_a_transient_one_is_ret
     let Some(harness) = Harness::start_options(HarnessOptions::default()).await else {
         return;
     };
-    harness
-        .state()
-        .faults()
-        .add(fault(DELETE_TOKEN, status_fault(429), 1))
-        .unwrap();
-    harness
-        .state()
-        .faults()
-        .add(fault(DELETE_TOKEN, status_fault(500), 1))
-        .unwrap();
+    arm(&harness, DELETE_TOKEN, status_fault(429), 1);
+    arm(&harness, DELETE_TOKEN, status_fault(500), 1);
     let record = harness
         .run_execution(&workspace, &policy, EXECUTION)
         .await

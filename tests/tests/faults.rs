@@ -8,7 +8,7 @@ use grafana_sim::{FaultKind, FaultSpec};
 use keyshift_core::KeyshiftError;
 use keyshift_core::SecretString;
 use keyshift_core::steps::io::{
-    CreateSaInput, CredentialContext, StageOutput, StoreSecretInput, VerifyInput,
+    CreateSaInput, CredentialContext, DiscoverOutput, StageOutput, StoreSecretInput, VerifyInput,
 };
 use keyshift_core::steps::{create_service_account, mint_token, store_secret, verify_token};
 use keyshift_e2e::{
@@ -24,23 +24,31 @@ fn fault(endpoint: &str, kind: FaultKind, times: u32) -> FaultSpec {
     fault_on(INSTANCE, endpoint, kind, times)
 }
 
-async fn discover_error(harness: &Harness, spec: FaultSpec) -> (KeyshiftError, u64) {
+/// Runs discover-keys once with only `spec` armed and fresh request counts; returns its
+/// outcome and how many searches reached the simulator.
+async fn discover_with(
+    harness: &Harness,
+    spec: FaultSpec,
+) -> (Result<DiscoverOutput, KeyshiftError>, u64) {
     harness.state().faults().clear(None);
     harness.state().clear_request_counts();
     harness.state().faults().add(spec).unwrap();
     let workspace = harness.workspace(INSTANCE);
-    let error = expect_error(
-        harness
-            .discover(&workspace, &harness.policy(json!({})), "ks-faults")
-            .await,
-    );
+    let outcome = harness
+        .discover(&workspace, &harness.policy(json!({})), "ks-faults")
+        .await;
     let calls = harness
         .state()
         .request_counts(Some(INSTANCE))
         .get(SEARCH)
         .copied()
         .unwrap_or(0);
-    (error, calls)
+    (outcome, calls)
+}
+
+async fn discover_error(harness: &Harness, spec: FaultSpec) -> (KeyshiftError, u64) {
+    let (outcome, calls) = discover_with(harness, spec).await;
+    (expect_error(outcome), calls)
 }
 
 #[tokio::test]
@@ -64,26 +72,9 @@ async fn each_fault_gives_its_named_error_and_transient_ones_are_retried_within_
         assert_eq!(calls, attempts, "{kind:?}: attempts made");
     }
     // A transient fault that clears within the retry budget is absorbed.
-    harness.state().faults().clear(None);
-    harness.state().clear_request_counts();
-    harness
-        .state()
-        .faults()
-        .add(fault(SEARCH, status_fault(503), 2))
-        .unwrap();
-    let workspace = harness.workspace(INSTANCE);
-    harness
-        .discover(&workspace, &harness.policy(json!({})), "ks-faults")
-        .await
-        .unwrap();
-    assert_eq!(
-        harness
-            .state()
-            .request_counts(Some(INSTANCE))
-            .get(SEARCH)
-            .copied(),
-        Some(3)
-    );
+    let (outcome, calls) = discover_with(&harness, fault(SEARCH, status_fault(503), 2)).await;
+    outcome.unwrap();
+    assert_eq!(calls, 3);
 }
 
 #[tokio::test]
@@ -125,31 +116,26 @@ async fn a_wrong_admin_credential_is_grafana_unauthorized() {
         )
         .await
         .unwrap();
+    let error = discover_with_admin_secret(&harness, &wrong_secret).await;
+    assert_eq!(error.asl_name(), "Grafana.Unauthorized", "{error}");
+    assert!(!error.to_string().contains("not-the-password"));
+    let error = discover_with_admin_secret(&harness, "no/such/secret").await;
+    assert_eq!(error.asl_name(), "Secret.NotFound", "{error}");
+}
+
+/// The error of discovering [`INSTANCE`] with its admin credential read from `admin_secret`.
+async fn discover_with_admin_secret(harness: &Harness, admin_secret: &str) -> KeyshiftError {
     let workspace = keyshift_core::model::WorkspaceRef::self_hosted(
         harness.sim.instance_url(INSTANCE),
-        wrong_secret,
+        admin_secret,
         1,
     )
     .unwrap();
-    let error = expect_error(
+    expect_error(
         harness
             .discover(&workspace, &harness.policy(json!({})), "ks-x")
             .await,
-    );
-    assert_eq!(error.asl_name(), "Grafana.Unauthorized", "{error}");
-    assert!(!error.to_string().contains("not-the-password"));
-    let missing = keyshift_core::model::WorkspaceRef::self_hosted(
-        harness.sim.instance_url(INSTANCE),
-        "no/such/secret",
-        1,
     )
-    .unwrap();
-    let error = expect_error(
-        harness
-            .discover(&missing, &harness.policy(json!({})), "ks-x")
-            .await,
-    );
-    assert_eq!(error.asl_name(), "Secret.NotFound", "{error}");
 }
 
 async fn first_context(harness: &Harness, execution: &str) -> CredentialContext {

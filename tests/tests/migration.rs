@@ -168,24 +168,21 @@ async fn migrate_every_version(kind: StoreKind, mode: &str) {
     }
 }
 
+/// Both migration modes, each run on a fresh harness.
+const MODES: [&str; 2] = ["in-place", "recreate"];
+
 #[tokio::test]
-async fn in_place_migration_on_every_self_hosted_version_with_the_memory_store() {
-    migrate_every_version(StoreKind::Memory, "in-place").await;
+async fn in_place_and_recreate_migration_on_every_self_hosted_version_with_the_memory_store() {
+    for mode in MODES {
+        migrate_every_version(StoreKind::Memory, mode).await;
+    }
 }
 
 #[tokio::test]
-async fn recreate_migration_on_every_self_hosted_version_with_the_memory_store() {
-    migrate_every_version(StoreKind::Memory, "recreate").await;
-}
-
-#[tokio::test]
-async fn in_place_migration_on_every_self_hosted_version_with_secrets_manager() {
-    migrate_every_version(StoreKind::Moto, "in-place").await;
-}
-
-#[tokio::test]
-async fn recreate_migration_on_every_self_hosted_version_with_secrets_manager() {
-    migrate_every_version(StoreKind::Moto, "recreate").await;
+async fn in_place_and_recreate_migration_on_every_self_hosted_version_with_secrets_manager() {
+    for mode in MODES {
+        migrate_every_version(StoreKind::Moto, mode).await;
+    }
 }
 
 #[tokio::test]

@@ -8,6 +8,17 @@ use serde_json::json;
 
 const DAY: i64 = 86_400;
 
+/// The names of `account`'s live tokens in `live` (owner, token name), sorted.
+fn tokens_of<'a>(live: &'a [(String, String)], account: &str) -> Vec<&'a str> {
+    let mut names: Vec<&str> = live
+        .iter()
+        .filter(|(owner, _)| owner == account)
+        .map(|(_, token)| token.as_str())
+        .collect();
+    names.sort_unstable();
+    names
+}
+
 async fn rotation_of_due_tokens_only(kind: StoreKind) {
     let Some(harness) = Harness::start(kind).await else {
         return;
@@ -85,12 +96,7 @@ async fn rotation_of_due_tokens_only(kind: StoreKind) {
     }
     let live = harness.live_tokens(instance);
     for account in &rotated {
-        let mut on_account: Vec<&str> = live
-            .iter()
-            .filter(|(owner, _)| owner == account)
-            .map(|(_, t)| t.as_str())
-            .collect();
-        on_account.sort_unstable();
+        let on_account = tokens_of(&live, account);
         assert_eq!(
             on_account.len(),
             2,
@@ -137,12 +143,7 @@ async fn rotation_of_due_tokens_only(kind: StoreKind) {
         "sa-autogen-status-page",
         "sa-autogen-terraform-admin",
     ] {
-        let mut on_account: Vec<&str> = live
-            .iter()
-            .filter(|(owner, _)| owner == account)
-            .map(|(_, t)| t.as_str())
-            .collect();
-        on_account.sort_unstable();
+        let on_account = tokens_of(&live, account);
         assert_eq!(on_account.len(), 2, "{account}: {on_account:?}");
         assert!(
             on_account[0].starts_with("keyshift-ks-run-3-")

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use grafana_sim::{FaultKind, FaultSpec, FleetSpec, RunningSim, Simulator};
 use keyshift_aws::{AmgControlPlaneClient, AwsContext, EndpointOverrides, HttpGrafanaConnector};
+use keyshift_core::KeyshiftError;
 use keyshift_core::model::{AmgWorkspace, GrafanaCredential, Role};
 use keyshift_core::ports::{AmgControlPlane, GrafanaConnector};
 use serde_json::json;
@@ -200,77 +201,56 @@ fn fault(endpoint: &str, kind: FaultKind) -> FaultSpec {
     }
 }
 
+/// Arms one `kind` fault on ListWorkspaceServiceAccounts and returns that call's error.
+async fn listing_error(
+    sim: &RunningSim,
+    amg: &AmgControlPlaneClient,
+    kind: FaultKind,
+) -> KeyshiftError {
+    let spec = fault("ListWorkspaceServiceAccounts", kind);
+    sim.state().faults().add(spec).unwrap();
+    amg.list_workspace_service_accounts(&east())
+        .await
+        .unwrap_err()
+}
+
+/// [`listing_error`] for an injected HTTP `status`.
+async fn status_error(
+    sim: &RunningSim,
+    amg: &AmgControlPlaneClient,
+    status: u16,
+    retry_after_seconds: Option<u64>,
+) -> KeyshiftError {
+    let kind = FaultKind::Status {
+        status,
+        retry_after_seconds,
+    };
+    listing_error(sim, amg, kind).await
+}
+
 #[tokio::test]
 async fn injected_faults_map_to_named_errors() {
     let sim = start().await;
     let amg = control_plane(&sim).await;
-    let faults = sim.state().faults();
-    let operation = "ListWorkspaceServiceAccounts";
 
-    faults
-        .add(fault(
-            operation,
-            FaultKind::Status {
-                status: 429,
-                retry_after_seconds: Some(7),
-            },
-        ))
-        .unwrap();
-    let error = amg
-        .list_workspace_service_accounts(&east())
-        .await
-        .unwrap_err();
+    let error = status_error(&sim, &amg, 429, Some(7)).await;
     assert_eq!(error.asl_name(), "Aws.Throttled");
     assert_eq!(error.retry_after(), Some(Duration::from_secs(7)));
 
-    faults
-        .add(fault(
-            operation,
-            FaultKind::Status {
-                status: 500,
-                retry_after_seconds: None,
-            },
-        ))
-        .unwrap();
-    let error = amg
-        .list_workspace_service_accounts(&east())
-        .await
-        .unwrap_err();
+    let error = status_error(&sim, &amg, 500, None).await;
     assert_eq!(error.asl_name(), "Aws.Unavailable", "{error:?}");
 
-    faults
-        .add(fault(
-            operation,
-            FaultKind::Status {
-                status: 402,
-                retry_after_seconds: None,
-            },
-        ))
-        .unwrap();
-    let error = amg
-        .list_workspace_service_accounts(&east())
-        .await
-        .unwrap_err();
+    let error = status_error(&sim, &amg, 402, None).await;
     assert_eq!(error.asl_name(), "Aws.Failed", "{error:?}");
     assert!(error.to_string().contains("quota"), "{error}");
 
-    faults
-        .add(fault(operation, FaultKind::MalformedJson))
-        .unwrap();
-    let error = amg
-        .list_workspace_service_accounts(&east())
-        .await
-        .unwrap_err();
+    let error = listing_error(&sim, &amg, FaultKind::MalformedJson).await;
     assert!(
         !error.is_retryable() || error.asl_name() == "Aws.Unavailable",
         "{error:?}"
     );
 
-    faults.add(fault(operation, FaultKind::Drop)).unwrap();
-    let error = amg
-        .list_workspace_service_accounts(&east())
-        .await
-        .unwrap_err();
+    let error = listing_error(&sim, &amg, FaultKind::Drop).await;
     assert_eq!(error.asl_name(), "Aws.Unavailable", "{error:?}");
 
     // Every rule was consumed once; the next call succeeds.

@@ -10,11 +10,8 @@ use serde_json::{Value, json};
 async fn a_status_fault_answers_429_with_retry_after_for_the_next_n_calls() {
     let sim = start().await;
     let added = sim
-        .control_post(
-            "/faults",
-            json!({"workspace": SELF_115, "endpoint": "GET /api/org",
-            "kind": "status", "status": 429, "retryAfterSeconds": 7, "times": 2}),
-        )
+        .add_fault(json!({"workspace": SELF_115, "endpoint": "GET /api/org",
+            "kind": "status", "status": 429, "retryAfterSeconds": 7, "times": 2}))
         .await;
     assert_eq!(added.status, 201, "{}", added.text);
     for _ in 0..2 {
@@ -29,11 +26,8 @@ async fn a_status_fault_answers_429_with_retry_after_for_the_next_n_calls() {
 #[tokio::test]
 async fn a_503_fault_on_any_endpoint_and_clearing_faults() {
     let sim = start().await;
-    sim.control_post(
-        "/faults",
-        json!({"workspace": SELF_115, "endpoint": "*", "kind": "status", "status": 503}),
-    )
-    .await;
+    sim.add_fault(json!({"workspace": SELF_115, "endpoint": "*", "kind": "status", "status": 503}))
+        .await;
     let answer = sim.get(SELF_115, "/api/health", &Auth::None).await;
     assert_eq!(answer.status, 503);
     assert!(answer.headers.get("retry-after").is_none());
@@ -48,8 +42,7 @@ async fn a_503_fault_on_any_endpoint_and_clearing_faults() {
 #[tokio::test]
 async fn a_drop_fault_closes_the_connection_without_an_answer() {
     let sim = start().await;
-    sim.control_post(
-        "/faults",
+    sim.add_fault(
         json!({"workspace": SELF_115, "endpoint": "GET /api/org", "kind": "drop", "times": 1}),
     )
     .await;
@@ -65,8 +58,7 @@ async fn a_drop_fault_closes_the_connection_without_an_answer() {
 #[tokio::test]
 async fn a_malformed_json_fault_truncates_the_body_but_keeps_the_status() {
     let sim = start().await;
-    sim.control_post(
-        "/faults",
+    sim.add_fault(
         json!({"workspace": SELF_115, "endpoint": "GET /api/serviceaccounts/search",
         "kind": "malformedJson", "times": 1}),
     )
@@ -86,7 +78,7 @@ async fn a_malformed_json_fault_truncates_the_body_but_keeps_the_status() {
 #[tokio::test]
 async fn a_latency_fault_delays_but_still_serves_and_retires() {
     let sim = start().await;
-    sim.control_post("/faults", json!({"workspace": SELF_115, "endpoint": "GET /api/org", "kind": "latency", "ms": 50, "times": 1}))
+    sim.add_fault(json!({"workspace": SELF_115, "endpoint": "GET /api/org", "kind": "latency", "ms": 50, "times": 1}))
         .await;
     let answer = sim.get(SELF_115, "/api/org", &ADMIN_115).await;
     assert_eq!(answer.status, 200);
@@ -102,12 +94,9 @@ async fn a_latency_fault_delays_but_still_serves_and_retires() {
 async fn a_seeded_probability_fault_fires_some_of_the_time_reproducibly() {
     let run = || async {
         let sim = start().await;
-        sim.control_post(
-            "/faults",
-            json!({"workspace": SELF_115, "endpoint": "GET /api/health",
-            "kind": "status", "status": 500, "probability": 0.5, "seed": 99}),
-        )
-        .await;
+        sim.add_fault(json!({"workspace": SELF_115, "endpoint": "GET /api/health",
+            "kind": "status", "status": 500, "probability": 0.5, "seed": 99}))
+            .await;
         let mut statuses = Vec::new();
         for _ in 0..20 {
             statuses.push(
@@ -128,17 +117,11 @@ async fn a_seeded_probability_fault_fires_some_of_the_time_reproducibly() {
 async fn invalid_fault_rules_are_rejected() {
     let sim = start().await;
     let bad = sim
-        .control_post(
-            "/faults",
-            json!({"workspace": "*", "endpoint": "*", "kind": "status", "status": 200}),
-        )
+        .add_fault(json!({"workspace": "*", "endpoint": "*", "kind": "status", "status": 200}))
         .await;
     assert_eq!(bad.status, 400);
     let unknown_kind = sim
-        .control_post(
-            "/faults",
-            json!({"workspace": "*", "endpoint": "*", "kind": "explode"}),
-        )
+        .add_fault(json!({"workspace": "*", "endpoint": "*", "kind": "explode"}))
         .await;
     assert_eq!(unknown_kind.status, 400);
 }

@@ -54,95 +54,71 @@ async fn the_schema_check_itself_rejects_wrong_shapes() {
     assert!(validator.is_valid(&json!({"totalCount": 3})));
 }
 
+/// Calls on the 11.5 instance as its admin, answering the JSON body: the vantage point from
+/// which every answer below is validated.
+struct Admin115<'a>(&'a Sim);
+
+impl Admin115<'_> {
+    async fn get(&self, path: &str) -> Value {
+        self.0.get(SELF_115, path, &ADMIN_115).await.json()
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        self.0.post(SELF_115, path, &ADMIN_115, body).await.json()
+    }
+
+    async fn patch(&self, path: &str, body: Value) -> Value {
+        self.0.patch(SELF_115, path, &ADMIN_115, body).await.json()
+    }
+
+    async fn delete(&self, path: &str) -> Value {
+        self.0.delete(SELF_115, path, &ADMIN_115).await.json()
+    }
+}
+
 #[tokio::test]
 async fn answers_validate_against_grafanas_openapi_definitions() {
     let sim = start().await;
+    let admin = Admin115(&sim);
     let health = sim.get(SELF_115, "/api/health", &Auth::None).await.json();
     assert_valid("healthResponse", &health);
-    let org = sim.get(SELF_115, "/api/org", &ADMIN_115).await.json();
-    assert_valid("OrgDetailsDTO", &org);
-    let hits = sim.get(SELF_115, "/api/search", &ADMIN_115).await.json();
-    assert_valid_array("Hit", &hits);
-    let user = sim.get(SELF_115, "/api/user", &ADMIN_115).await.json();
-    assert_valid("UserProfileDTO", &user);
+    assert_valid("OrgDetailsDTO", &admin.get("/api/org").await);
+    assert_valid_array("Hit", &admin.get("/api/search").await);
+    assert_valid("UserProfileDTO", &admin.get("/api/user").await);
 
-    let created = sim
+    let created = admin
         .post(
-            SELF_115,
             "/api/serviceaccounts",
-            &ADMIN_115,
             json!({"name": "schema", "role": "Editor"}),
         )
         .await;
-    assert_valid("ServiceAccountDTO", &created.json());
-    let id = created.json()["id"].as_i64().unwrap();
-    let search = sim
-        .get(
-            SELF_115,
-            "/api/serviceaccounts/search?accesscontrol=true",
-            &ADMIN_115,
-        )
-        .await
-        .json();
+    assert_valid("ServiceAccountDTO", &created);
+    let id = created["id"].as_i64().unwrap();
+    let search = admin
+        .get("/api/serviceaccounts/search?accesscontrol=true")
+        .await;
     assert_valid("SearchOrgServiceAccountsResult", &search);
-    let profile = sim
-        .get(SELF_115, &format!("/api/serviceaccounts/{id}"), &ADMIN_115)
-        .await
-        .json();
-    assert_valid("ServiceAccountProfileDTO", &profile);
-    let patched = sim
-        .patch(
-            SELF_115,
-            &format!("/api/serviceaccounts/{id}"),
-            &ADMIN_115,
-            json!({"role": "Viewer"}),
-        )
-        .await
-        .json();
+    let account = format!("/api/serviceaccounts/{id}");
+    assert_valid("ServiceAccountProfileDTO", &admin.get(&account).await);
+    let patched = admin.patch(&account, json!({"role": "Viewer"})).await;
     assert_valid("ServiceAccountProfileDTO", &patched["serviceaccount"]);
     assert!(patched["message"].is_string() && patched["id"].is_i64());
 
-    let token = sim
+    let tokens_path = format!("{account}/tokens");
+    let token = admin
         .post(
-            SELF_115,
-            &format!("/api/serviceaccounts/{id}/tokens"),
-            &ADMIN_115,
+            &tokens_path,
             json!({"name": "schema-1", "secondsToLive": 3600}),
         )
-        .await
-        .json();
+        .await;
     assert_valid("NewApiKeyResult", &token);
-    sim.post(
-        SELF_115,
-        &format!("/api/serviceaccounts/{id}/tokens"),
-        &ADMIN_115,
-        json!({"name": "schema-2"}),
-    )
-    .await;
-    let tokens = sim
-        .get(
-            SELF_115,
-            &format!("/api/serviceaccounts/{id}/tokens"),
-            &ADMIN_115,
-        )
-        .await
-        .json();
-    assert_valid_array("TokenDTO", &tokens);
+    admin.post(&tokens_path, json!({"name": "schema-2"})).await;
+    assert_valid_array("TokenDTO", &admin.get(&tokens_path).await);
     let token_id = token["id"].as_i64().unwrap();
-    let deleted = sim
-        .delete(
-            SELF_115,
-            &format!("/api/serviceaccounts/{id}/tokens/{token_id}"),
-            &ADMIN_115,
-        )
-        .await
-        .json();
+    let deleted = admin.delete(&format!("{tokens_path}/{token_id}")).await;
     assert_valid("SuccessResponseBody", &deleted);
 
-    let not_found = sim
-        .get(SELF_115, "/api/serviceaccounts/9999", &ADMIN_115)
-        .await
-        .json();
+    let not_found = admin.get("/api/serviceaccounts/9999").await;
     assert_valid("PublicError", &not_found);
     assert_valid("ErrorResponseBody", &not_found);
     let bad = sim
@@ -155,14 +131,8 @@ async fn answers_validate_against_grafanas_openapi_definitions() {
         .await
         .json();
     assert_valid("ErrorResponseBody", &unauthorised);
-    let gone = sim
-        .post(
-            SELF_115,
-            "/api/auth/keys",
-            &ADMIN_115,
-            json!({"name": "k", "role": "Viewer"}),
-        )
-        .await
-        .json();
+    let gone = admin
+        .post("/api/auth/keys", json!({"name": "k", "role": "Viewer"}))
+        .await;
     assert_valid("ErrorResponseBody", &gone);
 }

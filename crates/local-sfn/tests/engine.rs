@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use local_sfn::{
-    AbortHandle, Clock, Engine, ExecutionStatus, RecordingQueue, StartOptions, TaskContext,
-    TaskError, VirtualClock,
+    AbortHandle, Clock, Engine, ExecutionStatus, HistoryEvent, RecordingQueue, StartOptions,
+    TaskContext, TaskError, VirtualClock,
 };
 use serde_json::{Value, json};
 
@@ -15,6 +15,14 @@ fn engine(definition: Value, clock: &VirtualClock) -> Engine {
     Engine::from_value(&definition)
         .unwrap()
         .with_clock(Arc::new(clock.clone()))
+}
+
+/// The event types of a history, in order.
+fn event_types(history: &[HistoryEvent]) -> Vec<&str> {
+    history
+        .iter()
+        .map(|event| event.event_type.as_str())
+        .collect()
 }
 
 fn lambda_task(function: &str) -> Value {
@@ -121,10 +129,9 @@ async fn retry_delays_follow_backoff_and_cap_on_the_virtual_clock() {
     );
     assert_eq!(*seen_retry_counts.lock().unwrap(), vec![0, 1, 2, 3, 4]);
     assert_eq!(clock.now() - start, chrono::Duration::seconds(28));
-    let scheduled = result
-        .history
+    let scheduled = event_types(&result.history)
         .iter()
-        .filter(|e| e.event_type == "TaskScheduled")
+        .filter(|event_type| **event_type == "TaskScheduled")
         .count();
     assert_eq!(scheduled, 5);
 }
@@ -186,12 +193,7 @@ async fn task_timeout_is_states_timeout_and_not_task_failed() {
             assert_eq!(result.status, ExecutionStatus::Failed);
             assert_eq!(result.error.as_deref(), Some("States.Timeout"));
         }
-        assert!(
-            result
-                .history
-                .iter()
-                .any(|e| e.event_type == "TaskTimedOut")
-        );
+        assert!(event_types(&result.history).contains(&"TaskTimedOut"));
     }
 }
 
@@ -233,10 +235,9 @@ async fn map_never_runs_more_iterations_than_max_concurrency() {
     let peak = peak.load(Ordering::SeqCst);
     assert!(peak <= 3, "peak in-flight {peak} exceeds MaxConcurrency");
     assert!(peak >= 2, "iterations should overlap, peak was {peak}");
-    let started = result
-        .history
+    let started = event_types(&result.history)
         .iter()
-        .filter(|e| e.event_type == "MapIterationStarted")
+        .filter(|event_type| **event_type == "MapIterationStarted")
         .count();
     assert_eq!(started, 12);
 }
@@ -420,11 +421,7 @@ async fn context_object_and_history_shape() {
     assert_eq!(output["retries"], json!(0));
     assert!(output["start"].as_str().unwrap().ends_with('Z'));
 
-    let types: Vec<&str> = result
-        .history
-        .iter()
-        .map(|e| e.event_type.as_str())
-        .collect();
+    let types = event_types(&result.history);
     assert_eq!(
         types,
         vec![
@@ -459,11 +456,7 @@ async fn task_history_has_scheduled_started_and_succeeded_events() {
         Ok(json!(1))
     });
     let result = engine.start("e", json!({}), StartOptions::default()).await;
-    let types: Vec<&str> = result
-        .history
-        .iter()
-        .map(|e| e.event_type.as_str())
-        .collect();
+    let types = event_types(&result.history);
     assert_eq!(
         types,
         vec![

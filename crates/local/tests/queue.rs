@@ -28,6 +28,15 @@ fn queue() -> (Arc<ManualClock>, InMemoryQueue) {
     (clock, queue)
 }
 
+/// How many messages one receive of at most `max` returns, hiding them for `hide_secs`.
+async fn visible(queue: &InMemoryQueue, max: u32, hide_secs: u64) -> usize {
+    queue
+        .receive(max, Duration::from_secs(hide_secs))
+        .await
+        .unwrap()
+        .len()
+}
+
 #[tokio::test]
 async fn received_messages_hide_then_reappear_with_a_higher_count() {
     let (clock, queue) = queue();
@@ -38,21 +47,9 @@ async fn received_messages_hide_then_reappear_with_a_higher_count() {
     let parsed: DlqMessage = serde_json::from_str(&first[0].body).unwrap();
     assert_eq!(parsed, message("exec-1"));
 
-    assert!(
-        queue
-            .receive(10, Duration::from_secs(30))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(visible(&queue, 10, 30).await, 0);
     clock.advance(chrono::Duration::seconds(29));
-    assert!(
-        queue
-            .receive(10, Duration::from_secs(30))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(visible(&queue, 10, 30).await, 0);
     clock.advance(chrono::Duration::seconds(2));
     let second = queue.receive(10, Duration::from_secs(30)).await.unwrap();
     assert_eq!(second.len(), 1);
@@ -75,29 +72,9 @@ async fn batches_are_capped_at_ten_and_at_the_request() {
             .await
             .unwrap();
     }
-    assert_eq!(
-        queue
-            .receive(3, Duration::from_secs(5))
-            .await
-            .unwrap()
-            .len(),
-        3
-    );
-    assert_eq!(
-        queue
-            .receive(50, Duration::from_secs(5))
-            .await
-            .unwrap()
-            .len(),
-        9
-    );
-    assert!(
-        queue
-            .receive(50, Duration::from_secs(5))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(visible(&queue, 3, 5).await, 3);
+    assert_eq!(visible(&queue, 50, 5).await, 9);
+    assert_eq!(visible(&queue, 50, 5).await, 0);
     assert_eq!(queue.len(), 12);
 }
 

@@ -15,6 +15,19 @@ fn context(workspace: &str, execution: &str) -> SealContext {
 
 const TOKEN: &str = "glsa_abcdefghijklmnopqrstuvwxyzABCDEF_0a1b2c3d";
 
+/// A fresh random sealer and [`TOKEN`] sealed by it for execution `exec-1`.
+async fn sealed_for_exec_1() -> (LocalSealer, SealedToken) {
+    let sealer = LocalSealer::random();
+    let sealed = sealer
+        .seal(
+            &SecretString::new(TOKEN),
+            &context("g-0123456789", "exec-1"),
+        )
+        .await
+        .unwrap();
+    (sealer, sealed)
+}
+
 #[tokio::test]
 async fn round_trip_with_the_same_context() {
     let sealer = LocalSealer::random();
@@ -31,14 +44,7 @@ async fn round_trip_with_the_same_context() {
 
 #[tokio::test]
 async fn another_context_is_a_named_mismatch() {
-    let sealer = LocalSealer::random();
-    let sealed = sealer
-        .seal(
-            &SecretString::new(TOKEN),
-            &context("g-0123456789", "exec-1"),
-        )
-        .await
-        .unwrap();
+    let (sealer, sealed) = sealed_for_exec_1().await;
     let error = sealer
         .unseal(&sealed, &context("g-0123456789", "exec-2"))
         .await
@@ -50,14 +56,7 @@ async fn another_context_is_a_named_mismatch() {
 
 #[tokio::test]
 async fn forged_envelope_context_still_fails_authentication() {
-    let sealer = LocalSealer::random();
-    let sealed = sealer
-        .seal(
-            &SecretString::new(TOKEN),
-            &context("g-0123456789", "exec-1"),
-        )
-        .await
-        .unwrap();
+    let (sealer, sealed) = sealed_for_exec_1().await;
     let mut envelope: serde_json::Value =
         serde_json::from_slice(&BASE64.decode(sealed.as_str()).unwrap()).unwrap();
     envelope["ctx"]["keyshift:execution"] = "exec-2".into();

@@ -369,25 +369,16 @@ mod tests {
 
     #[test]
     fn injected_statuses_become_the_matching_exception() {
-        assert_eq!(
-            injected_error(429, None, "g-0000000000").type_name(),
-            "ThrottlingException"
-        );
-        assert_eq!(
-            injected_error(402, None, "g-0000000000").type_name(),
-            "ServiceQuotaExceededException"
-        );
-        assert_eq!(
-            injected_error(503, None, "x").type_name(),
-            "InternalServerException"
-        );
-        assert_eq!(
-            injected_error(403, None, "x").type_name(),
-            "AccessDeniedException"
-        );
-        assert_eq!(
-            injected_error(418, None, "x").type_name(),
-            "ValidationException"
-        );
+        let cases: [(u16, &str, &str); 5] = [
+            (429, "g-0000000000", "ThrottlingException"),
+            (402, "g-0000000000", "ServiceQuotaExceededException"),
+            (503, "x", "InternalServerException"),
+            (403, "x", "AccessDeniedException"),
+            (418, "x", "ValidationException"),
+        ];
+        for (status, scope, expected) in cases {
+            let error = injected_error(status, None, scope);
+            assert_eq!(error.type_name(), expected, "status {status}");
+        }
     }
 }

@@ -337,17 +337,9 @@ impl SimState {
             instance.require_free_credential_name(org_id, name)?;
             let expires = expiry_after(now, seconds_to_live)?;
             let id = instance.insert_credential(CredentialRow {
-                id: 0,
-                org_id,
-                name: name.to_string(),
                 role,
-                hash,
-                format: CredentialFormat::LegacyKey,
-                created: now,
                 expires,
-                last_used_at: None,
-                service_account_id: None,
-                is_revoked: false,
+                ..CredentialRow::issued(org_id, name, hash, CredentialFormat::LegacyKey, now)
             });
             Ok(IssuedCredential {
                 id,
@@ -445,18 +437,11 @@ impl SimState {
             }
             instance.require_free_credential_name(org_id, name)?;
             let expires = expiry_after(now, seconds_to_live)?;
+            let format = CredentialFormat::ServiceAccountToken;
             let id = instance.insert_credential(CredentialRow {
-                id: 0,
-                org_id,
-                name: name.to_string(),
-                role: Role::Viewer,
-                hash,
-                format: CredentialFormat::ServiceAccountToken,
-                created: now,
                 expires,
-                last_used_at: None,
                 service_account_id: Some(service_account_id),
-                is_revoked: false,
+                ..CredentialRow::issued(org_id, name, hash, format, now)
             });
             Ok(IssuedCredential {
                 id,

@@ -217,6 +217,31 @@ impl fmt::Debug for CredentialRow {
 }
 
 impl CredentialRow {
+    /// A credential of `format` as issued at `created`: never used, unrevoked, without expiry
+    /// or owner until the caller sets them; [`Instance::insert_credential`] assigns the id. Keys
+    /// set their own role; a token's is irrelevant and stays Viewer.
+    pub(super) fn issued(
+        org_id: i64,
+        name: &str,
+        hash: String,
+        format: CredentialFormat,
+        created: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: 0,
+            org_id,
+            name: name.to_string(),
+            role: Role::Viewer,
+            hash,
+            format,
+            created,
+            expires: None,
+            last_used_at: None,
+            service_account_id: None,
+            is_revoked: false,
+        }
+    }
+
     /// Expired at `now` (Grafana: `expires <= now`).
     pub fn has_expired(&self, now: DateTime<Utc>) -> bool {
         self.expires.is_some_and(|expires| expires <= now)

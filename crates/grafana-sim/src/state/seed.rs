@@ -231,18 +231,18 @@ impl Instance {
             instance
                 .require_free_credential_name(key.org_id, &key.name)
                 .map_err(|_| duplicate(key.org_id, &key.name))?;
+            let hash = hashes.encode(&secret, &key.name);
             let id = instance.insert_credential(CredentialRow {
-                id: 0,
-                org_id: key.org_id,
-                name: key.name.clone(),
                 role,
-                hash: hashes.encode(&secret, &key.name),
-                format: CredentialFormat::LegacyKey,
-                created,
                 expires: time(&key.expires)?,
                 last_used_at: time(&key.last_used)?,
-                service_account_id: None,
-                is_revoked: false,
+                ..CredentialRow::issued(
+                    key.org_id,
+                    &key.name,
+                    hash,
+                    CredentialFormat::LegacyKey,
+                    created,
+                )
             });
             seeded.push(SeededSecret {
                 workspace: spec.id.clone(),
@@ -285,18 +285,20 @@ impl Instance {
                 instance
                     .require_free_credential_name(account.org_id, &token.name)
                     .map_err(|_| duplicate(account.org_id, &token.name))?;
+                let hash = hashes.encode(&secret, &token_checksum(&secret));
+                let issued_at = time(&token.created)?.unwrap_or(created);
                 let id = instance.insert_credential(CredentialRow {
-                    id: 0,
-                    org_id: account.org_id,
-                    name: token.name.clone(),
-                    role: Role::Viewer,
-                    hash: hashes.encode(&secret, &token_checksum(&secret)),
-                    format: CredentialFormat::ServiceAccountToken,
-                    created: time(&token.created)?.unwrap_or(created),
                     expires: time(&token.expires)?,
                     last_used_at: time(&token.last_used)?,
                     service_account_id: Some(view.id),
                     is_revoked: token.revoked,
+                    ..CredentialRow::issued(
+                        account.org_id,
+                        &token.name,
+                        hash,
+                        CredentialFormat::ServiceAccountToken,
+                        issued_at,
+                    )
                 });
                 seeded.push(SeededSecret {
                     workspace: spec.id.clone(),

@@ -159,6 +159,11 @@ impl Sim {
             .await
     }
 
+    /// Adds a fault rule through `POST /_sim/faults`.
+    pub async fn add_fault(&self, rule: Value) -> Answer {
+        self.control_post("/faults", rule).await
+    }
+
     pub async fn control_get(&self, path: &str) -> Answer {
         self.send(self.client.get(self.control(path))).await
     }

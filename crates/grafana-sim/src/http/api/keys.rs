@@ -1,31 +1,18 @@
 //! Legacy API keys (reference §3): list, create and delete under `/api/auth/keys`.
 
-use axum::Extension;
-use axum::body::{Body, Bytes};
-use axum::extract::State;
-use axum::http::{Response, StatusCode};
+use axum::body::Bytes;
+use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Answer, flag, on_instance, param_id, parse_body, route_caller, state_failure};
-use crate::http::InstanceContext;
-use crate::http::auth::Caller;
+use super::{Answer, Route, flag, on_instance, parse_body, required_id, state_failure};
 use crate::http::extract::{PathParams, QueryParams};
 use crate::http::reply;
-use crate::state::{Role, SharedState, StateError};
+use crate::state::{Role, StateError};
 
 /// `GET /api/auth/keys`.
-pub(crate) async fn list_keys(
-    State(state): State<SharedState>,
-    Extension(instance): Extension<InstanceContext>,
-    caller: Result<Caller, Response<Body>>,
-    QueryParams(query): QueryParams,
-) -> Answer {
-    let caller = route_caller(
-        !instance.version.legacy_keys_removed(),
-        caller,
-        "apikeys:read",
-    )?;
+pub(crate) async fn list_keys(route: Route, QueryParams(query): QueryParams) -> Answer {
+    let (state, caller) = route.legacy_keys("apikeys:read")?;
     let include_expired = flag(&query, "includeExpired");
     let access_control = flag(&query, "accesscontrol");
     let keys = on_instance(&state, &caller, |found, now| {
@@ -63,25 +50,16 @@ struct CreateKeyBody {
 }
 
 /// `POST /api/auth/keys`: 410 from 11.3, 404 from 12.1.
-pub(crate) async fn create_key(
-    State(state): State<SharedState>,
-    Extension(instance): Extension<InstanceContext>,
-    caller: Result<Caller, Response<Body>>,
-    body: Bytes,
-) -> Answer {
-    if instance.version.legacy_keys_removed() {
-        return Err(reply::not_found());
-    }
-    let caller = caller?;
-    if instance.version.legacy_key_creation_gone() {
+pub(crate) async fn create_key(route: Route, body: Bytes) -> Answer {
+    let (state, caller) = route.versioned(|version| !version.legacy_keys_removed())?;
+    if caller.version.legacy_key_creation_gone() {
         return Err(reply::legacy_traced(
             StatusCode::GONE,
             "this endpoint has been removed, please use POST /api/serviceaccounts and POST /api/serviceaccounts/{id}/tokens instead",
         ));
     }
     caller.require("apikeys:create")?;
-    let request: CreateKeyBody = parse_body(&body)
-        .ok_or_else(|| reply::legacy_traced(StatusCode::BAD_REQUEST, "bad request data"))?;
+    let request: CreateKeyBody = parse_body(&body, "bad request data")?;
     let role = Role::parse(&request.role)
         .filter(|role| *role != Role::None)
         .ok_or_else(|| reply::legacy(StatusCode::BAD_REQUEST, "Invalid role specified"))?;
@@ -141,19 +119,9 @@ pub(crate) async fn create_key(
 }
 
 /// `DELETE /api/auth/keys/:id`: only plain keys.
-pub(crate) async fn delete_key(
-    State(state): State<SharedState>,
-    Extension(instance): Extension<InstanceContext>,
-    caller: Result<Caller, Response<Body>>,
-    PathParams(params): PathParams,
-) -> Answer {
-    let caller = route_caller(
-        !instance.version.legacy_keys_removed(),
-        caller,
-        "apikeys:delete",
-    )?;
-    let key_id = param_id(&params, "id")
-        .ok_or_else(|| reply::legacy_traced(StatusCode::BAD_REQUEST, "id is invalid"))?;
+pub(crate) async fn delete_key(route: Route, PathParams(params): PathParams) -> Answer {
+    let (state, caller) = route.legacy_keys("apikeys:delete")?;
+    let key_id = required_id(&params, "id", "id is invalid")?;
     on_instance(&state, &caller, |found, _| {
         found.delete_plain_key(caller.org_id, key_id)
     })?

@@ -1,29 +1,16 @@
 //! Migration of legacy keys to service accounts (reference §4).
 
-use axum::Extension;
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{Response, StatusCode};
+use axum::http::StatusCode;
 use serde_json::json;
 
-use super::{Answer, on_instance, param_id, route_caller};
-use crate::http::InstanceContext;
-use crate::http::auth::Caller;
+use super::{Answer, Route, on_instance, required_id};
 use crate::http::extract::PathParams;
 use crate::http::reply;
-use crate::state::{SharedState, StateError};
+use crate::state::StateError;
 
 /// `POST /api/serviceaccounts/migrate`: message (≤10.0) or `MigrationResult` (≥10.1).
-pub(crate) async fn migrate_all(
-    State(state): State<SharedState>,
-    Extension(instance): Extension<InstanceContext>,
-    caller: Result<Caller, Response<Body>>,
-) -> Answer {
-    let caller = route_caller(
-        !instance.version.legacy_keys_removed(),
-        caller,
-        "serviceaccounts:create",
-    )?;
+pub(crate) async fn migrate_all(route: Route) -> Answer {
+    let (state, caller) = route.legacy_keys("serviceaccounts:create")?;
     let pending = on_instance(&state, &caller, |found, _| {
         found.plain_keys(caller.org_id).len()
     })?;
@@ -47,19 +34,9 @@ pub(crate) async fn migrate_all(
 }
 
 /// `POST /api/serviceaccounts/migrate/:keyId`, with its silent no-op quirk.
-pub(crate) async fn migrate_one(
-    State(state): State<SharedState>,
-    Extension(instance): Extension<InstanceContext>,
-    caller: Result<Caller, Response<Body>>,
-    PathParams(params): PathParams,
-) -> Answer {
-    let caller = route_caller(
-        !instance.version.legacy_keys_removed(),
-        caller,
-        "serviceaccounts:create",
-    )?;
-    let key_id = param_id(&params, "keyId")
-        .ok_or_else(|| reply::legacy_traced(StatusCode::BAD_REQUEST, "Key ID is invalid"))?;
+pub(crate) async fn migrate_one(route: Route, PathParams(params): PathParams) -> Answer {
+    let (state, caller) = route.legacy_keys("serviceaccounts:create")?;
+    let key_id = required_id(&params, "keyId", "Key ID is invalid")?;
     let uid = state.fresh_uid();
     let outcome = on_instance(&state, &caller, |found, now| {
         let plain = found.plain_keys(caller.org_id);
@@ -88,16 +65,8 @@ pub(crate) async fn migrate_one(
 }
 
 /// 9.x `GET /api/serviceaccounts/migrationstatus`.
-pub(crate) async fn migration_status(
-    State(state): State<SharedState>,
-    Extension(instance): Extension<InstanceContext>,
-    caller: Result<Caller, Response<Body>>,
-) -> Answer {
-    let caller = route_caller(
-        instance.version.has_9x_migration_extras(),
-        caller,
-        "serviceaccounts:read",
-    )?;
+pub(crate) async fn migration_status(route: Route) -> Answer {
+    let (state, caller) = route.migration_extras("serviceaccounts:read")?;
     let migrated = on_instance(&state, &caller, |found, _| {
         found.hidden_api_key_orgs.contains(&caller.org_id)
     })?;
@@ -105,16 +74,8 @@ pub(crate) async fn migration_status(
 }
 
 /// 9.x `POST /api/serviceaccounts/hideApiKeys`.
-pub(crate) async fn hide_api_keys(
-    State(state): State<SharedState>,
-    Extension(instance): Extension<InstanceContext>,
-    caller: Result<Caller, Response<Body>>,
-) -> Answer {
-    let caller = route_caller(
-        instance.version.has_9x_migration_extras(),
-        caller,
-        "serviceaccounts:create",
-    )?;
+pub(crate) async fn hide_api_keys(route: Route) -> Answer {
+    let (state, caller) = route.migration_extras("serviceaccounts:create")?;
     on_instance(&state, &caller, |found, _| {
         found.hidden_api_key_orgs.insert(caller.org_id)
     })?;
@@ -122,19 +83,9 @@ pub(crate) async fn hide_api_keys(
 }
 
 /// 9.x `POST /api/serviceaccounts/revert/:keyId`.
-pub(crate) async fn revert_key(
-    State(state): State<SharedState>,
-    Extension(instance): Extension<InstanceContext>,
-    caller: Result<Caller, Response<Body>>,
-    PathParams(params): PathParams,
-) -> Answer {
-    let caller = route_caller(
-        instance.version.has_9x_migration_extras(),
-        caller,
-        "serviceaccounts:delete",
-    )?;
-    let key_id = param_id(&params, "keyId")
-        .ok_or_else(|| reply::legacy_traced(StatusCode::BAD_REQUEST, "Key ID is invalid"))?;
+pub(crate) async fn revert_key(route: Route, PathParams(params): PathParams) -> Answer {
+    let (state, caller) = route.migration_extras("serviceaccounts:delete")?;
+    let key_id = required_id(&params, "keyId", "Key ID is invalid")?;
     on_instance(&state, &caller, |found, _| {
         found.revert_key(caller.org_id, key_id)
     })?

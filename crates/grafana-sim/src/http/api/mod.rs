@@ -6,10 +6,12 @@ mod service_accounts;
 mod tokens;
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 
 use axum::Extension;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{Response, StatusCode};
 use chrono::{DateTime, Utc};
 use md5::{Digest, Md5};
@@ -37,16 +39,38 @@ type Answer = Result<Response<Body>, Response<Body>>;
 const NO_SUCH_ACCOUNT: &str = "service account not found";
 
 /// Binds a JSON request body. Only an object binds: Go's decoder refuses an array or a scalar
-/// for a struct, whereas serde would happily fill a struct from an array.
-fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Option<T> {
-    match serde_json::from_slice::<Value>(body).ok()? {
-        object @ Value::Object(_) => serde_json::from_value(object).ok(),
+/// for a struct, whereas serde would happily fill a struct from an array. A body that does not
+/// bind is a traced 400 with `refusal`, the route's own wording of "bad request data".
+fn parse_body<T: DeserializeOwned>(body: &Bytes, refusal: &str) -> Result<T, Response<Body>> {
+    let bound = match serde_json::from_slice::<Value>(body) {
+        Ok(object @ Value::Object(_)) => serde_json::from_value(object).ok(),
         _ => None,
-    }
+    };
+    bound.ok_or_else(|| reply::legacy_traced(StatusCode::BAD_REQUEST, refusal))
 }
 
 fn param_id(params: &HashMap<String, String>, name: &str) -> Option<i64> {
     params.get(name).and_then(|value| value.parse::<i64>().ok())
+}
+
+/// A numeric path parameter, or the traced 400 `refusal` Grafana answers for a malformed one.
+fn required_id(
+    params: &HashMap<String, String>,
+    name: &str,
+    refusal: &str,
+) -> Result<i64, Response<Body>> {
+    param_id(params, name).ok_or_else(|| reply::legacy_traced(StatusCode::BAD_REQUEST, refusal))
+}
+
+/// The account of a `/api/serviceaccounts/:id/...` route once the caller holds `action`: the
+/// permission is checked before the id, as Grafana's middleware runs before its handler.
+fn authorised_account_id(
+    caller: &Caller,
+    action: &str,
+    params: &HashMap<String, String>,
+) -> Result<i64, Response<Body>> {
+    caller.require(action)?;
+    param_id(params, "id").ok_or_else(invalid_account_id)
 }
 
 fn flag(query: &HashMap<String, String>, name: &str) -> bool {
@@ -55,11 +79,21 @@ fn flag(query: &HashMap<String, String>, name: &str) -> bool {
         .is_some_and(|value| value == "true" || value == "1")
 }
 
-fn int_param(query: &HashMap<String, String>, names: &[&str]) -> i64 {
-    names
-        .iter()
-        .find_map(|name| query.get(*name).and_then(|value| value.parse::<i64>().ok()))
-        .unwrap_or(0)
+/// A paging parameter such as `perpage` or `limit`: missing, malformed, zero or negative
+/// means `default`, as Grafana's handlers treat them.
+fn positive_int_param(query: &HashMap<String, String>, name: &str, default: i64) -> i64 {
+    match query.get(name).and_then(|value| value.parse::<i64>().ok()) {
+        Some(n) if n > 0 => n,
+        _ => default,
+    }
+}
+
+/// The `query` search text, lower-cased for Grafana's case-insensitive match.
+fn search_text(query: &HashMap<String, String>) -> String {
+    query
+        .get("query")
+        .map(|q| q.to_lowercase())
+        .unwrap_or_default()
 }
 
 fn avatar_url(email: &str) -> String {
@@ -79,20 +113,66 @@ fn on_instance<R>(
         .map_err(|error| state_failure(&error))
 }
 
-/// The caller of a route that some versions lack: where `present` is false the route is a 404
-/// before any authentication, as Grafana's router answers it; otherwise the caller must have
-/// authenticated and hold `action`.
-fn route_caller(
-    present: bool,
+/// What every authenticated route starts from: the shared state, the instance's version and
+/// the caller. Authentication is insisted on only by [`Route::authenticated`] or
+/// [`Route::versioned`], so that a route a version lacks is a 404 before any 401, as Grafana's
+/// router answers it.
+pub(crate) struct Route {
+    state: SharedState,
+    version: Option<GrafanaVersion>,
     caller: Result<Caller, Response<Body>>,
-    action: &str,
-) -> Result<Caller, Response<Body>> {
-    if !present {
-        return Err(reply::not_found());
+}
+
+impl FromRequestParts<SharedState> for Route {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &SharedState,
+    ) -> Result<Self, Infallible> {
+        let version = parts
+            .extensions
+            .get::<InstanceContext>()
+            .map(|instance| instance.version);
+        Ok(Self {
+            state: state.clone(),
+            version,
+            caller: Caller::from_request_parts(parts, state).await,
+        })
     }
-    let caller = caller?;
-    caller.require(action)?;
-    Ok(caller)
+}
+
+impl Route {
+    /// The state and the authenticated caller (401 otherwise).
+    fn authenticated(self) -> Result<(SharedState, Caller), Response<Body>> {
+        Ok((self.state, self.caller?))
+    }
+
+    /// As [`Route::authenticated`] for a route that exists only where `present` holds for the
+    /// instance's version: elsewhere it is a 404 before any authentication.
+    fn versioned(
+        self,
+        present: fn(GrafanaVersion) -> bool,
+    ) -> Result<(SharedState, Caller), Response<Body>> {
+        if !self.version.is_some_and(present) {
+            return Err(reply::not_found());
+        }
+        self.authenticated()
+    }
+
+    /// The caller of a legacy API-key route (removed in 12.1), holding `action`.
+    fn legacy_keys(self, action: &str) -> Result<(SharedState, Caller), Response<Body>> {
+        let (state, caller) = self.versioned(|version| !version.legacy_keys_removed())?;
+        caller.require(action)?;
+        Ok((state, caller))
+    }
+
+    /// The caller of a 9.x-only migration route, holding `action`.
+    fn migration_extras(self, action: &str) -> Result<(SharedState, Caller), Response<Body>> {
+        let (state, caller) = self.versioned(GrafanaVersion::has_9x_migration_extras)?;
+        caller.require(action)?;
+        Ok((state, caller))
+    }
 }
 
 fn state_failure(error: &StateError) -> Response<Body> {
@@ -124,8 +204,14 @@ fn sa_access_control() -> Value {
     })
 }
 
-/// `ServiceAccountDTO` as search and create return it.
-fn sa_dto(account: &ServiceAccountView, version: GrafanaVersion, access_control: bool) -> Value {
+/// A service account as Grafana renders it: the fields both its shapes share, the shape's own
+/// `fields`, `uid` and `isExternal` from 10.x, and `accessControl` when asked for.
+fn account_json(
+    account: &ServiceAccountView,
+    version: GrafanaVersion,
+    access_control: bool,
+    fields: Value,
+) -> Value {
     let mut dto = json!({
         "id": account.id,
         "name": account.name,
@@ -136,6 +222,9 @@ fn sa_dto(account: &ServiceAccountView, version: GrafanaVersion, access_control:
         "tokens": account.tokens,
         "avatarUrl": avatar_url(&account.login),
     });
+    if let (Some(dto), Value::Object(fields)) = (dto.as_object_mut(), fields) {
+        dto.extend(fields);
+    }
     if version.modern_service_account_api() {
         dto["uid"] = json!(account.uid);
         dto["isExternal"] = json!(false);
@@ -146,33 +235,20 @@ fn sa_dto(account: &ServiceAccountView, version: GrafanaVersion, access_control:
     dto
 }
 
-/// `ServiceAccountProfileDTO` as get and update return it.
+/// `ServiceAccountDTO` as search and create return it.
+fn sa_dto(account: &ServiceAccountView, version: GrafanaVersion, access_control: bool) -> Value {
+    account_json(account, version, access_control, json!({}))
+}
+
+/// `ServiceAccountProfileDTO` as get and update return it: the shared fields with its dates
+/// and teams.
 fn sa_profile(
     account: &ServiceAccountView,
     version: GrafanaVersion,
     access_control: bool,
 ) -> Value {
-    let mut dto = json!({
-        "id": account.id,
-        "name": account.name,
-        "login": account.login,
-        "orgId": account.org_id,
-        "isDisabled": account.is_disabled,
-        "createdAt": account.created,
-        "updatedAt": account.updated,
-        "avatarUrl": avatar_url(&account.login),
-        "role": account.role.as_str(),
-        "teams": [],
-        "tokens": account.tokens,
-    });
-    if version.modern_service_account_api() {
-        dto["uid"] = json!(account.uid);
-        dto["isExternal"] = json!(false);
-    }
-    if access_control {
-        dto["accessControl"] = sa_access_control();
-    }
-    dto
+    let fields = json!({"createdAt": account.created, "updatedAt": account.updated, "teams": []});
+    account_json(account, version, access_control, fields)
 }
 
 fn token_dto(token: &TokenView) -> Value {
@@ -230,7 +306,8 @@ pub(crate) async fn healthz() -> &'static str {
 }
 
 /// `GET /api/org`.
-pub(crate) async fn current_org(State(state): State<SharedState>, caller: Caller) -> Answer {
+pub(crate) async fn current_org(route: Route) -> Answer {
+    let (state, caller) = route.authenticated()?;
     // Role `None` → 403 is UNCONFIRMED in the reference; chosen as a user would expect.
     caller.require("orgs:read")?;
     let org = on_instance(&state, &caller, |instance, _| {
@@ -328,57 +405,51 @@ fn folder_hit(folder: &crate::state::Folder) -> Value {
     })
 }
 
-/// `GET /api/search`: folders of the caller's org (nothing for role `None`).
-pub(crate) async fn search(
-    State(state): State<SharedState>,
-    caller: Caller,
-    QueryParams(query): QueryParams,
-) -> Answer {
-    if !caller.can("folders:read") {
-        return Ok(reply::ok(json!([])));
-    }
-    let text = query
-        .get("query")
-        .map(|q| q.to_lowercase())
-        .unwrap_or_default();
-    let limit = match int_param(&query, &["limit"]) {
-        n if n <= 0 => 1000,
-        n => n,
-    };
-    let hits = on_instance(&state, &caller, |instance, _| {
+/// The first `limit` (default 1000) folders of the caller's org that `item` keeps, as it
+/// renders them: the listing that both folder search and the folder list answer with.
+fn org_folders(
+    state: &SharedState,
+    caller: &Caller,
+    query: &HashMap<String, String>,
+    item: impl Fn(&crate::state::Folder) -> Option<Value>,
+) -> Result<Vec<Value>, Response<Body>> {
+    let limit = positive_int_param(query, "limit", 1000);
+    on_instance(state, caller, |instance, _| {
         instance
             .folders
             .iter()
             .filter(|folder| folder.org_id == caller.org_id)
-            .filter(|folder| folder.title.to_lowercase().contains(&text))
+            .filter_map(&item)
             .take(usize::try_from(limit).unwrap_or(1000))
-            .map(folder_hit)
-            .collect::<Vec<_>>()
+            .collect()
+    })
+}
+
+/// `GET /api/search`: folders of the caller's org (nothing for role `None`).
+pub(crate) async fn search(route: Route, QueryParams(query): QueryParams) -> Answer {
+    let (state, caller) = route.authenticated()?;
+    if !caller.can("folders:read") {
+        return Ok(reply::ok(json!([])));
+    }
+    let text = search_text(&query);
+    let hits = org_folders(&state, &caller, &query, |folder| {
+        folder
+            .title
+            .to_lowercase()
+            .contains(&text)
+            .then(|| folder_hit(folder))
     })?;
     Ok(reply::ok(hits))
 }
 
 /// `GET /api/folders`.
-pub(crate) async fn list_folders(
-    State(state): State<SharedState>,
-    caller: Caller,
-    QueryParams(query): QueryParams,
-) -> Answer {
+pub(crate) async fn list_folders(route: Route, QueryParams(query): QueryParams) -> Answer {
+    let (state, caller) = route.authenticated()?;
     if !caller.can("folders:read") {
         return Ok(reply::ok(json!([])));
     }
-    let limit = match int_param(&query, &["limit"]) {
-        n if n <= 0 => 1000,
-        n => n,
-    };
-    let folders = on_instance(&state, &caller, |instance, _| {
-        instance
-            .folders
-            .iter()
-            .filter(|folder| folder.org_id == caller.org_id)
-            .take(usize::try_from(limit).unwrap_or(1000))
-            .map(|folder| json!({"id": folder.id, "uid": folder.uid, "title": folder.title}))
-            .collect::<Vec<_>>()
+    let folders = org_folders(&state, &caller, &query, |folder| {
+        Some(json!({"id": folder.id, "uid": folder.uid, "title": folder.title}))
     })?;
     Ok(reply::ok(folders))
 }
@@ -392,14 +463,10 @@ struct CreateFolderBody {
 }
 
 /// `POST /api/folders`: needs `folders:create` (Editor).
-pub(crate) async fn create_folder(
-    State(state): State<SharedState>,
-    caller: Caller,
-    body: Bytes,
-) -> Answer {
+pub(crate) async fn create_folder(route: Route, body: Bytes) -> Answer {
+    let (state, caller) = route.authenticated()?;
     caller.require("folders:create")?;
-    let request: CreateFolderBody = parse_body(&body)
-        .ok_or_else(|| reply::legacy_traced(StatusCode::BAD_REQUEST, "bad request data"))?;
+    let request: CreateFolderBody = parse_body(&body, "bad request data")?;
     if request.title.trim().is_empty() {
         return Err(reply::legacy(
             StatusCode::BAD_REQUEST,

@@ -1,14 +1,13 @@
 //! Service accounts (reference §5): create, search, get, update, delete.
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
 use axum::http::{Response, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
-    Answer, account_not_found, flag, int_param, invalid_account_id, on_instance, param_id,
-    parse_body, sa_dto, sa_profile, state_failure,
+    Answer, Route, account_not_found, authorised_account_id, flag, on_instance, parse_body,
+    positive_int_param, sa_dto, sa_profile, search_text, state_failure,
 };
 use crate::http::auth::Caller;
 use crate::http::extract::{PathParams, QueryParams};
@@ -73,14 +72,10 @@ pub(super) fn empty_name() -> Response<Body> {
 }
 
 /// `POST /api/serviceaccounts` (and with a trailing slash): 201.
-pub(crate) async fn create_service_account(
-    State(state): State<SharedState>,
-    caller: Caller,
-    body: Bytes,
-) -> Answer {
+pub(crate) async fn create_service_account(route: Route, body: Bytes) -> Answer {
+    let (state, caller) = route.authenticated()?;
     caller.require("serviceaccounts:create")?;
-    let request: CreateServiceAccountBody = parse_body(&body)
-        .ok_or_else(|| reply::legacy_traced(StatusCode::BAD_REQUEST, "Bad request data"))?;
+    let request: CreateServiceAccountBody = parse_body(&body, "Bad request data")?;
     let role = requested_role(request.role.as_deref(), &caller)?.unwrap_or(Role::Viewer);
     let created = state.create_service_account(
         &caller.instance,
@@ -104,23 +99,14 @@ pub(crate) async fn create_service_account(
 
 /// `GET /api/serviceaccounts/search`: `perpage` in, `perPage` out.
 pub(crate) async fn search_service_accounts(
-    State(state): State<SharedState>,
-    caller: Caller,
+    route: Route,
     QueryParams(query): QueryParams,
 ) -> Answer {
+    let (state, caller) = route.authenticated()?;
     caller.require("serviceaccounts:read")?;
-    let per_page = match int_param(&query, &["perpage"]) {
-        n if n <= 0 => 1000,
-        n => n,
-    };
-    let page = match int_param(&query, &["page"]) {
-        n if n <= 0 => 1,
-        n => n,
-    };
-    let text = query
-        .get("query")
-        .map(|q| q.to_lowercase())
-        .unwrap_or_default();
+    let per_page = positive_int_param(&query, "perpage", 1000);
+    let page = positive_int_param(&query, "page", 1);
+    let text = search_text(&query);
     let disabled_filter = query
         .get("disabled")
         .and_then(|value| match value.as_str() {
@@ -179,13 +165,12 @@ pub(super) fn find_account(
 
 /// `GET /api/serviceaccounts/:id`: the profile shape.
 pub(crate) async fn get_service_account(
-    State(state): State<SharedState>,
-    caller: Caller,
+    route: Route,
     PathParams(params): PathParams,
     QueryParams(query): QueryParams,
 ) -> Answer {
-    caller.require("serviceaccounts:read")?;
-    let account_id = param_id(&params, "id").ok_or_else(invalid_account_id)?;
+    let (state, caller) = route.authenticated()?;
+    let account_id = authorised_account_id(&caller, "serviceaccounts:read", &params)?;
     let account = find_account(&state, &caller, account_id)?;
     Ok(reply::ok(sa_profile(
         &account,
@@ -206,15 +191,13 @@ struct UpdateServiceAccountBody {
 
 /// `PATCH /api/serviceaccounts/:id`.
 pub(crate) async fn update_service_account(
-    State(state): State<SharedState>,
-    caller: Caller,
+    route: Route,
     PathParams(params): PathParams,
     body: Bytes,
 ) -> Answer {
-    caller.require("serviceaccounts:write")?;
-    let account_id = param_id(&params, "id").ok_or_else(invalid_account_id)?;
-    let request: UpdateServiceAccountBody = parse_body(&body)
-        .ok_or_else(|| reply::legacy_traced(StatusCode::BAD_REQUEST, "Bad request data"))?;
+    let (state, caller) = route.authenticated()?;
+    let account_id = authorised_account_id(&caller, "serviceaccounts:write", &params)?;
+    let request: UpdateServiceAccountBody = parse_body(&body, "Bad request data")?;
     let role = requested_role(request.role.as_deref(), &caller)?;
     find_account(&state, &caller, account_id)?;
     let update = ServiceAccountUpdate {
@@ -241,13 +224,9 @@ pub(crate) async fn update_service_account(
 }
 
 /// `DELETE /api/serviceaccounts/:id`: also deletes its tokens.
-pub(crate) async fn delete_service_account(
-    State(state): State<SharedState>,
-    caller: Caller,
-    PathParams(params): PathParams,
-) -> Answer {
-    caller.require("serviceaccounts:delete")?;
-    let account_id = param_id(&params, "id").ok_or_else(invalid_account_id)?;
+pub(crate) async fn delete_service_account(route: Route, PathParams(params): PathParams) -> Answer {
+    let (state, caller) = route.authenticated()?;
+    let account_id = authorised_account_id(&caller, "serviceaccounts:delete", &params)?;
     match state.delete_service_account(&caller.instance, caller.org_id, account_id) {
         Ok(()) => Ok(reply::ok(json!({"message": "Service account deleted"}))),
         Err(StateError::ServiceAccountNotFound(_)) => {

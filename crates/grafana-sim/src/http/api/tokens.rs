@@ -1,29 +1,23 @@
 //! Service-account tokens (reference §6): list, create, delete.
 
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::service_accounts::{empty_name, find_account};
 use super::{
-    Answer, account_not_found, invalid_account_id, on_instance, param_id, parse_body,
+    Answer, Route, account_not_found, authorised_account_id, on_instance, parse_body, required_id,
     state_failure, token_dto,
 };
-use crate::http::auth::Caller;
 use crate::http::extract::PathParams;
 use crate::http::reply;
-use crate::state::{SharedState, StateError};
+use crate::state::StateError;
 
 /// `GET /api/serviceaccounts/:id/tokens`: fields present-with-null.
-pub(crate) async fn list_tokens(
-    State(state): State<SharedState>,
-    caller: Caller,
-    PathParams(params): PathParams,
-) -> Answer {
-    caller.require("serviceaccounts:read")?;
-    let account_id = param_id(&params, "id").ok_or_else(invalid_account_id)?;
+pub(crate) async fn list_tokens(route: Route, PathParams(params): PathParams) -> Answer {
+    let (state, caller) = route.authenticated()?;
+    let account_id = authorised_account_id(&caller, "serviceaccounts:read", &params)?;
     // Unknown account: the reference leaves it UNCONFIRMED; 404 like the other routes.
     let tokens = state
         .list_tokens(&caller.instance, caller.org_id, account_id)
@@ -44,15 +38,13 @@ struct CreateTokenBody {
 
 /// `POST /api/serviceaccounts/:id/tokens`: 200 with the only copy of the secret.
 pub(crate) async fn create_token(
-    State(state): State<SharedState>,
-    caller: Caller,
+    route: Route,
     PathParams(params): PathParams,
     body: Bytes,
 ) -> Answer {
-    caller.require("serviceaccounts:write")?;
-    let account_id = param_id(&params, "id").ok_or_else(invalid_account_id)?;
-    let request: CreateTokenBody = parse_body(&body)
-        .ok_or_else(|| reply::legacy_traced(StatusCode::BAD_REQUEST, "Bad request data"))?;
+    let (state, caller) = route.authenticated()?;
+    let account_id = authorised_account_id(&caller, "serviceaccounts:write", &params)?;
+    let request: CreateTokenBody = parse_body(&body, "Bad request data")?;
     find_account(&state, &caller, account_id)?;
     let settings_check = on_instance(&state, &caller, |found, _| {
         found.check_token_ttl_settings(request.seconds_to_live)
@@ -107,15 +99,10 @@ pub(crate) async fn create_token(
 }
 
 /// `DELETE /api/serviceaccounts/:id/tokens/:tokenId`: filtered by account.
-pub(crate) async fn delete_token(
-    State(state): State<SharedState>,
-    caller: Caller,
-    PathParams(params): PathParams,
-) -> Answer {
-    caller.require("serviceaccounts:write")?;
-    let account_id = param_id(&params, "id").ok_or_else(invalid_account_id)?;
-    let token_id = param_id(&params, "tokenId")
-        .ok_or_else(|| reply::legacy_traced(StatusCode::BAD_REQUEST, "Token ID is invalid"))?;
+pub(crate) async fn delete_token(route: Route, PathParams(params): PathParams) -> Answer {
+    let (state, caller) = route.authenticated()?;
+    let account_id = authorised_account_id(&caller, "serviceaccounts:write", &params)?;
+    let token_id = required_id(&params, "tokenId", "Token ID is invalid")?;
     find_account(&state, &caller, account_id)?;
     let modern = caller.version.modern_service_account_api();
     match state.delete_token(&caller.instance, caller.org_id, account_id, token_id) {
