@@ -252,6 +252,7 @@ pub async fn run_demo(options: &DemoOptions) -> Result<(DemoReport, DemoWorld), 
         amg: Some(Arc::new(AmgControlPlaneClient::new(&aws.grafana_client()))),
         clock: Arc::new(clock.clone()),
         amg_url_template: Some(format!("{}/g/{{workspace_id}}", sim.base_url())),
+        metrics: Arc::new(keyshift_core::ports::NoMetrics),
     };
     let runtime = LocalRuntime::new(
         ROTATE_WORKSPACE_ASL,
