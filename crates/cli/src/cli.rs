@@ -15,7 +15,7 @@ Exit codes:
   4   the environment failed (simulator, AWS, Grafana unreachable)
   10  `plan --detailed-exitcode` only: the plan has work to do
   11  `status` only: a token expires within --warn-days or has expired, a rotation is overdue,
-      or a selected workspace was never rotated";
+      or a secret's staged token was never promoted";
 
 /// The default `--log`: warnings, except from aws-config and the smithy runtime, which warn
 /// about every instance-metadata (IMDS) probe that fails outside EC2 and dump the HTTP

@@ -35,8 +35,9 @@ pub const DEFAULT_SCHEDULE_SLACK: Duration = Duration::from_secs(86_400);
     long_about = "Lists every managed secret of the fleet (selected as `keyshift plan` selects \
 it) with its token's expiry, days left, last rotation and last execution result, read from the \
 secrets alone (nothing is changed, Grafana is not called). Exits with 11 when a token expires \
-within --warn-days, has expired, was not rotated within --rotation-period, or a selected \
-workspace has no managed secret at all (never rotated)."
+within --warn-days, has expired, was not rotated within --rotation-period, or holds a staged \
+token that was never promoted. A workspace without any managed secret is reported as never \
+rotated without changing the exit code."
 )]
 pub struct StatusArgs {
     /// The workspaces.
@@ -93,8 +94,14 @@ pub enum Health {
     Expired,
     /// The last rotation is older than the rotation period.
     RotationOverdue,
-    /// No token of this workspace (or secret) was ever promoted.
+    /// The workspace has no managed secret at all: keyshift never stored a token for it.
+    /// Reported, but not an alarm by itself: the secrets cannot tell a workspace with nothing
+    /// to manage from one whose every execution failed early (the `ExecutionSucceeded` metric
+    /// and the dead-letter queue can).
     NeverRotated,
+    /// The secret exists, but no verified token was ever promoted to AWSCURRENT in it: an
+    /// execution staged one and did not finish.
+    NeverPromoted,
     /// The secret could not be read or holds no keyshift value.
     Unreadable,
 }
@@ -104,7 +111,7 @@ impl Health {
     pub fn needs_attention(self) -> bool {
         matches!(
             self,
-            Health::ExpiresSoon | Health::Expired | Health::RotationOverdue | Health::NeverRotated
+            Health::ExpiresSoon | Health::Expired | Health::RotationOverdue | Health::NeverPromoted
         )
     }
 
@@ -116,6 +123,7 @@ impl Health {
             Health::Expired => "expired",
             Health::RotationOverdue => "rotationOverdue",
             Health::NeverRotated => "neverRotated",
+            Health::NeverPromoted => "neverPromoted",
             Health::Unreadable => "unreadable",
         }
     }
@@ -225,7 +233,8 @@ pub async fn collect_status(
         match secrets.list_tagged(WORKSPACE_TAG, &workspace.key()).await {
             Ok(names) if names.is_empty() => rows.push(blank(
                 Health::NeverRotated,
-                "no managed secret carries this workspace's tag: keyshift never stored a token for it"
+                "no managed secret carries this workspace's tag: keyshift never stored a token \
+                 for it (nothing to manage there, or every execution failed before storing one)"
                     .to_owned(),
             )),
             Ok(names) => {
@@ -299,7 +308,7 @@ async fn judge_secret(
         .version_with_stage(AWSCURRENT)
         .filter(|current| description.version_with_stage(AWSPENDING) != Some(*current));
     let Some(current) = current else {
-        row.health = Health::NeverRotated;
+        row.health = Health::NeverPromoted;
         row.why = "no verified token was ever promoted to AWSCURRENT".to_owned();
         return;
     };
