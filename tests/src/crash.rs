@@ -314,6 +314,10 @@ impl SecretStore for CrashingStore {
                 .await,
         )
     }
+    async fn list_tagged(&self, key: &str, value: &str) -> Result<Vec<String>> {
+        self.switch
+            .after("list_tagged", self.inner.list_tagged(key, value).await)
+    }
 }
 
 /// An AMG control plane whose calls report through a [`CrashSwitch`].

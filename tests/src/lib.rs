@@ -35,7 +35,7 @@ use keyshift_core::steps::{
     verify_token,
 };
 use keyshift_core::{KeyshiftError, Result};
-use keyshift_local::{InMemorySecretStore, LocalSealer};
+use keyshift_local::{InMemorySecretStore, LocalSealer, RecordingMetrics};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -201,6 +201,8 @@ pub struct Harness {
     /// When set, the steps' remote calls (per [`CrashScope`]) go through this switch, and a step
     /// failing with an injected crash is re-run once (as the state machine's retry would).
     pub crash_switch: Option<Arc<crash::CrashSwitch>>,
+    /// The metrics the steps emitted (also in `deps`), for counting.
+    pub metrics: Arc<RecordingMetrics>,
 }
 
 impl Harness {
@@ -315,6 +317,7 @@ impl Harness {
             ),
             None => (Arc::new(connector), Arc::clone(&store), amg_client),
         };
+        let metrics = Arc::new(RecordingMetrics::new());
         let deps = StepDeps {
             grafana,
             secrets,
@@ -322,6 +325,7 @@ impl Harness {
             amg: Some(amg),
             clock: Arc::new(SimClockPort(sim.state().clone())),
             amg_url_template: Some(format!("{}/g/{{workspace_id}}", sim.base_url())),
+            metrics: metrics.clone(),
         };
         let prefix = format!("e2e-{}", uuid::Uuid::new_v4().simple());
         let harness = Self {
@@ -330,6 +334,7 @@ impl Harness {
             store,
             prefix,
             crash_switch,
+            metrics,
         };
         for (id, _) in SELF_HOSTED {
             harness.seed_admin_secret(id).await;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
-use aws_sdk_secretsmanager::types::Tag;
+use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 use keyshift_core::error::{KeyshiftError, Result};
 use keyshift_core::ports::{
     AWSPENDING, SecretDescription, SecretStore, SecretVersionInfo, SecretVersionValue, StageChange,
@@ -157,6 +157,43 @@ impl SecretStore for SecretsManagerStore {
 
     async fn get(&self, secret_id: &str, selector: &VersionSelector) -> Result<SecretVersionValue> {
         self.read_version(secret_id, selector).await
+    }
+
+    async fn list_tagged(&self, key: &str, value: &str) -> Result<Vec<String>> {
+        // The tag filters match any tag's key and any tag's value (by prefix), so the exact
+        // pair is checked on each listed secret's own tags.
+        let mut pages = self
+            .client
+            .list_secrets()
+            .filters(
+                Filter::builder()
+                    .key(FilterNameStringType::TagKey)
+                    .values(key)
+                    .build(),
+            )
+            .filters(
+                Filter::builder()
+                    .key(FilterNameStringType::TagValue)
+                    .values(value)
+                    .build(),
+            )
+            .into_paginator()
+            .send();
+        let mut names = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|error| classify(SERVICE, "ListSecrets", &error, None))?;
+            for entry in page.secret_list() {
+                let tagged = entry
+                    .tags()
+                    .iter()
+                    .any(|tag| tag.key() == Some(key) && tag.value() == Some(value));
+                if let (true, Some(name)) = (tagged, entry.name()) {
+                    names.push(name.to_owned());
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
     }
 
     async fn ensure_secret(

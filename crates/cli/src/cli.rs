@@ -13,7 +13,9 @@ Exit codes:
   2   usage error (bad flags or values)
   3   an input file (definition, mocks, config, policy) is missing or invalid
   4   the environment failed (simulator, AWS, Grafana unreachable)
-  10  `plan --detailed-exitcode` only: the plan has work to do";
+  10  `plan --detailed-exitcode` only: the plan has work to do
+  11  `status` only: a token expires within --warn-days or has expired, a rotation is overdue,
+      or a secret's staged token was never promoted";
 
 /// The default `--log`: warnings, except from aws-config and the smithy runtime, which warn
 /// about every instance-metadata (IMDS) probe that fails outside EC2 and dump the HTTP
@@ -52,6 +54,9 @@ pub enum Command {
     /// Run the state machine locally against real Grafana and AWS endpoints.
     #[command(after_help = EXIT_CODES)]
     Run(RunArgs),
+    /// Show every managed secret's expiry, last rotation and last execution result.
+    #[command(after_help = EXIT_CODES)]
+    Status(crate::status::StatusArgs),
     /// Check the state machine definition and configuration files.
     #[command(after_help = EXIT_CODES)]
     Validate(ValidateArgs),

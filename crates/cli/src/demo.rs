@@ -26,7 +26,7 @@ use keyshift_core::ports::{
 };
 use keyshift_core::steps::StepDeps;
 use keyshift_core::steps::io::ExecutionInput;
-use keyshift_local::{InMemorySecretStore, LocalSealer};
+use keyshift_local::{InMemorySecretStore, LocalSealer, RecordingMetrics};
 use local_sfn::ExecutionStatus;
 use serde::Serialize;
 
@@ -220,6 +220,8 @@ pub struct DemoWorld {
     pub workspaces: Vec<WorkspaceRef>,
     /// The policy used.
     pub policy: Policy,
+    /// The metrics the steps emitted (what Lambda would publish as EMF).
+    pub metrics: Arc<RecordingMetrics>,
 }
 
 /// Runs the demo and returns the report with the world it ran against.
@@ -245,6 +247,7 @@ pub async fn run_demo(options: &DemoOptions) -> Result<(DemoReport, DemoWorld), 
     let connector = HttpGrafanaConnector::new(GrafanaHttpSettings::default())
         .map_err(|error| CliError::environment("building the Grafana HTTP client", error))?;
     let aws = AwsContext::for_emulator(EndpointOverrides::for_all(sim.amg_endpoint_url())).await;
+    let metrics = Arc::new(RecordingMetrics::new());
     let deps = StepDeps {
         grafana: Arc::new(connector.clone()),
         secrets: secrets.clone(),
@@ -252,6 +255,7 @@ pub async fn run_demo(options: &DemoOptions) -> Result<(DemoReport, DemoWorld), 
         amg: Some(Arc::new(AmgControlPlaneClient::new(&aws.grafana_client()))),
         clock: Arc::new(clock.clone()),
         amg_url_template: Some(format!("{}/g/{{workspace_id}}", sim.base_url())),
+        metrics: metrics.clone(),
     };
     let runtime = LocalRuntime::new(
         ROTATE_WORKSPACE_ASL,
@@ -310,6 +314,7 @@ pub async fn run_demo(options: &DemoOptions) -> Result<(DemoReport, DemoWorld), 
             runtime,
             workspaces,
             policy,
+            metrics,
         },
     ))
 }

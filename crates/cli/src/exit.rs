@@ -21,6 +21,9 @@ pub const BAD_INPUT: u8 = 3;
 pub const ENVIRONMENT: u8 = 4;
 /// `plan --detailed-exitcode` only: the plan has work to do.
 pub const PLAN_HAS_WORK: u8 = 10;
+/// `status` only: a token expires within the warning threshold or has expired, a rotation
+/// is overdue, or a secret's staged token was never promoted.
+pub const STATUS_ATTENTION: u8 = 11;
 
 /// The CLI's error boundary: every failure a verb can report, each mapped to one exit code.
 #[derive(Debug, Error)]

@@ -163,6 +163,7 @@ pub async fn fleet_context(
         amg,
         clock: Arc::new(SystemClock),
         amg_url_template: targets.amg_url_template.clone(),
+        metrics: Arc::new(keyshift_core::ports::NoMetrics),
     };
     Ok(FleetContext {
         workspaces,

@@ -15,6 +15,7 @@ pub mod fleet;
 pub mod local;
 pub mod progress;
 pub mod report;
+pub mod status;
 pub mod validate;
 
 use cli::{AslCommand, AslTestArgs, Cli, Command, DemoArgs, OutputFormat, ValidateArgs};
@@ -30,6 +31,7 @@ pub async fn run_cli(cli: Cli) -> Result<u8, CliError> {
         Command::Demo(args) => demo_command(args).await,
         Command::Plan(args) => fleet::plan_command(args).await,
         Command::Run(args) => fleet::run_command(args).await,
+        Command::Status(args) => status::status_command(args).await,
     }
 }
 

@@ -59,6 +59,7 @@ async fn deps() -> StepDeps {
         amg: None,
         clock: Arc::new(SystemClock),
         amg_url_template: None,
+        metrics: Arc::new(keyshift_core::ports::NoMetrics),
     }
 }
 

@@ -10,8 +10,10 @@ use keyshift_aws::{
     SecretsManagerStore,
 };
 use keyshift_core::ports::SystemClock;
+use keyshift_core::ports::metrics::METRICS_NAMESPACE;
 use keyshift_core::steps::StepDeps;
 
+use crate::emf::EmfMetrics;
 use crate::{ConfigError, StartError, optional_env, parsed_env, required_env};
 
 /// KMS key (id, ARN or alias) that seals tokens travelling through state payloads.
@@ -21,6 +23,9 @@ pub const KMS_KEY_ENV: &str = "KEYSHIFT_KMS_KEY_ID";
 pub const AMG_URL_TEMPLATE_ENV: &str = "KEYSHIFT_AMG_URL_TEMPLATE";
 /// Optional per-request timeout of Grafana HTTP calls, in seconds.
 pub const GRAFANA_TIMEOUT_ENV: &str = "KEYSHIFT_GRAFANA_TIMEOUT_SECONDS";
+/// Optional CloudWatch namespace of the steps' EMF metrics (default
+/// [`METRICS_NAMESPACE`]), for accounts running more than one keyshift deployment.
+pub const METRICS_NAMESPACE_ENV: &str = "KEYSHIFT_METRICS_NAMESPACE";
 
 /// What a step binary reads from its environment. AWS credentials, region and endpoint
 /// overrides (`KEYSHIFT_AWS_ENDPOINT_URL*`) are read by aws-config and keyshift-aws themselves.
@@ -32,6 +37,8 @@ pub struct StepConfig {
     pub amg_url_template: Option<String>,
     /// [`GRAFANA_TIMEOUT_ENV`].
     pub grafana_timeout: Option<Duration>,
+    /// [`METRICS_NAMESPACE_ENV`].
+    pub metrics_namespace: String,
 }
 
 impl StepConfig {
@@ -54,11 +61,13 @@ impl StepConfig {
             amg_url_template,
             grafana_timeout: parsed_env::<u64>(GRAFANA_TIMEOUT_ENV, "a whole number of seconds")?
                 .map(Duration::from_secs),
+            metrics_namespace: optional_env(METRICS_NAMESPACE_ENV)
+                .unwrap_or_else(|| METRICS_NAMESPACE.to_owned()),
         })
     }
 
     /// Builds the real adapters: Grafana over reqwest, Secrets Manager, KMS and the AMG control
-    /// plane from aws-config's default chain.
+    /// plane from aws-config's default chain, and EMF metrics on stdout.
     pub async fn build_deps(&self) -> Result<StepDeps, ConfigError> {
         let aws = AwsContext::from_env().await;
         let mut settings = GrafanaHttpSettings::default();
@@ -77,6 +86,7 @@ impl StepConfig {
             amg: Some(Arc::new(AmgControlPlaneClient::new(&aws.grafana_client()))),
             clock: Arc::new(SystemClock),
             amg_url_template: self.amg_url_template.clone(),
+            metrics: Arc::new(EmfMetrics::stdout(self.metrics_namespace.clone())),
         })
     }
 }

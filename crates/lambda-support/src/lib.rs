@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod adapters;
+pub mod emf;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -40,6 +40,7 @@ pub const CASES: &[&str] = &[
     "move_requires_naming_the_current_holder",
     "pending_left_behind_is_visible",
     "missing_things_are_not_found",
+    "tagged_secrets_are_listed",
 ];
 
 struct Case {
@@ -598,6 +599,64 @@ pub async fn missing_things_are_not_found(store: &dyn SecretStore, name: &str) -
     case.equal(by_name.name.as_str(), name, "described name")
 }
 
+/// ListSecrets by tag finds exactly the secrets carrying that tag with that exact value (not
+/// a prefix of it, not another tag's), what `keyshift status` relies on to find a workspace's
+/// managed secrets.
+pub async fn tagged_secrets_are_listed(store: &dyn SecretStore, name: &str) -> ContractResult {
+    let case = Case {
+        name: "tagged_secrets_are_listed",
+    };
+    let key = "keyshift:contract";
+    let value = format!("{name}-workspace");
+    let tagged = |value: &str| BTreeMap::from([(key.to_owned(), value.to_owned())]);
+    let first = format!("{name}/a");
+    let second = format!("{name}/b");
+    case.ok(
+        store
+            .ensure_secret(&second, "contract", &tagged(&value))
+            .await,
+        "create second",
+    )?;
+    case.ok(
+        store
+            .ensure_secret(&first, "contract", &tagged(&value))
+            .await,
+        "create first",
+    )?;
+    case.ok(
+        store
+            .ensure_secret(
+                &format!("{name}/longer"),
+                "contract",
+                &tagged(&format!("{value}-2")),
+            )
+            .await,
+        "create a secret whose value only starts the same",
+    )?;
+    let other_tag = BTreeMap::from([("other".to_owned(), value.clone())]);
+    case.ok(
+        store
+            .ensure_secret(&format!("{name}/other-key"), "contract", &other_tag)
+            .await,
+        "create a secret with the value under another key",
+    )?;
+    let listed = case.ok(store.list_tagged(key, &value).await, "list tagged")?;
+    case.equal(
+        listed,
+        vec![first, second],
+        "secrets listed, sorted by name",
+    )?;
+    let none = case.ok(
+        store.list_tagged(key, &format!("{name}-nobody")).await,
+        "list an unused tag value",
+    )?;
+    case.equal(
+        none,
+        Vec::<String>::new(),
+        "secrets listed for an unused value",
+    )
+}
+
 /// Runs one case by name; secret names are `{prefix}-{case}-{random}` so runs never collide.
 pub async fn run_case(store: &dyn SecretStore, case: &str, prefix: &str) -> ContractResult {
     let name = format!("{prefix}-{case}-{}", &new_request_token()[..8]);
@@ -614,6 +673,7 @@ pub async fn run_case(store: &dyn SecretStore, case: &str, prefix: &str) -> Cont
         }
         "pending_left_behind_is_visible" => pending_left_behind_is_visible(store, &name).await,
         "missing_things_are_not_found" => missing_things_are_not_found(store, &name).await,
+        "tagged_secrets_are_listed" => tagged_secrets_are_listed(store, &name).await,
         other => Err(ContractViolation {
             case: "run_case",
             what: format!("no contract case named {other}"),
@@ -661,6 +721,7 @@ macro_rules! secret_store_contract_tests {
             move_requires_naming_the_current_holder,
             pending_left_behind_is_visible,
             missing_things_are_not_found,
+            tagged_secrets_are_listed,
         );
     };
 }

@@ -308,4 +308,15 @@ impl SecretStore for InMemorySecretStore {
     async fn remove_stage(&self, secret_id: &str, stage: &str, from_version: &str) -> Result<()> {
         self.update_version_stage(secret_id, stage, None, Some(from_version))
     }
+
+    async fn list_tagged(&self, key: &str, value: &str) -> Result<Vec<String>> {
+        let mut names: Vec<String> = self
+            .lock()
+            .iter()
+            .filter(|secret| secret.tags.get(key).map(String::as_str) == Some(value))
+            .map(|secret| secret.name.clone())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
 }

@@ -8,6 +8,7 @@ pub mod amg;
 pub mod clock;
 pub mod execution;
 pub mod grafana;
+pub mod metrics;
 pub mod queue;
 pub mod sealer;
 pub mod secrets;
@@ -19,6 +20,7 @@ pub use amg::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use execution::{ExecutionDescription, ExecutionStarter, ExecutionStatus, StartOutcome};
 pub use grafana::{GrafanaApi, GrafanaConnector};
+pub use metrics::{MetricUnit, MetricsSink, NoMetrics, RotationMetric};
 pub use queue::{DeadLetterQueue, DlqMessage, ReceivedMessage};
 pub use sealer::{
     SEAL_CONTEXT_EXECUTION, SEAL_CONTEXT_WORKSPACE, SealContext, SealedToken, Sealer, seal_context,

@@ -185,6 +185,11 @@ pub trait SecretStore: Send + Sync {
     /// UpdateSecretVersionStage removing `stage` from `from_version`.
     async fn remove_stage(&self, secret_id: &str, stage: &str, from_version: &str) -> Result<()>;
 
+    /// ListSecrets: the names of every secret carrying the tag `key` with exactly `value`,
+    /// sorted, so `keyshift status` finds a workspace's managed secrets from the tags
+    /// store-secret writes, without asking Grafana.
+    async fn list_tagged(&self, key: &str, value: &str) -> Result<Vec<String>>;
+
     /// Promotes `version_id`: the [`promotion_changes`] judged against `described`, a
     /// DescribeSecret the caller made just before, so a promotion reads the secret once.
     /// Implementations whose [`SecretStore::move_stage`] describes the secret itself (Secrets

@@ -10,8 +10,8 @@ use crate::model::{
 use crate::naming::validate_execution_name;
 use crate::plan::ManagedSecretState;
 use crate::ports::{
-    AmgControlPlane, Clock, GrafanaApi, GrafanaConnector, Sealer, SecretStore, VersionSelector,
-    seal_context,
+    AmgControlPlane, Clock, GrafanaApi, GrafanaConnector, MetricsSink, Sealer, SecretStore,
+    VersionSelector, seal_context,
 };
 use crate::steps::io::{Bootstrap, CredentialContext};
 
@@ -35,6 +35,9 @@ pub struct StepDeps {
     /// `http://127.0.0.1:9000/g/{workspace_id}`; `None` uses DescribeWorkspace's endpoint.
     /// Needed wherever the workspace is reached through a proxy, a VPC endpoint or an emulator.
     pub amg_url_template: Option<String>,
+    /// Where promote and the final revoke-old report days to expiry and successful
+    /// executions ([`crate::ports::NoMetrics`] where nobody reads them).
+    pub metrics: Arc<dyn MetricsSink>,
 }
 
 impl std::fmt::Debug for StepDeps {

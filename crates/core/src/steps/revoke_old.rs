@@ -12,7 +12,7 @@ use crate::model::{Policy, WorkspaceRef};
 use crate::naming::{BOOTSTRAP_NAME_PREFIX, bootstrap_name_for, client_request_token_for};
 use crate::plan::ManagedSecretState;
 use crate::plan::{LegacyKeyDeletion, RevocationRequest, TokenRevocation, select_revocations};
-use crate::ports::{AmgControlPlane, GrafanaApi};
+use crate::ports::{AmgControlPlane, GrafanaApi, RotationMetric};
 use crate::steps::common::{
     StepDeps, admin_api, context_admin_api, ignore_not_found, read_managed_secret,
     validate_bootstrap, validate_context, validate_grafana_url, validate_identity,
@@ -167,6 +167,7 @@ async fn revoke_for_workspace(
         // through everything else; its Grafana calls cannot be repeated without admin access.
         tracing::warn!(workspace = %input.workspace, "this execution's bootstrap token is already gone; finishing its revocation only");
         output.bootstrap_revoked = revoke_bootstrap(deps, &BootstrapCleanup::of(&input)).await?;
+        report_success(deps, &input.workspace);
         return Ok(output);
     }
     let api = admin_api(
@@ -219,7 +220,20 @@ async fn revoke_for_workspace(
     }
 
     output.bootstrap_revoked = revoke_bootstrap(deps, &BootstrapCleanup::of(&input)).await?;
+    report_success(deps, &input.workspace);
     Ok(output)
+}
+
+/// The workspace-scope revoke-old is the execution's last task, reached only when every
+/// credential was rotated and revoked: its success is the execution's. A retry after a lost
+/// answer reports again; alarms count "at least one", so a duplicate is harmless.
+fn report_success(deps: &StepDeps, workspace: &WorkspaceRef) {
+    deps.metrics.emit(
+        RotationMetric::ExecutionSucceeded {
+            workspace: workspace.key(),
+        },
+        deps.clock.now(),
+    );
 }
 
 /// What [`revoke_bootstrap_credential`] needs: whose admin credential to delete.

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use crate::error::{KeyshiftError, Result};
 use crate::model::ManagedSecretValue;
 use crate::naming::client_request_token_for;
-use crate::ports::{AWSCURRENT, AWSPREVIOUS, VersionSelector, seal_context};
+use crate::ports::{AWSCURRENT, AWSPREVIOUS, RotationMetric, VersionSelector, seal_context};
 use crate::steps::common::{StepDeps, validate_context};
 use crate::steps::io::{
     PromoteInput, PromoteOutput, PromotedVersion, StageInput, StageOutput, StagedVersion,
@@ -169,6 +169,18 @@ pub async fn promote_secret(deps: &StepDeps, input: PromoteInput) -> Result<Prom
         .await?;
     if current != Some(staged.version_id.as_str()) {
         tracing::info!(secret = %secret_id, version = %staged.version_id, "promoted the verified version to AWSCURRENT");
+    }
+    if let Some(expires_at) = input.token.expires_at {
+        let now = deps.clock.now();
+        deps.metrics.emit(
+            RotationMetric::days_to_expiry(
+                context.workspace.key(),
+                secret_id.clone(),
+                expires_at,
+                now,
+            ),
+            now,
+        );
     }
     let promoted = PromotedVersion {
         secret_id: secret_id.clone(),
