@@ -164,13 +164,25 @@ impl ExecutionStarter for SfnExecutionStarter {
             status: status_from_sdk(output.status())?,
             start_date: to_chrono(output.start_date()),
             stop_date: output.stop_date().and_then(to_chrono),
+            redrive_count: output
+                .redrive_count()
+                .and_then(|count| u32::try_from(count).ok())
+                .unwrap_or(0),
         })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
+    use aws_sdk_sfn::operation::redrive_execution::RedriveExecutionOutput;
+    use aws_sdk_sfn::primitives::DateTime as SdkDateTime;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
     use super::*;
+
+    const MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:rotate";
+    const EXECUTION: &str = "arn:aws:states:us-east-1:123456789012:execution:rotate:ws-1";
 
     #[test]
     fn execution_arn_is_derived_from_the_state_machine_arn() {
@@ -180,15 +192,106 @@ mod tests {
                 .region(aws_sdk_sfn::config::Region::new("us-east-1"))
                 .build(),
         );
-        let starter = SfnExecutionStarter::new(
-            client.clone(),
-            "arn:aws:states:us-east-1:123456789012:stateMachine:rotate",
-        );
+        let starter = SfnExecutionStarter::new(client.clone(), MACHINE);
         assert_eq!(
             starter.execution_arn_for("ws-1").as_deref(),
-            Some("arn:aws:states:us-east-1:123456789012:execution:rotate:ws-1")
+            Some(EXECUTION)
         );
         let odd = SfnExecutionStarter::new(client, "not-an-arn");
         assert_eq!(odd.execution_arn_for("x"), None);
+    }
+
+    // moto answers RedriveExecution with HTTP 500 (not implemented), so the adapter's redrive
+    // is checked here on a mocked client: the request it sends and each answer it maps.
+
+    #[tokio::test]
+    async fn an_accepted_redrive_is_ok() {
+        let rule = mock!(Client::redrive_execution)
+            .match_requests(|request| request.execution_arn() == Some(EXECUTION))
+            .then_output(|| {
+                RedriveExecutionOutput::builder()
+                    .redrive_date(SdkDateTime::from_secs(1_740_000_000))
+                    .build()
+                    .unwrap()
+            });
+        let client = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&rule]);
+        SfnExecutionStarter::new(client, MACHINE)
+            .redrive(EXECUTION)
+            .await
+            .unwrap();
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_refused_redrive_is_execution_not_redrivable() {
+        for code in ["ExecutionNotRedrivable", "ExecutionDoesNotExist"] {
+            let rule = mock!(Client::redrive_execution)
+                .sequence()
+                .http_status(
+                    400,
+                    Some(format!(
+                        r#"{{"__type":"{code}","message":"Execution is more than 14 days old"}}"#
+                    )),
+                )
+                .build();
+            let client = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&rule]);
+            let error = SfnExecutionStarter::new(client, MACHINE)
+                .redrive(EXECUTION)
+                .await
+                .unwrap_err();
+            assert_eq!(rule.num_calls(), 1);
+            match error {
+                KeyshiftError::ExecutionNotRedrivable { execution, reason } => {
+                    assert_eq!(execution, EXECUTION);
+                    assert!(reason.contains("14 days"), "{code}: {reason}");
+                }
+                other => panic!("{code}: expected ExecutionNotRedrivable, got {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_server_fault_on_redrive_is_retryable() {
+        // What moto answers, and what a real outage looks like.
+        let rule = mock!(Client::redrive_execution)
+            .sequence()
+            .http_status(500, None)
+            .build();
+        let client = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&rule], |config| {
+            config.retry_config(aws_sdk_sfn::config::retry::RetryConfig::disabled())
+        });
+        let error = SfnExecutionStarter::new(client, MACHINE)
+            .redrive(EXECUTION)
+            .await
+            .unwrap_err();
+        assert_eq!(error.asl_name(), "Aws.Unavailable", "{error:?}");
+        assert!(error.is_retryable());
+    }
+
+    #[tokio::test]
+    async fn describe_reports_the_redrive_count() {
+        let rule = mock!(Client::describe_execution).then_output(|| {
+            DescribeExecutionOutput::builder()
+                .execution_arn(EXECUTION)
+                .state_machine_arn(MACHINE)
+                .name("ws-1")
+                .status(SdkStatus::Failed)
+                .start_date(SdkDateTime::from_secs(1_740_000_000))
+                .stop_date(SdkDateTime::from_secs(1_740_000_600))
+                .redrive_count(2)
+                .build()
+                .unwrap()
+        });
+        let client = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&rule]);
+        let described = SfnExecutionStarter::new(client, MACHINE)
+            .describe(EXECUTION)
+            .await
+            .unwrap();
+        assert_eq!(described.status, ExecutionStatus::Failed);
+        assert_eq!(described.redrive_count, 2);
+        assert_eq!(
+            described.stop_date,
+            DateTime::<Utc>::from_timestamp(1_740_000_600, 0)
+        );
     }
 }

@@ -36,8 +36,7 @@ impl SqsDeadLetterQueue {
 #[async_trait]
 impl DeadLetterQueue for SqsDeadLetterQueue {
     async fn send(&self, message: &DlqMessage) -> Result<()> {
-        let body = serde_json::to_string(message)
-            .map_err(|_| KeyshiftError::invalid_input("dlqMessage", "not serialisable"))?;
+        let body = message.to_body()?;
         self.client
             .send_message()
             .queue_url(&self.queue_url)
@@ -101,6 +100,27 @@ impl DeadLetterQueue for SqsDeadLetterQueue {
                     KeyshiftError::invalid_input("receiptHandle", "not a valid receipt handle")
                 } else {
                     classify(SERVICE, "DeleteMessage", &error, None)
+                }
+            })
+    }
+
+    async fn release(&self, receipt: &str) -> Result<()> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|error| {
+                if has_code(&error, "ReceiptHandleIsInvalid")
+                    || has_code(&error, "InvalidParameterValue")
+                    || has_code(&error, "MessageNotInflight")
+                {
+                    KeyshiftError::invalid_input("receiptHandle", "not a message in flight")
+                } else {
+                    classify(SERVICE, "ChangeMessageVisibility", &error, None)
                 }
             })
     }

@@ -93,17 +93,24 @@ async fn kms_refuses_another_context_and_tampered_tokens() {
 }
 
 fn dlq_message(execution: &str) -> DlqMessage {
-    DlqMessage {
-        execution: execution.to_owned(),
-        execution_arn: Some(format!(
-            "arn:aws:states:us-east-1:123456789012:execution:m:{execution}"
-        )),
-        workspace: WorkspaceRef::amg("g-0123456789", "us-east-1", 1).unwrap(),
-        failed_state: "Verify".to_owned(),
-        error: "Verify.Failed".to_owned(),
-        cause: "token did not authenticate".to_owned(),
-        execution_input: Some(json!({"workspace": "g-0123456789"})),
-    }
+    DlqMessage::parse(
+        &json!({
+            "schemaVersion": 1,
+            "kind": "executionFailed",
+            "stateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:m",
+            "execution": execution,
+            "executionArn": format!("arn:aws:states:us-east-1:123456789012:execution:m:{execution}"),
+            "workspace": WorkspaceRef::amg("g-0123456789", "us-east-1", 1).unwrap(),
+            "failedState": "Verify",
+            "error": "Verify.Failed",
+            "cause": "token did not authenticate",
+            "attempts": 1,
+            "firstFailureTime": "2025-03-01T06:31:00Z",
+            "executionInput": {"workspace": "g-0123456789"}
+        })
+        .to_string(),
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -128,7 +135,7 @@ async fn sqs_queue_send_receive_redeliver_delete() {
     let first = queue.receive(10, Duration::from_secs(1)).await.unwrap();
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].receive_count, Some(1));
-    let parsed: DlqMessage = serde_json::from_str(&first[0].body).unwrap();
+    let parsed = DlqMessage::parse(&first[0].body).unwrap();
     assert_eq!(parsed, dlq_message("exec-1"));
     assert!(
         queue
@@ -149,7 +156,13 @@ async fn sqs_queue_send_receive_redeliver_delete() {
     }
     assert_eq!(again.len(), 1, "message did not reappear");
     assert_eq!(again[0].receive_count, Some(2));
-    queue.delete(&again[0].receipt).await.unwrap();
+    // Released: visible again at once (a dry run hands messages back this way).
+    queue.release(&again[0].receipt).await.unwrap();
+    let released = queue.receive(10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(released.len(), 1, "a released message is visible again");
+    assert_eq!(released[0].receive_count, Some(3));
+    queue.delete(&released[0].receipt).await.unwrap();
+    assert!(queue.receive(10, Duration::ZERO).await.unwrap().is_empty());
 }
 
 #[tokio::test]

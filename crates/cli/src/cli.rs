@@ -63,6 +63,9 @@ pub enum Command {
     /// Work with state machine definitions.
     #[command(subcommand)]
     Asl(AslCommand),
+    /// Work with the dead-letter queue.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Dlq(crate::dlq::DlqCommand),
 }
 
 /// `keyshift asl …`.

@@ -362,7 +362,7 @@ pub async fn run_contract(
     let mut dlq_messages = Vec::new();
     let mut bad_dlq_messages = Vec::new();
     for message in queue.messages() {
-        match serde_json::from_str::<DlqMessage>(&message.body) {
+        match DlqMessage::parse(&message.body) {
             Ok(parsed) => dlq_messages.push(parsed),
             Err(error) => bad_dlq_messages.push(format!("{error}: {}", message.body)),
         }

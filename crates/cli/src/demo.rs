@@ -285,7 +285,10 @@ pub async fn run_demo(options: &DemoOptions) -> Result<(DemoReport, DemoWorld), 
         .map(|message| {
             format!(
                 "{} at {}: {}: {}",
-                message.execution, message.failed_state, message.error, message.cause
+                message.execution,
+                message.failed_state.as_deref().unwrap_or("?"),
+                message.error,
+                message.cause
             )
         })
         .collect();

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod contract;
 pub mod demo;
+pub mod dlq;
 pub mod exit;
 pub mod fleet;
 pub mod local;
@@ -32,6 +33,7 @@ pub async fn run_cli(cli: Cli) -> Result<u8, CliError> {
         Command::Plan(args) => fleet::plan_command(args).await,
         Command::Run(args) => fleet::run_command(args).await,
         Command::Status(args) => status::status_command(args).await,
+        Command::Dlq(command) => dlq::dlq_command(command).await,
     }
 }
 

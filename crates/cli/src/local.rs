@@ -285,7 +285,7 @@ impl LocalDlq {
     pub fn messages(&self) -> Vec<DlqMessage> {
         self.bodies()
             .iter()
-            .filter_map(|body| serde_json::from_str(body).ok())
+            .filter_map(|body| DlqMessage::parse(body).ok())
             .collect()
     }
 }
@@ -294,7 +294,7 @@ impl LocalDlq {
 impl QueueHandler for LocalDlq {
     async fn send(&self, message: QueueMessage) -> Result<String, TaskError> {
         if let Some(forward) = &self.forward {
-            let parsed: DlqMessage = serde_json::from_str(&message.body)
+            let parsed = DlqMessage::parse(&message.body)
                 .map_err(|error| TaskError::new("SQS.InvalidMessageContents", error.to_string()))?;
             forward
                 .send(&parsed)

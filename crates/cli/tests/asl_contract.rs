@@ -318,7 +318,7 @@ async fn verification_failure_skips_promote_and_revoke_and_reaches_the_dlq() {
     );
     assert!(!run.dlq_messages.is_empty());
     for message in &run.dlq_messages {
-        assert_eq!(message.failed_state, "VerifyToken");
+        assert_eq!(message.failed_state.as_deref(), Some("VerifyToken"));
         assert_eq!(message.error, "Verify.Failed");
         assert_eq!(message.execution, "contract-verify");
         assert!(message.execution_input.is_some());
@@ -355,7 +355,11 @@ async fn workspace_failures_name_their_state_in_the_dlq_message() {
             1,
             "{state}: one DLQ message, not two"
         );
-        assert_eq!(run.dlq_messages[0].failed_state, state);
+        assert_eq!(
+            run.dlq_messages[0].failed_state.as_deref(),
+            Some(state),
+            "{state}"
+        );
     }
 }
 
@@ -405,4 +409,107 @@ async fn validate_finds_no_problem_in_the_shipped_definition() {
         .await
         .unwrap();
     assert_eq!(problems, Vec::new());
+}
+
+/// The names of every `sqs:sendMessage` state, at any depth (Map iterations included).
+fn send_message_states(states: &Value, found: &mut BTreeSet<String>) {
+    let Some(states) = states.as_object() else {
+        return;
+    };
+    for (name, state) in states {
+        if state.get("Resource").and_then(Value::as_str) == Some("arn:aws:states:::sqs:sendMessage")
+        {
+            found.insert(name.clone());
+        }
+        for nested in ["ItemProcessor", "Iterator"] {
+            if let Some(inner) = state.get(nested) {
+                send_message_states(&inner["States"], found);
+            }
+        }
+        if let Some(branches) = state.get("Branches").and_then(Value::as_array) {
+            for branch in branches {
+                send_message_states(&branch["States"], found);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_dead_letter_the_definition_sends_is_a_schema_v1_message() {
+    let definition = rendered();
+    let mut senders = BTreeSet::new();
+    send_message_states(&definition["States"], &mut senders);
+    assert_eq!(
+        senders,
+        BTreeSet::from([
+            "NotifyCredentialFailure".to_owned(),
+            "NotifyDeadLetterQueue".to_owned(),
+            "NotifyRevokeFailure".to_owned(),
+        ]),
+        "a new sendMessage state needs a failure below that reaches it"
+    );
+    let mut reached = BTreeSet::new();
+    let mut parsed = 0;
+    for state in [
+        "DiscoverKeys",
+        "VerifyToken",
+        "RevokeSuperseded",
+        "RevokeWorkspaceLeftovers",
+    ] {
+        let steps =
+            ContractSteps::new(1).failing_at(state, TaskError::new("Grafana.Forbidden", "denied"));
+        let execution = format!("contract-schema-{state}");
+        let run = run_contract(
+            &definition,
+            &steps,
+            sample_execution_input(),
+            &execution,
+            LOCAL_DLQ_URL,
+        )
+        .await
+        .unwrap();
+        assert_eq!(run.bad_dlq_messages, Vec::<String>::new(), "{state}");
+        assert!(!run.dlq_messages.is_empty(), "{state}: no dead letter");
+        reached.extend(
+            run.result
+                .all_states_entered()
+                .into_iter()
+                .filter(|entered| senders.contains(entered)),
+        );
+        for message in &run.dlq_messages {
+            parsed += 1;
+            assert_eq!(message.schema_version, 1, "{state}");
+            assert_eq!(
+                message.kind,
+                keyshift_core::dead_letter::DeadLetterKind::ExecutionFailed
+            );
+            assert_eq!(message.execution, execution);
+            assert!(
+                message
+                    .execution_arn
+                    .as_deref()
+                    .is_some_and(|arn| arn.contains(":execution:")
+                        && arn.ends_with(&format!(":{execution}"))),
+                "{state}: {:?}",
+                message.execution_arn
+            );
+            assert!(
+                message.state_machine_arn.contains(":stateMachine:"),
+                "{state}"
+            );
+            assert_eq!(message.attempts, 1, "a first run is attempt 1");
+            assert_eq!(message.error, "Grafana.Forbidden");
+            assert_eq!(message.failed_state.as_deref(), Some(state));
+            assert_eq!(
+                message.execution_input.as_ref(),
+                Some(&sample_execution_input())
+            );
+            assert!(message.workspace.is_some(), "{state}");
+            let replayed =
+                keyshift_core::dead_letter::DlqMessage::parse(&message.to_body().unwrap()).unwrap();
+            assert_eq!(&replayed, message);
+        }
+    }
+    assert_eq!(reached, senders, "every sendMessage state was exercised");
+    assert!(parsed >= 4, "{parsed}");
 }

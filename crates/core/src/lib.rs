@@ -7,6 +7,7 @@
 
 #![warn(missing_docs)]
 
+pub mod dead_letter;
 pub mod error;
 pub mod invocation;
 pub mod model;

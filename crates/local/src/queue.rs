@@ -101,10 +101,7 @@ impl InMemoryQueue {
 #[async_trait]
 impl DeadLetterQueue for InMemoryQueue {
     async fn send(&self, message: &DlqMessage) -> Result<()> {
-        let body = serde_json::to_string(message).map_err(|error| {
-            KeyshiftError::invalid_input("dlqMessage", format!("not serialisable: {error}"))
-        })?;
-        self.send_raw(body);
+        self.send_raw(message.to_body()?);
         Ok(())
     }
 
@@ -152,6 +149,16 @@ impl DeadLetterQueue for InMemoryQueue {
         // already deleted message succeeds without deleting anything.
         self.lock()
             .retain(|message| message.current_receipt.as_deref() != Some(receipt));
+        Ok(())
+    }
+
+    async fn release(&self, receipt: &str) -> Result<()> {
+        // As ChangeMessageVisibility to 0: only the current handle of a message counts.
+        for message in self.lock().iter_mut() {
+            if message.current_receipt.as_deref() == Some(receipt) {
+                message.invisible_until = None;
+            }
+        }
         Ok(())
     }
 }

@@ -9,15 +9,18 @@ use keyshift_core::ports::{DeadLetterQueue, DlqMessage, ManualClock};
 use keyshift_local::InMemoryQueue;
 
 fn message(execution: &str) -> DlqMessage {
-    DlqMessage {
-        execution: execution.to_owned(),
-        execution_arn: None,
-        workspace: WorkspaceRef::amg("g-0123456789", "eu-west-1", 1).unwrap(),
-        failed_state: "MintToken".to_owned(),
-        error: "Grafana.Unauthorized".to_owned(),
-        cause: "HTTP 401".to_owned(),
-        execution_input: None,
-    }
+    DlqMessage::start_failed(
+        "arn:aws:states:eu-west-1:123456789012:stateMachine:rotate",
+        execution,
+        Some(WorkspaceRef::amg("g-0123456789", "eu-west-1", 1).unwrap()),
+        serde_json::json!({"workspace": {"kind": "amg", "workspaceId": "g-0123456789", "region": "eu-west-1"}}),
+        &keyshift_core::KeyshiftError::GrafanaUnauthorized {
+            operation: "POST /api/serviceaccounts".to_owned(),
+            detail: "HTTP 401".to_owned(),
+        },
+        1,
+        Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap(),
+    )
 }
 
 fn queue() -> (Arc<ManualClock>, InMemoryQueue) {
@@ -89,4 +92,31 @@ async fn raw_bodies_and_malformed_receipts() {
     let error = queue.delete("garbage").await.unwrap_err();
     assert_eq!(error.asl_name(), "Input.Invalid");
     assert_eq!(queue.bodies(), vec!["not json at all".to_owned()]);
+}
+
+#[tokio::test]
+async fn a_released_message_is_visible_again_at_once() {
+    let (_clock, queue) = queue();
+    queue.send(&message("exec-1")).await.unwrap();
+    let first = queue.receive(10, Duration::from_secs(300)).await.unwrap();
+    assert!(
+        queue
+            .receive(10, Duration::from_secs(300))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    queue.release(&first[0].receipt).await.unwrap();
+    let again = queue.receive(10, Duration::from_secs(300)).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].receive_count, Some(2));
+    // An outdated handle releases nothing.
+    queue.release(&first[0].receipt).await.unwrap();
+    assert!(
+        queue
+            .receive(10, Duration::from_secs(300))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -71,6 +71,10 @@ pub struct ExecutionDescription {
     /// When it stopped, if it has.
     #[serde(default)]
     pub stop_date: Option<DateTime<Utc>>,
+    /// How often it has been redriven, so dlq-replay can tell a failure it already redrove
+    /// from one still to redrive.
+    #[serde(default)]
+    pub redrive_count: u32,
 }
 
 /// Step Functions for one state machine (the per-workspace rotation machine).

@@ -2,36 +2,12 @@
 
 use std::time::Duration;
 
-use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
-
 use crate::error::Result;
-use crate::model::WorkspaceRef;
+use async_trait::async_trait;
 
-/// The body the state machine's Catch path sends (via `sqs:sendMessage`) when an execution
-/// fails: enough to redrive or restart it, and to tell an operator what broke. Contains no
-/// secret: error causes are built from scrubbed messages.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DlqMessage {
-    /// Execution name (`$$.Execution.Name`).
-    pub execution: String,
-    /// Execution ARN (`$$.Execution.Id`), needed for a redrive.
-    #[serde(default)]
-    pub execution_arn: Option<String>,
-    /// The workspace the execution worked on.
-    pub workspace: WorkspaceRef,
-    /// The state that failed (`$$.State.Name` of the failing task).
-    pub failed_state: String,
-    /// The ASL error name (e.g. `Grafana.Unauthorized`).
-    pub error: String,
-    /// The error's cause text.
-    pub cause: String,
-    /// The execution's original input (`$$.Execution.Input`), to start afresh when a redrive is
-    /// not possible.
-    #[serde(default)]
-    pub execution_input: Option<serde_json::Value>,
-}
+/// The dead-letter message: one versioned schema for every failure (see
+/// [`crate::dead_letter`]); kept under this path for the adapters that send it.
+pub use crate::dead_letter::DlqMessage;
 
 /// A message handle from [`DeadLetterQueue::receive`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +36,10 @@ pub trait DeadLetterQueue: Send + Sync {
 
     /// DeleteMessage.
     async fn delete(&self, receipt: &str) -> Result<()>;
+
+    /// Makes a received message visible again at once (ChangeMessageVisibility to 0), so a dry
+    /// run hands back what it only looked at.
+    async fn release(&self, receipt: &str) -> Result<()>;
 }
 
 #[cfg(test)]
@@ -67,24 +47,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_the_body_the_state_machine_sends() {
+    fn the_sent_body_is_the_dead_letter_schema() {
         let body = serde_json::json!({
+            "schemaVersion": 1,
+            "kind": "executionFailed",
+            "stateMachineArn": "arn:aws:states:eu-west-1:123456789012:stateMachine:rotate",
             "execution": "ks-g-0123456789-1-20250301-0630",
             "executionArn": "arn:aws:states:eu-west-1:123456789012:execution:rotate:ks-g-0123456789-1-20250301-0630",
             "workspace": {"kind": "amg", "workspaceId": "g-0123456789", "region": "eu-west-1"},
             "failedState": "Verify",
             "error": "Verify.Failed",
-            "cause": "{\"errorType\":\"Verify.Failed\",\"errorMessage\":\"role mismatch\"}",
+            "cause": "role mismatch",
+            "attempts": 1,
+            "firstFailureTime": "2025-03-01T06:31:00Z",
             "executionInput": {"workspace": {"kind": "amg", "workspaceId": "g-0123456789", "region": "eu-west-1"}}
         });
-        let message: DlqMessage = serde_json::from_value(body).unwrap();
-        assert_eq!(message.failed_state, "Verify");
-        assert_eq!(message.workspace.org_id, 1);
+        let message = DlqMessage::parse(&body.to_string()).unwrap();
+        assert_eq!(message.failed_state.as_deref(), Some("Verify"));
+        assert_eq!(message.workspace.as_ref().map(|w| w.org_id), Some(1));
         assert!(message.execution_input.is_some());
-        let minimal: DlqMessage = serde_json::from_str(
-            r#"{"execution":"e","workspace":{"kind":"selfHosted","url":"http://g","adminSecretId":"a"},"failedState":"S","error":"E","cause":"C"}"#,
-        )
-        .unwrap();
-        assert_eq!(minimal.execution_arn, None);
     }
 }
