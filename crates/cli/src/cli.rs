@@ -279,6 +279,10 @@ pub struct DemoArgs {
     /// A grafana-sim fleet file (default: the built-in sample fleet).
     #[arg(long)]
     pub fleet: Option<PathBuf>,
+    /// Instead of a file, a generated fleet of this many AMG workspaces (two regions, Grafana
+    /// 9.4, 10.4 and 12.1, the same key names on every workspace).
+    #[arg(long, value_name = "WORKSPACES", conflicts_with = "fleet")]
+    pub generate_fleet: Option<usize>,
     /// Credentials processed at once per workspace (the Map's MaxConcurrency).
     #[arg(long, default_value_t = 4)]
     pub max_concurrency: u32,

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,9 @@ use keyshift_aws::{
     AmgControlPlaneClient, AwsContext, EndpointOverrides, GrafanaHttpSettings, HttpGrafanaConnector,
 };
 use keyshift_core::SecretString;
-use keyshift_core::model::{GrafanaCredential, ManagedSecretValue, Policy, WorkspaceRef};
+use keyshift_core::model::{
+    GrafanaCredential, ManagedSecretValue, Policy, WorkspaceRef, WorkspaceTarget,
+};
 use keyshift_core::naming::execution_name_for;
 use keyshift_core::plan::CredentialAction;
 use keyshift_core::ports::{
@@ -33,14 +35,15 @@ use serde::Serialize;
 use crate::asl::ROTATE_WORKSPACE_ASL;
 use crate::exit::CliError;
 use crate::local::{
-    LocalDlq, LocalRuntime, RunLog, SyncedClock, TimeFollower, promoted_secret_ids,
+    FleetExecution, LocalDlq, LocalRuntime, RunLog, SyncedClock, TimeFollower,
+    promoted_secret_ids,
 };
 use crate::progress::Progress;
 
-/// How far the demo jumps between the migration and the rotation round: until the token minted
-/// last (one grace period ago) is an hour inside the policy's rotation window. Tokens minted
-/// earlier in the round are then closer to expiry, but each is rotated before it expires,
-/// because the rotation round visits the workspaces in the same order.
+/// How far the demo jumps between the migration and the rotation round: until the tokens minted
+/// one grace period ago are an hour inside the policy's rotation window. The executions of a
+/// round run concurrently on one fleet clock, so every token of the round was minted at about
+/// the same virtual instant and each is rotated before it expires.
 pub fn jump_before_rotation(policy: &Policy) -> Duration {
     let ttl = policy.token_ttl_seconds();
     let seconds = ttl
@@ -50,11 +53,22 @@ pub fn jump_before_rotation(policy: &Policy) -> Duration {
     Duration::from_secs(seconds)
 }
 
+/// Which fleet the demo runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DemoFleet {
+    /// The built-in sample (AMG and self-hosted, every version and key kind).
+    Sample,
+    /// A grafana-sim fleet file.
+    File(PathBuf),
+    /// A fleet of this many AMG workspaces made by [`generated_fleet`].
+    Generated(usize),
+}
+
 /// The demo's options.
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
-    /// A fleet file; the built-in sample when `None`.
-    pub fleet: Option<std::path::PathBuf>,
+    /// The fleet to migrate.
+    pub fleet: DemoFleet,
     /// The Map's MaxConcurrency.
     pub max_concurrency: u32,
     /// Show progress bars (only when stdout is a terminal).
@@ -112,6 +126,10 @@ pub struct ExecutionSummary {
 pub struct SecretSummary {
     /// Secret name.
     pub secret_id: String,
+    /// The simulated instance the secret's token works on.
+    pub instance: String,
+    /// The org of that instance.
+    pub org_id: i64,
     /// Versions and their labels.
     pub versions: Vec<Vec<String>>,
     /// Whether AWSCURRENT authenticates on the simulator with the intended org.
@@ -131,6 +149,9 @@ pub struct Check {
     pub name: String,
     /// Whether it did.
     pub passed: bool,
+    /// How many instances (or secrets, for checks about secrets) it examined, so a check that
+    /// passed because it looked at nothing shows.
+    pub checked: usize,
     /// Details when it did not.
     pub detail: String,
 }
@@ -153,6 +174,9 @@ pub struct RoundTotals {
     pub bootstrap_revoked: usize,
     /// Secret versions promoted to AWSCURRENT.
     pub versions_promoted: usize,
+    /// Virtual time the round took, seconds: about one execution's (its grace period), since
+    /// the round's executions run concurrently.
+    pub virtual_seconds: i64,
 }
 
 /// The demo's report.
@@ -228,9 +252,10 @@ pub struct DemoWorld {
 pub async fn run_demo(options: &DemoOptions) -> Result<(DemoReport, DemoWorld), CliError> {
     let started = Instant::now();
     let fleet = match &options.fleet {
-        Some(path) => load_fleet(path)?,
-        None => FleetSpec::sample()
+        DemoFleet::File(path) => load_fleet(path)?,
+        DemoFleet::Sample => FleetSpec::sample()
             .map_err(|error| CliError::environment("loading the sample fleet", error))?,
+        DemoFleet::Generated(workspaces) => generated_fleet(*workspaces)?,
     };
     let simulator = Simulator::from_fleet(fleet)
         .map_err(|error| CliError::environment("building grafana-sim", error))?;
@@ -266,17 +291,25 @@ pub async fn run_demo(options: &DemoOptions) -> Result<(DemoReport, DemoWorld), 
     .map_err(|error| CliError::environment("loading the state machine", error))?;
     let policy = Policy::default();
 
+    let round_start = clock.elapsed();
     let mut executions =
         run_round(&runtime, &workspaces, &policy, &clock, "migration", options).await;
+    let migration_seconds = (clock.elapsed() - round_start).num_seconds();
     let after_migration = census(&state);
     let migration_log = runtime.log();
 
     clock.advance(jump_before_rotation(&policy));
+    let round_start = clock.elapsed();
     executions.extend(run_round(&runtime, &workspaces, &policy, &clock, "rotation", options).await);
+    let rotation_seconds = (clock.elapsed() - round_start).num_seconds();
     let after_rotation = census(&state);
     let full_log = runtime.log();
     let rotation_log = log_since(&full_log, &migration_log);
 
+    let instances: BTreeMap<String, String> = workspaces
+        .iter()
+        .map(|workspace| (workspace.key(), instance_of(workspace)))
+        .collect();
     let secret_summaries = summarize_secrets(&full_log, secrets.as_ref(), &connector).await;
     let dead_letters = runtime
         .dlq()
@@ -292,7 +325,13 @@ pub async fn run_demo(options: &DemoOptions) -> Result<(DemoReport, DemoWorld), 
             )
         })
         .collect();
-    let checks = invariant_checks(&after_rotation, &secret_summaries, &full_log, &policy);
+    let checks = invariant_checks(
+        &after_rotation,
+        &secret_summaries,
+        &full_log,
+        &instances,
+        &policy,
+    );
     let accounts_created = total(&after_rotation, |c| c.service_accounts)
         .saturating_sub(total(&before, |c| c.service_accounts));
     let report = DemoReport {
@@ -300,8 +339,14 @@ pub async fn run_demo(options: &DemoOptions) -> Result<(DemoReport, DemoWorld), 
         after_migration,
         after_rotation,
         accounts_created,
-        migration: round_totals(&migration_log),
-        rotation: round_totals(&rotation_log),
+        migration: RoundTotals {
+            virtual_seconds: migration_seconds,
+            ..round_totals(&migration_log)
+        },
+        rotation: RoundTotals {
+            virtual_seconds: rotation_seconds,
+            ..round_totals(&rotation_log)
+        },
         executions,
         secrets: secret_summaries,
         dead_letters,
@@ -411,36 +456,42 @@ async fn run_round(
 ) -> Vec<ExecutionSummary> {
     let slot = local_sfn::Clock::now(clock);
     let progress = Progress::new(options.progress, workspaces.len() as u64, round);
-    // One after the other: all executions share one virtual clock, and a Wait in one would
-    // otherwise stretch the grace period of every execution still running.
-    let mut summaries = Vec::with_capacity(workspaces.len());
-    for workspace in workspaces {
-        let name = execution_name_for(workspace, slot);
-        let input = ExecutionInput {
-            workspace: workspace.clone(),
-            policy: policy.clone(),
-        };
-        let result = runtime
-            .execute(&name, &input, options.max_concurrency)
-            .await;
-        progress.inc();
-        let credentials = result
-            .all_states_entered()
-            .iter()
-            .filter(|state| *state == "CreateServiceAccount")
-            .count();
-        summaries.push(ExecutionSummary {
-            round: round.to_owned(),
-            name,
-            workspace: workspace.key(),
-            status: result.status.as_str().to_owned(),
-            error: result.error.clone(),
-            states_path: result.states_path(),
-            credentials,
-        });
-    }
+    // All at once on the fleet clock: their grace Waits overlap, so the round takes the
+    // virtual time of one execution whatever the size of the fleet.
+    let executions: Vec<FleetExecution> = workspaces
+        .iter()
+        .map(|workspace| FleetExecution {
+            name: execution_name_for(workspace, slot),
+            input: ExecutionInput {
+                workspace: workspace.clone(),
+                policy: policy.clone(),
+            },
+        })
+        .collect();
+    let results = runtime
+        .execute_fleet(&executions, options.max_concurrency, |_| progress.inc())
+        .await;
     progress.finish();
-    summaries
+    executions
+        .into_iter()
+        .zip(results)
+        .map(|(execution, result)| {
+            let credentials = result
+                .all_states_entered()
+                .iter()
+                .filter(|state| *state == "CreateServiceAccount")
+                .count();
+            ExecutionSummary {
+                round: round.to_owned(),
+                name: execution.name,
+                workspace: execution.input.workspace.key(),
+                status: result.status.as_str().to_owned(),
+                error: result.error.clone(),
+                states_path: result.states_path(),
+                credentials,
+            }
+        })
+        .collect()
 }
 
 /// Counts what each instance holds now, from the simulator's own state.
@@ -592,7 +643,10 @@ async fn summarize_secrets(
             Some(value) => authenticates(connector, value).await,
             None => false,
         };
+        let workspace = current.as_ref().or(previous.as_ref()).map(|v| &v.workspace);
         summaries.push(SecretSummary {
+            instance: workspace.map(instance_of).unwrap_or_default(),
+            org_id: workspace.map(|w| w.org_id).unwrap_or_default(),
             service_account: current
                 .as_ref()
                 .map(|value| value.service_account_name.clone())
@@ -619,15 +673,33 @@ async fn authenticates(connector: &HttpGrafanaConnector, value: &ManagedSecretVa
     matches!(api.org().await, Ok(org) if org.id == value.workspace.org_id)
 }
 
+/// The simulated instance a workspace reference points at: the AMG workspace id, or the last
+/// segment of a self-hosted URL (grafana-sim serves each instance under `/g/<id>`).
+pub fn instance_of(workspace: &WorkspaceRef) -> String {
+    match &workspace.target {
+        WorkspaceTarget::Amg { workspace_id, .. } => workspace_id.clone(),
+        WorkspaceTarget::SelfHosted { url, .. } => url
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or(url)
+            .to_owned(),
+    }
+}
+
+/// Checks the end state per instance: token ids and account names only mean something inside
+/// one Grafana instance, and a generated fleet has the same names on every workspace.
 fn invariant_checks(
     after: &[InstanceCensus],
     secrets: &[SecretSummary],
     log: &RunLog,
+    instances: &BTreeMap<String, String>,
     policy: &Policy,
 ) -> Vec<Check> {
-    let check = |name: &str, failures: Vec<String>| Check {
+    let check = |name: &str, checked: usize, failures: Vec<String>| Check {
         name: name.to_owned(),
         passed: failures.is_empty(),
+        checked,
         detail: failures.join("; "),
     };
     let legacy: Vec<String> = after
@@ -660,41 +732,113 @@ fn invariant_checks(
             )
         })
         .collect();
-    let keyshift_tokens: BTreeSet<i64> = log.minted.iter().map(|minted| minted.token_id).collect();
     let mut extra = Vec::new();
-    for secret in secrets {
-        let allowed: BTreeSet<i64> = [secret.current_token_id, secret.previous_token_id]
-            .into_iter()
-            .flatten()
-            .collect();
-        for census in after {
-            for (account, tokens) in &census.live_tokens_by_account {
-                if !account.ends_with(&format!(":{}", secret.service_account)) {
-                    continue;
-                }
-                let unexpected: Vec<&i64> = tokens
-                    .iter()
-                    .filter(|token| keyshift_tokens.contains(token) && !allowed.contains(token))
-                    .collect();
-                if !unexpected.is_empty() || tokens.len() > policy.max_tokens_per_account as usize {
-                    extra.push(format!(
-                        "{} {account}: live tokens {tokens:?}, secret holds {allowed:?}",
-                        census.id
-                    ));
-                }
+    // Minted tokens by instance; a minted record whose workspace is unknown is a failure
+    // rather than silently not checked.
+    let mut keyshift_tokens: BTreeSet<(&str, i64)> = BTreeSet::new();
+    for minted in &log.minted {
+        match instances.get(&minted.workspace) {
+            Some(instance) => {
+                keyshift_tokens.insert((instance.as_str(), minted.token_id));
+            }
+            None => extra.push(format!(
+                "token {} was minted on {}, which is not in the fleet",
+                minted.token_id, minted.workspace
+            )),
+        }
+    }
+    let held: BTreeMap<(&str, String), &SecretSummary> = secrets
+        .iter()
+        .map(|secret| {
+            (
+                (
+                    secret.instance.as_str(),
+                    format!("{}:{}", secret.org_id, secret.service_account),
+                ),
+                secret,
+            )
+        })
+        .collect();
+    for census in after {
+        for (account, tokens) in &census.live_tokens_by_account {
+            let secret = held.get(&(census.id.as_str(), account.clone()));
+            let allowed: BTreeSet<i64> = secret
+                .map(|secret| [secret.current_token_id, secret.previous_token_id])
+                .into_iter()
+                .flatten()
+                .flatten()
+                .collect();
+            let unexpected = tokens.iter().any(|token| {
+                keyshift_tokens.contains(&(census.id.as_str(), *token)) && !allowed.contains(token)
+            });
+            let too_many =
+                secret.is_some() && tokens.len() > policy.max_tokens_per_account as usize;
+            if unexpected || too_many {
+                extra.push(format!(
+                    "{} {account}: live tokens {tokens:?}, secret holds {allowed:?}",
+                    census.id
+                ));
             }
         }
     }
     vec![
         check(
             "every legacy key was migrated and, after the grace period, revoked",
+            after.len(),
             legacy,
         ),
-        check("every managed secret's AWSCURRENT authenticates", current),
-        check("no AWSPENDING version left behind", pending),
+        check(
+            "every managed secret's AWSCURRENT authenticates",
+            secrets.len(),
+            current,
+        ),
+        check("no AWSPENDING version left behind", secrets.len(), pending),
         check(
             "no live keyshift token beyond AWSCURRENT and AWSPREVIOUS",
+            after.len(),
             extra,
         ),
     ]
+}
+
+/// The most workspaces `--generate-fleet` makes: far beyond the benchmark's 1,000, small
+/// enough that a mistyped count cannot exhaust memory.
+pub const MAX_GENERATED_WORKSPACES: usize = 20_000;
+
+/// A fleet of the shape issue reports describe: `workspaces` AMG workspaces in two regions,
+/// Grafana 9.4, 10.4 and 12.1 in turn, and the same legacy key names on every workspace (one
+/// of them expired), so checks that confuse instances would show.
+pub fn generated_fleet(workspaces: usize) -> Result<FleetSpec, CliError> {
+    if workspaces == 0 || workspaces > MAX_GENERATED_WORKSPACES {
+        return Err(CliError::InvalidArgument {
+            flag: "--generate-fleet".to_owned(),
+            message: format!(
+                "{workspaces} workspaces: give between 1 and {MAX_GENERATED_WORKSPACES}"
+            ),
+        });
+    }
+    const REGIONS: [&str; 2] = ["eu-west-1", "us-east-1"];
+    const VERSIONS: [&str; 3] = ["9.4", "10.4", "12.1"];
+    let specs: Vec<serde_json::Value> = (0..workspaces)
+        .map(|index| {
+            serde_json::json!({
+                "kind": "amg",
+                "id": format!("g-{:010x}", index + 1),
+                "region": REGIONS[index % REGIONS.len()],
+                "name": format!("fleet-{index:05}"),
+                "status": "ACTIVE",
+                "tags": {"keyshift": "managed", "team": if index % 2 == 0 { "sre" } else { "data" }},
+                "version": VERSIONS[index % VERSIONS.len()],
+                "apiKeys": [
+                    {"name": "terraform-admin", "role": "Admin", "expires": "30d", "lastUsed": "-2h"},
+                    {"name": "ci-deploy", "role": "Editor"},
+                    {"name": "status-page", "role": "Viewer", "expires": "6d"},
+                    {"name": "old-exporter", "role": "Viewer", "expires": "-2d"}
+                ]
+            })
+        })
+        .collect();
+    let fleet = serde_json::json!({"seed": 8, "workspaces": specs});
+    serde_json::from_value(fleet)
+        .map_err(|error| CliError::environment("generating a fleet", error))
 }

@@ -117,8 +117,13 @@ async fn validate_command(args: ValidateArgs) -> Result<u8, CliError> {
 }
 
 async fn demo_command(args: DemoArgs) -> Result<u8, CliError> {
+    let fleet = match (args.fleet, args.generate_fleet) {
+        (Some(path), _) => demo::DemoFleet::File(path),
+        (None, Some(workspaces)) => demo::DemoFleet::Generated(workspaces),
+        (None, None) => demo::DemoFleet::Sample,
+    };
     let options = demo::DemoOptions {
-        fleet: args.fleet,
+        fleet,
         max_concurrency: args.max_concurrency.max(1),
         progress: args.output == OutputFormat::Table && progress::stdout_is_terminal(),
     };

@@ -18,8 +18,8 @@ use keyshift_core::steps::{
     verify_token,
 };
 use local_sfn::{
-    Clock, Engine, EngineIdentity, ExecutionResult, QueueHandler, QueueMessage, RecordingQueue,
-    StartOptions, TaskContext, TaskError, VirtualClock,
+    Clock, Engine, EngineIdentity, ExecutionResult, FleetClock, Participation, QueueHandler,
+    QueueMessage, RecordingQueue, StartOptions, TaskContext, TaskError,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -162,12 +162,14 @@ impl RunRecorder {
     }
 }
 
-/// The engine's clock for local runs: virtual time for Waits and retry back-off, optionally
-/// mirrored onto another clock (grafana-sim's) so the simulated Grafana sees the same days
-/// pass, and usable as the steps' clock too so every party agrees on "now".
+/// The engine's clock for local runs: a [`FleetClock`], so executions of a fleet run
+/// concurrently and their Waits and retry back-off overlap (time passes only while every
+/// execution sleeps), optionally mirrored onto another clock (grafana-sim's) so the simulated
+/// Grafana sees the same days pass, and usable as the steps' clock too so every party agrees
+/// on "now".
 #[derive(Clone)]
 pub struct SyncedClock {
-    virtual_clock: VirtualClock,
+    fleet_clock: FleetClock,
     start: DateTime<Utc>,
     follower: Option<Arc<dyn TimeFollower>>,
     /// Serialises follower updates so concurrent sleepers cannot move it twice.
@@ -186,7 +188,7 @@ impl SyncedClock {
     /// Virtual time starting at `start`, mirrored onto `follower` when given.
     pub fn new(start: DateTime<Utc>, follower: Option<Arc<dyn TimeFollower>>) -> Self {
         SyncedClock {
-            virtual_clock: VirtualClock::new(start),
+            fleet_clock: FleetClock::new(start),
             start,
             follower,
             follower_lock: Arc::new(Mutex::new(())),
@@ -195,13 +197,13 @@ impl SyncedClock {
 
     /// Jumps forward by hand (the demo's "three weeks later").
     pub fn advance(&self, duration: Duration) {
-        self.virtual_clock.advance(duration);
+        self.fleet_clock.advance(duration);
         self.sync_follower();
     }
 
     /// Virtual time elapsed since the start.
     pub fn elapsed(&self) -> chrono::Duration {
-        self.virtual_clock.now() - self.start
+        self.fleet_clock.now() - self.start
     }
 
     fn sync_follower(&self) {
@@ -222,30 +224,41 @@ impl SyncedClock {
 #[async_trait]
 impl Clock for SyncedClock {
     fn now(&self) -> DateTime<Utc> {
-        self.virtual_clock.now()
+        self.fleet_clock.now()
     }
 
+    /// A sleeper returns only after the follower has caught up, so no step of it talks to
+    /// the simulator before the simulator sees the time it woke at.
     async fn sleep(&self, duration: Duration) {
-        self.virtual_clock.sleep(duration).await;
+        self.fleet_clock.sleep(duration).await;
         self.sync_follower();
     }
 
-    /// Timeouts (Task `TimeoutSeconds`) measure work the steps really do, so they fire only
-    /// once the deadline has passed both virtually and in real time: another execution's Wait
-    /// jumping the shared virtual clock must not time out a step that is mid-request.
+    /// Fires once the deadline passes virtually (other executions' Waits) or in real time.
+    /// Virtual time stands still while a step works, so a Task's `TimeoutSeconds` measures
+    /// the work the step really does, and a step that hangs still times out.
     async fn wait_until(&self, deadline: DateTime<Utc>) {
-        let remaining = (deadline - self.virtual_clock.now())
+        let remaining = (deadline - self.fleet_clock.now())
             .to_std()
             .unwrap_or(Duration::ZERO);
-        let real = tokio::time::sleep(remaining);
-        let virtual_deadline = self.virtual_clock.wait_until(deadline);
-        tokio::join!(real, virtual_deadline);
+        tokio::select! {
+            _ = tokio::time::sleep(remaining) => {}
+            _ = self.fleet_clock.wait_until(deadline) => {}
+        }
+    }
+
+    fn participate(&self) -> Participation {
+        self.fleet_clock.participate()
+    }
+
+    fn step_aside(&self) -> Participation {
+        self.fleet_clock.step_aside()
     }
 }
 
 impl keyshift_core::ports::Clock for SyncedClock {
     fn now(&self) -> DateTime<Utc> {
-        self.virtual_clock.now()
+        self.fleet_clock.now()
     }
 }
 
@@ -309,8 +322,18 @@ impl QueueHandler for LocalDlq {
 #[derive(Clone)]
 pub struct LocalRuntime {
     engine: Engine,
+    clock: Arc<dyn Clock>,
     recorder: RunRecorder,
     dlq: LocalDlq,
+}
+
+/// One execution of a fleet run: its name and input.
+#[derive(Debug, Clone)]
+pub struct FleetExecution {
+    /// The execution name.
+    pub name: String,
+    /// The execution input.
+    pub input: ExecutionInput,
 }
 
 /// The queue URL rendered into local definitions.
@@ -329,7 +352,7 @@ impl LocalRuntime {
             .map_err(|error| LocalRunError::Definition(error.to_string()))?;
         let mut engine = Engine::from_json_str(&rendered)
             .map_err(|error| LocalRunError::Definition(error.to_string()))?
-            .with_clock(clock)
+            .with_clock(clock.clone())
             .with_identity(EngineIdentity {
                 state_machine_name: LOCAL_STATE_MACHINE_NAME.to_owned(),
                 ..EngineIdentity::default()
@@ -355,14 +378,61 @@ impl LocalRuntime {
         engine.register_queue(LOCAL_QUEUE_URL, dlq.clone());
         Ok(LocalRuntime {
             engine,
+            clock,
             recorder,
             dlq,
         })
     }
 
-    /// Runs one execution for `input`.
+    /// Runs one execution for `input`, as one participant of the clock.
     pub async fn execute(
         &self,
+        execution_name: &str,
+        input: &ExecutionInput,
+        max_concurrency: u32,
+    ) -> ExecutionResult {
+        let participation = self.clock.participate();
+        self.execute_as(participation, execution_name, input, max_concurrency)
+            .await
+    }
+
+    /// Runs every execution of a fleet at once and returns their results in the order given.
+    /// All are registered with the clock before any starts, so on a [`FleetClock`] their
+    /// Waits overlap and the fleet takes the virtual time of about one execution. `on_done`
+    /// runs as each one ends (progress).
+    pub async fn execute_fleet(
+        &self,
+        executions: &[FleetExecution],
+        max_concurrency: u32,
+        on_done: impl Fn(&ExecutionResult),
+    ) -> Vec<ExecutionResult> {
+        let participations: Vec<Participation> =
+            executions.iter().map(|_| self.clock.participate()).collect();
+        let runs = executions
+            .iter()
+            .zip(participations)
+            .map(|(execution, participation)| {
+                let on_done = &on_done;
+                async move {
+                    let result = self
+                        .execute_as(
+                            participation,
+                            &execution.name,
+                            &execution.input,
+                            max_concurrency,
+                        )
+                        .await;
+                    on_done(&result);
+                    result
+                }
+            });
+        futures::future::join_all(runs).await
+    }
+
+    /// Runs one execution that counts as `participation` until it ends.
+    async fn execute_as(
+        &self,
+        participation: Participation,
         execution_name: &str,
         input: &ExecutionInput,
         max_concurrency: u32,
@@ -371,9 +441,12 @@ impl LocalRuntime {
         if let Some(object) = payload.as_object_mut() {
             object.insert("maxConcurrency".to_owned(), Value::from(max_concurrency));
         }
-        self.engine
+        let result = self
+            .engine
             .start(execution_name, payload, StartOptions::default())
-            .await
+            .await;
+        drop(participation);
+        result
     }
 
     /// What the steps did so far.

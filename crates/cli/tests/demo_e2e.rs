@@ -5,14 +5,14 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use keyshift_cli::demo::{DemoOptions, census, run_demo};
+use keyshift_cli::demo::{DemoFleet, DemoOptions, census, run_demo};
 use keyshift_core::model::ManagedSecretValue;
 use keyshift_core::ports::{AWSCURRENT, SecretStore, VersionSelector};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_migrates_every_key_rotates_and_keeps_every_secret_working() {
     let options = DemoOptions {
-        fleet: None,
+        fleet: DemoFleet::Sample,
         max_concurrency: 3,
         progress: false,
     };
@@ -135,7 +135,7 @@ async fn demo_migrates_every_key_rotates_and_keeps_every_secret_working() {
 async fn execution_histories_carry_no_plaintext_token() {
     use keyshift_core::steps::io::ExecutionInput;
     let options = DemoOptions {
-        fleet: None,
+        fleet: DemoFleet::Sample,
         max_concurrency: 2,
         progress: false,
     };

@@ -15,7 +15,7 @@ pub mod intrinsics;
 pub mod jsonpath;
 pub mod mock;
 
-pub use clock::{Clock, RealClock, VirtualClock};
+pub use clock::{Clock, FleetClock, Participation, RealClock, VirtualClock};
 pub use definition::StateMachine;
 pub use error::{DefinitionError, Failure, TaskError};
 pub mod engine;

@@ -11,6 +11,7 @@ use super::dataflow::{
     evaluate_path, render, resolve_input, resolve_number, set_member, shape_result,
 };
 use super::states::run_machine;
+use crate::clock::Participation;
 use crate::definition::State;
 use crate::error::{Failure, names};
 use crate::history::Track;
@@ -104,7 +105,7 @@ pub(super) async fn run_map_attempt(
     let mut failures = 0usize;
     let mut first_failure: Option<Failure> = None;
     let mut pending = iteration_inputs.into_iter().enumerate();
-    let mut running: JoinSet<(usize, Result<Value, Failure>)> = JoinSet::new();
+    let mut running: JoinSet<((usize, Result<Value, Failure>), Participation)> = JoinSet::new();
     let launch = |running: &mut JoinSet<_>, track: &mut Track, index: usize, item: Value| {
         shared.record(
             track,
@@ -117,7 +118,7 @@ pub(super) async fn run_map_attempt(
             nested: true,
         };
         let run = run_machine(shared.clone(), map.processor.clone(), item, iteration_track);
-        running.spawn(async move { (index, run.await) });
+        shared.spawn_branch(running, async move { (index, run.await) });
     };
     for _ in 0..limit {
         if let Some((index, item)) = pending.next() {
@@ -125,7 +126,7 @@ pub(super) async fn run_map_attempt(
         }
     }
     let mut threshold_failure: Option<Failure> = None;
-    while let Some(joined) = running.join_next().await {
+    while let Some(joined) = shared.join_branch(&mut running).await {
         let (index, result) = joined.map_err(|e| {
             Failure::runtime(format!("a Map iteration of '{}' panicked: {e}", state.name))
         })?;

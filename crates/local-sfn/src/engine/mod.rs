@@ -15,9 +15,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::watch;
+use tokio::task::{JoinError, JoinSet};
 
 use crate::choice::string_matches;
-use crate::clock::{Clock, RealClock};
+use crate::clock::{Clock, Participation, RealClock};
 use crate::definition::StateMachine;
 use crate::error::{DefinitionError, Failure, names};
 use crate::handlers::{QueueHandler, TaskHandler};
@@ -455,6 +456,35 @@ struct Shared {
 }
 
 impl Shared {
+    /// Spawns a branch (a Map iteration, a Parallel branch) that counts as its own
+    /// participant of the clock while it runs, so a branch sleeping while another works does
+    /// not let time pass.
+    fn spawn_branch<T: Send + 'static>(
+        &self,
+        running: &mut JoinSet<(T, Participation)>,
+        branch: impl Future<Output = T> + Send + 'static,
+    ) {
+        let participation = self.clock.participate();
+        running.spawn(async move { (branch.await, participation) });
+    }
+
+    /// Waits for the next branch to end. Meanwhile the caller steps aside, since only its
+    /// branches work; it counts again before the ended branch stops counting, so there is no
+    /// moment in which neither does. With no branch left it returns at once without stepping
+    /// aside, which would leave nobody counting for the caller.
+    async fn join_branch<T: Send + 'static>(
+        &self,
+        running: &mut JoinSet<(T, Participation)>,
+    ) -> Option<Result<T, JoinError>> {
+        if running.is_empty() {
+            return None;
+        }
+        let aside = self.clock.step_aside();
+        let joined = running.join_next().await;
+        drop(aside);
+        joined.map(|result| result.map(|(value, _participation)| value))
+    }
+
     fn record(&self, track: &mut Track, event_type: &str, details_key: &str, details: Value) {
         self.history.record(
             track,

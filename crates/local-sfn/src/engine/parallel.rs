@@ -9,6 +9,7 @@ use tokio::task::JoinSet;
 use super::Shared;
 use super::dataflow::{render, resolve_input, shape_result};
 use super::states::run_machine;
+use crate::clock::Participation;
 use crate::definition::State;
 use crate::error::Failure;
 use crate::history::Track;
@@ -27,7 +28,7 @@ pub(super) async fn run_parallel_attempt(
         None => effective,
     };
     shared.record_bare(track, "ParallelStateStarted");
-    let mut running: JoinSet<(usize, Result<Value, Failure>)> = JoinSet::new();
+    let mut running: JoinSet<((usize, Result<Value, Failure>), Participation)> = JoinSet::new();
     for (index, branch) in parallel.branches.iter().enumerate() {
         let branch_track = Track {
             last: track.last,
@@ -39,10 +40,10 @@ pub(super) async fn run_parallel_attempt(
             branch_input.clone(),
             branch_track,
         );
-        running.spawn(async move { (index, run.await) });
+        shared.spawn_branch(&mut running, async move { (index, run.await) });
     }
     let mut results: BTreeMap<usize, Value> = BTreeMap::new();
-    while let Some(joined) = running.join_next().await {
+    while let Some(joined) = shared.join_branch(&mut running).await {
         let (index, result) = joined
             .map_err(|e| Failure::runtime(format!("a branch of '{}' panicked: {e}", state.name)))?;
         match result {
