@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod fleet;
 pub mod invocation;
 pub mod model;
 pub mod naming;
