@@ -12,6 +12,7 @@
 pub mod adapters;
 
 use std::future::Future;
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use keyshift_core::KeyshiftError;
@@ -181,6 +182,35 @@ where
     }))
     .await
     .map_err(StartError::Runtime)
+}
+
+/// The `main` of a Lambda that is not a step (fleet-start, dlq-replay): the runtime variables
+/// first, then JSON logs, then `build` (the binary's own configuration and adapters, once per
+/// execution environment) and the runtime loop around `handler`. A failure is printed to
+/// stderr as one sentence and the process exits non-zero, as [`adapters::serve_step`] does.
+pub async fn serve<D, I, O, B, BFut, F, Fut>(build: B, handler: F) -> ExitCode
+where
+    D: Send + Sync + 'static,
+    I: DeserializeOwned + Send + 'static,
+    O: Serialize + Send + 'static,
+    B: FnOnce() -> BFut,
+    BFut: Future<Output = Result<D, ConfigError>>,
+    F: Fn(Arc<D>, I) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<O, KeyshiftError>> + Send,
+{
+    let served = async {
+        check_runtime_env()?;
+        init_tracing()?;
+        let deps = Arc::new(build().await?);
+        run(move |input: I| handler(Arc::clone(&deps), input)).await
+    };
+    match served.await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 #[cfg(test)]

@@ -145,8 +145,8 @@ impl<'de> Deserialize<'de> for FleetStartEvent {
             .transpose()
             .map_err(|error| D::Error::custom(format!("dryRun: {error}")))?
             .unwrap_or(false);
-        let config = serde_json::from_value(serde_json::Value::Object(object))
-            .map_err(D::Error::custom)?;
+        let config =
+            serde_json::from_value(serde_json::Value::Object(object)).map_err(D::Error::custom)?;
         Ok(Self {
             config,
             time,
@@ -525,7 +525,10 @@ fn failure(
 /// One tick: lists the fleet, starts (or in a dry run only names) one execution per target,
 /// at most `maxConcurrency` at once, and returns and logs the summary. Fails only on an
 /// invalid config; everything else is reported in the summary.
-pub async fn fleet_start(deps: &FleetStartDeps, event: FleetStartEvent) -> Result<FleetStartOutput> {
+pub async fn fleet_start(
+    deps: &FleetStartDeps,
+    event: FleetStartEvent,
+) -> Result<FleetStartOutput> {
     let problems = event.config.problems();
     if !problems.is_empty() {
         return Err(KeyshiftError::invalid_input(
@@ -549,13 +552,18 @@ pub async fn fleet_start(deps: &FleetStartDeps, event: FleetStartEvent) -> Resul
             (workspace, name)
         })
         .collect();
-    let results: Vec<Option<StartResult>> = futures::stream::iter(planned.iter())
+    let planned_count = planned.len();
+    let dry_run = event.dry_run;
+    // Owned items: a stream over borrowed ones makes this future's `Send` bound
+    // higher-ranked, which the Lambda runtime cannot satisfy.
+    let results: Vec<(WorkspaceRef, String, Option<StartResult>)> = futures::stream::iter(planned)
         .map(|(workspace, name)| async move {
-            if event.dry_run {
+            let result = if dry_run {
                 None
             } else {
-                Some(start_one(deps, workspace, name, policy).await)
-            }
+                Some(start_one(deps, &workspace, &name, policy).await)
+            };
+            (workspace, name, result)
         })
         .buffered(usize::try_from(concurrency).unwrap_or(1))
         .collect()
@@ -570,12 +578,12 @@ pub async fn fleet_start(deps: &FleetStartDeps, event: FleetStartEvent) -> Resul
         skipped: listing.skips.len(),
         failed: 0,
         listing_failed: listing.listing_failures.len(),
-        executions: Vec::with_capacity(planned.len()),
+        executions: Vec::with_capacity(planned_count),
         skips: listing.skips,
         failures: Vec::new(),
         listing_failures: listing.listing_failures,
     };
-    for ((workspace, execution_name), result) in planned.into_iter().zip(results) {
+    for (workspace, execution_name, result) in results {
         let outcome = match result {
             None => None,
             Some(StartResult::Outcome(outcome)) => {

@@ -291,12 +291,9 @@ async fn a_tick_lists_filters_skips_and_starts_and_a_repeat_starts_nothing() {
     assert_eq!(*world.starter.calls.lock().unwrap(), 6);
     assert!(world.queue.sent.lock().unwrap().is_empty());
 
-    let next_slot = fleet_start(
-        &world.deps,
-        event(json!({"time": "2025-03-02T06:30:00Z"})),
-    )
-    .await
-    .unwrap();
+    let next_slot = fleet_start(&world.deps, event(json!({"time": "2025-03-02T06:30:00Z"})))
+        .await
+        .unwrap();
     assert_eq!(next_slot.started, 3, "a new slot names new executions");
 }
 
@@ -413,8 +410,10 @@ async fn a_workspace_listed_by_two_selections_starts_once() {
     let world = world(directory, Starter::default());
     let output = fleet_start(
         &world.deps,
-        event(json!({"accounts": [{"roleArn": ROLE, "regions": ["eu-west-1", "us-east-1"],
-                                   "tags": {"keyshift": "managed"}}]})),
+        event(
+            json!({"accounts": [{"roleArn": ROLE, "regions": ["eu-west-1", "us-east-1"],
+                                   "tags": {"keyshift": "managed"}}]}),
+        ),
     )
     .await
     .unwrap();
@@ -423,12 +422,10 @@ async fn a_workspace_listed_by_two_selections_starts_once() {
         (7, 3, 3),
         "{output:#?}"
     );
-    assert!(
-        output
-            .skips
-            .iter()
-            .any(|skip| skip.why.starts_with("already selected as workspace g-000000000a"))
-    );
+    assert!(output.skips.iter().any(|skip| {
+        skip.why
+            .starts_with("already selected as workspace g-000000000a")
+    }));
 }
 
 #[tokio::test]
