@@ -28,16 +28,19 @@ pub enum AwsService {
     Sfn,
     /// SQS, the dead-letter queue.
     Sqs,
+    /// STS, to assume the roles of other accounts (fleet-start).
+    Sts,
 }
 
 impl AwsService {
     /// Every service, so callers can read all overrides in one sweep.
-    pub const ALL: [AwsService; 5] = [
+    pub const ALL: [AwsService; 6] = [
         AwsService::Grafana,
         AwsService::SecretsManager,
         AwsService::Kms,
         AwsService::Sfn,
         AwsService::Sqs,
+        AwsService::Sts,
     ];
 
     /// The environment variable holding this service's own endpoint override, so that e.g. the
@@ -49,6 +52,7 @@ impl AwsService {
             AwsService::Kms => "KEYSHIFT_AWS_ENDPOINT_URL_KMS",
             AwsService::Sfn => "KEYSHIFT_AWS_ENDPOINT_URL_SFN",
             AwsService::Sqs => "KEYSHIFT_AWS_ENDPOINT_URL_SQS",
+            AwsService::Sts => "KEYSHIFT_AWS_ENDPOINT_URL_STS",
         }
     }
 }

@@ -6,14 +6,17 @@
 //! SDK type; [`config::AwsContext`] builds every client once from aws-config's default chain
 //! (plus endpoint overrides for moto and grafana-sim).
 //!
-//! The Step Functions and SQS adapters sit behind the `sfn` and `sqs` features (on by default,
-//! off for the step Lambdas), so a Lambda links only the SDKs its steps call.
+//! The Step Functions and SQS adapters sit behind the `sfn` and `sqs` features, the
+//! assume-role helper and fleet-start's adapters behind `sts` (all on by default, off for the
+//! step Lambdas), so a Lambda links only the SDKs its steps call.
 
 #![warn(missing_docs)]
 
 pub mod amg;
 mod aws_errors;
 pub mod config;
+#[cfg(feature = "sts")]
+pub mod fleet;
 pub mod grafana_http;
 pub mod kms;
 pub mod retry;
@@ -22,9 +25,13 @@ pub mod secrets_manager;
 pub mod sfn;
 #[cfg(feature = "sqs")]
 pub mod sqs;
+#[cfg(feature = "sts")]
+pub mod sts;
 
 pub use amg::AmgControlPlaneClient;
 pub use config::{AwsContext, AwsService, EndpointOverrides};
+#[cfg(feature = "sts")]
+pub use fleet::{AwsFleetDirectory, TokioSleeper};
 pub use grafana_http::{GrafanaHttpSettings, HttpGrafanaApi, HttpGrafanaConnector};
 pub use kms::KmsSealer;
 pub use retry::RetryPolicy;
@@ -33,3 +40,5 @@ pub use secrets_manager::SecretsManagerStore;
 pub use sfn::SfnExecutionStarter;
 #[cfg(feature = "sqs")]
 pub use sqs::SqsDeadLetterQueue;
+#[cfg(feature = "sts")]
+pub use sts::assume_role;

@@ -31,7 +31,7 @@ use crate::asl::ROTATE_WORKSPACE_ASL;
 use crate::cli::{
     ADMIN_CREDENTIAL_ENV, DlqKind, OutputFormat, PlanArgs, RunArgs, SecretStoreKind, TargetArgs,
 };
-use crate::config::FleetConfig;
+use crate::config::{FleetConfig, LoadFleetConfig};
 use crate::exit::{self, CliError, read_text};
 use crate::local::{LocalDlq, LocalRuntime};
 use crate::progress::{Progress, stdout_is_terminal};

@@ -9,6 +9,7 @@
 
 pub mod dead_letter;
 pub mod error;
+pub mod fleet;
 pub mod invocation;
 pub mod model;
 pub mod naming;

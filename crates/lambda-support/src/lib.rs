@@ -13,6 +13,7 @@ pub mod adapters;
 pub mod emf;
 
 use std::future::Future;
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use keyshift_core::KeyshiftError;
@@ -184,31 +185,31 @@ where
     .map_err(StartError::Runtime)
 }
 
-/// The `main` of a Lambda that is not a state-machine step (dlq-replay, fleet-start): the
-/// runtime variables first, then JSON logs, then `build` makes the function's adapters once per
-/// execution environment, then the runtime loop hands each payload to `handler` with them. A
-/// start-up failure is printed as one sentence and the process exits non-zero.
-pub async fn serve<D, B, BFut, I, O, F, Fut>(build: B, handler: F) -> std::process::ExitCode
+/// The `main` of a Lambda that is not a step (fleet-start, dlq-replay): the runtime variables
+/// first, then JSON logs, then `build` (the binary's own configuration and adapters, once per
+/// execution environment) and the runtime loop around `handler`. A failure is printed to
+/// stderr as one sentence and the process exits non-zero, as [`adapters::serve_step`] does.
+pub async fn serve<D, I, O, B, BFut, F, Fut>(build: B, handler: F) -> ExitCode
 where
     D: Send + Sync + 'static,
-    B: FnOnce() -> BFut,
-    BFut: Future<Output = Result<D, ConfigError>>,
     I: DeserializeOwned + Send + 'static,
     O: Serialize + Send + 'static,
+    B: FnOnce() -> BFut,
+    BFut: Future<Output = Result<D, ConfigError>>,
     F: Fn(Arc<D>, I) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<O, KeyshiftError>> + Send,
 {
-    let started = async {
+    let served = async {
         check_runtime_env()?;
         init_tracing()?;
         let deps = Arc::new(build().await?);
         run(move |input: I| handler(Arc::clone(&deps), input)).await
     };
-    match started.await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    match served.await {
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("{error}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }

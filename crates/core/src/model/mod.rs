@@ -18,5 +18,5 @@ pub use role::{Role, RolePolicy};
 pub use secret_value::ManagedSecretValue;
 pub use version::GrafanaVersion;
 pub use workspace::{
-    AmgWorkspace, DEFAULT_ORG_ID, OrgId, WorkspaceRef, WorkspaceTarget, amg_base_url,
+    AmgWorkspace, AssumeRole, DEFAULT_ORG_ID, OrgId, WorkspaceRef, WorkspaceTarget, amg_base_url,
 };

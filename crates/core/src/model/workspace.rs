@@ -38,6 +38,60 @@ pub struct WorkspaceRef {
     /// Grafana that moves to a new URL keeps its secrets. Absent: the slug.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_name: Option<String>,
+    /// The IAM role of another AWS account through which this AMG workspace is reached, as
+    /// fleet-start found it (config `accounts`). Absent: the caller's own credentials. It
+    /// travels in every step's input so each step can work under that account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assume_role: Option<AssumeRole>,
+}
+
+/// An IAM role to assume (STS AssumeRole) to reach workspaces of another AWS account.
+/// JSON: `{"roleArn": "arn:aws:iam::123456789012:role/keyshift", "externalId": "…"}`. The
+/// external id is the confused-deputy guard AWS recommends; it is not a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AssumeRole {
+    /// The role's ARN.
+    pub role_arn: String,
+    /// The external id the role's trust policy requires, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+}
+
+static ROLE_ARN: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    Regex::new(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$").ok()
+});
+static EXTERNAL_ID: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z0-9+=,.@:/_-]{2,1224}$").ok());
+
+impl AssumeRole {
+    /// Rejects what STS would refuse anyway, named by `field`, so a config typo is reported
+    /// when the config is read instead of as an AssumeRole failure on every tick.
+    pub fn validate(&self, field: &str) -> Result<()> {
+        if !matches(&ROLE_ARN, &self.role_arn) {
+            return Err(KeyshiftError::invalid_input(
+                format!("{field}.roleArn"),
+                format!(
+                    "{:?} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)",
+                    truncate(&self.role_arn)
+                ),
+            ));
+        }
+        if let Some(external_id) = &self.external_id
+            && !matches(&EXTERNAL_ID, external_id)
+        {
+            return Err(KeyshiftError::invalid_input(
+                format!("{field}.externalId"),
+                "must be 2-1224 characters of letters, digits and +=,.@:/_-",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The account id in the role ARN, for summaries and logs.
+    pub fn account_id(&self) -> &str {
+        self.role_arn.split(':').nth(4).unwrap_or_default()
+    }
 }
 
 /// The two kinds of Grafana keyshift manages; they differ in how admin access is obtained.
@@ -95,6 +149,7 @@ impl WorkspaceRef {
             },
             org_id,
             secret_name: None,
+            assume_role: None,
         };
         reference.validate()?;
         Ok(reference)
@@ -113,6 +168,7 @@ impl WorkspaceRef {
             },
             org_id,
             secret_name: None,
+            assume_role: None,
         };
         reference.validate()?;
         Ok(reference)
@@ -122,6 +178,13 @@ impl WorkspaceRef {
     /// keeps the default. Validated like the rest of the reference.
     pub fn with_secret_name(mut self, secret_name: Option<String>) -> Result<Self> {
         self.secret_name = secret_name;
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// The same reference reached through `role` (see [`Self::assume_role`]); validated.
+    pub fn with_assume_role(mut self, role: Option<AssumeRole>) -> Result<Self> {
+        self.assume_role = role;
         self.validate()?;
         Ok(self)
     }
@@ -137,6 +200,9 @@ impl WorkspaceRef {
         }
         if let Some(secret_name) = &self.secret_name {
             validate_secret_name_part("workspace.secretName", secret_name)?;
+        }
+        if let Some(role) = &self.assume_role {
+            role.validate("workspace.assumeRole")?;
         }
         match &self.target {
             WorkspaceTarget::Amg {

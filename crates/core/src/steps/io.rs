@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{GrafanaVersion, OrgId, Policy, Role, WorkspaceRef};
 use crate::plan::{CredentialPlan, LegacyKeyDeletion, Plan, TokenRevocation};
-use crate::ports::{SealedToken, StartOutcome};
+use crate::ports::SealedToken;
 
 /// The input of one execution of the per-workspace state machine, as fleet-start (or the CLI)
 /// starts it.
@@ -462,64 +462,11 @@ pub struct RevokeOldOutput {
     pub bootstrap_revoked: bool,
 }
 
-/// fleet-start's event: what EventBridge Scheduler (or a person) sends. Every field is
-/// optional so a bare scheduled event `{}` works with the Lambda's configured defaults.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FleetStartEvent {
-    /// Regions whose AMG workspaces to list (defaults to the Lambda's region when empty).
-    #[serde(default)]
-    pub regions: Vec<String>,
-    /// Only AMG workspaces carrying all these tags are rotated.
-    #[serde(default)]
-    pub tag_filter: std::collections::BTreeMap<String, String>,
-    /// Self-hosted Grafanas (and extra AMG orgs) to rotate too.
-    #[serde(default)]
-    pub targets: Vec<WorkspaceRef>,
-    /// The policy to start executions with.
-    #[serde(default)]
-    pub policy: Policy,
-    /// The schedule slot (EventBridge's `time`, or `<aws.scheduler.scheduled-time>`), from
-    /// which execution names are derived so a re-delivered event starts nothing new.
-    #[serde(default)]
-    pub time: Option<DateTime<Utc>>,
-    /// List what would start without starting it.
-    #[serde(default)]
-    pub dry_run: bool,
-}
-
-/// One execution fleet-start asked for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FleetExecution {
-    /// The workspace.
-    pub workspace: WorkspaceRef,
-    /// The deterministic execution name ([`crate::naming::execution_name_for`]).
-    pub execution_name: String,
-    /// What Step Functions answered; `None` in a dry run.
-    #[serde(default)]
-    pub outcome: Option<StartOutcome>,
-}
-
-/// A workspace fleet-start did not start, and why (inactive, filtered out, invalid).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FleetSkip {
-    /// Workspace identity (`WorkspaceRef::key` or the AMG id).
-    pub workspace: String,
-    /// A sentence for people.
-    pub why: String,
-}
-
-/// fleet-start's output.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FleetStartOutput {
-    /// Executions started, or found already started.
-    pub executions: Vec<FleetExecution>,
-    /// Workspaces skipped.
-    pub skipped: Vec<FleetSkip>,
-}
+/// fleet-start's event and output, defined with the tick in [`crate::fleet::start`] and named
+/// here with the other Lambdas' contracts.
+pub use crate::fleet::start::{
+    FleetExecution, FleetFailure, FleetSkip, FleetStartEvent, FleetStartOutput, ListingFailure,
+};
 
 /// dlq-replay's input (Lambda event or CLI flags).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -848,14 +795,6 @@ mod tests {
         assert_eq!(event, FleetStartEvent::default());
         let replay: DlqReplayInput = serde_json::from_value(json!({})).unwrap();
         assert_eq!(replay.max_messages, 10);
-        let scheduled: FleetStartEvent = serde_json::from_value(
-            json!({"time": "2025-03-01T06:30:00Z", "tagFilter": {"keyshift": "on"}}),
-        )
-        .unwrap();
-        assert_eq!(
-            scheduled.tag_filter.get("keyshift").map(String::as_str),
-            Some("on")
-        );
     }
 
     #[test]
