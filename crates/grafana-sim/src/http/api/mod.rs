@@ -148,6 +148,20 @@ impl Route {
         Ok((self.state, self.caller?))
     }
 
+    /// A JSON write to the service account named by the `id` parameter, checked in Grafana's
+    /// order: authenticated (401), allowed `serviceaccounts:write` (403), a numeric id (400),
+    /// a body that binds (400). Returns the state, caller, account id and parsed body.
+    fn account_write<T: DeserializeOwned>(
+        self,
+        params: &HashMap<String, String>,
+        body: &Bytes,
+    ) -> Result<(SharedState, Caller, i64, T), Response<Body>> {
+        let (state, caller) = self.authenticated()?;
+        let account_id = authorised_account_id(&caller, "serviceaccounts:write", params)?;
+        let request = parse_body(body, "Bad request data")?;
+        Ok((state, caller, account_id, request))
+    }
+
     /// As [`Route::authenticated`] for a route that exists only where `present` holds for the
     /// instance's version: elsewhere it is a 404 before any authentication.
     fn versioned(

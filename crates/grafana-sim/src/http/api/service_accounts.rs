@@ -196,9 +196,8 @@ pub(crate) async fn update_service_account(
     PathParams(params): PathParams,
     body: Bytes,
 ) -> Answer {
-    let (state, caller) = route.authenticated()?;
-    let account_id = authorised_account_id(&caller, "serviceaccounts:write", &params)?;
-    let request: UpdateServiceAccountBody = parse_body(&body, "Bad request data")?;
+    let (state, caller, account_id, request): (_, _, _, UpdateServiceAccountBody) =
+        route.account_write(&params, &body)?;
     let role = requested_role(request.role.as_deref(), &caller)?;
     find_account(&state, &caller, account_id)?;
     let update = ServiceAccountUpdate {
