@@ -44,6 +44,19 @@ fn assert_not_server_error(answer: &Answer, context: &str) {
     );
 }
 
+/// Creates a legacy key on the 9.4 AMG workspace with its admin key and `body`.
+async fn create_key_on_9_4(sim: &Sim, body: Value) -> Answer {
+    let admin = sim.secret(AMG_94, "terraform-admin").await;
+    sim.post(AMG_94, "/api/auth/keys", &Auth::Bearer(&admin), body)
+        .await
+}
+
+/// The admin's service-account search on the 11.5 instance with query string `query`.
+async fn admin_search(sim: &Sim, query: &str) -> Value {
+    let path = format!("/api/serviceaccounts/search?{query}");
+    sim.get(SELF_115, &path, &ADMIN_115).await.json()
+}
+
 async fn assert_still_serving(sim: &Sim) {
     assert_eq!(
         sim.get(SELF_115, "/api/health", &Auth::None).await.status,
@@ -351,23 +364,9 @@ async fn hostile_query_strings_are_answered_with_defaults_or_4xx() {
             }
         }
     }
-    let huge = sim
-        .get(
-            SELF_115,
-            "/api/serviceaccounts/search?perpage=9223372036854775807&page=9223372036854775807",
-            &ADMIN_115,
-        )
-        .await
-        .json();
+    let huge = admin_search(&sim, "perpage=9223372036854775807&page=9223372036854775807").await;
     assert_eq!(huge["serviceAccounts"], json!([]));
-    let defaults = sim
-        .get(
-            SELF_115,
-            "/api/serviceaccounts/search?perpage=-5&page=-9",
-            &ADMIN_115,
-        )
-        .await
-        .json();
+    let defaults = admin_search(&sim, "perpage=-5&page=-9").await;
     assert_eq!(defaults["perPage"], 1000);
     assert_eq!(defaults["page"], 1);
     assert_still_serving(&sim).await;
@@ -466,14 +465,7 @@ async fn unicode_and_very_long_names_round_trip_or_are_refused_cleanly() {
             .status,
         200
     );
-    let found = sim
-        .get(
-            SELF_115,
-            "/api/serviceaccounts/search?query=%C3%BCn%C3%AFc",
-            &ADMIN_115,
-        )
-        .await
-        .json();
+    let found = admin_search(&sim, "query=%C3%BCn%C3%AFc").await;
     assert_eq!(found["totalCount"], 1);
 
     let long = "n".repeat(10_000);
@@ -491,15 +483,7 @@ async fn unicode_and_very_long_names_round_trip_or_are_refused_cleanly() {
             assert_grafana_error(&answer, &path);
         }
     }
-    let nine = sim.secret(AMG_94, "terraform-admin").await;
-    let key = sim
-        .post(
-            AMG_94,
-            "/api/auth/keys",
-            &Auth::Bearer(&nine),
-            json!({"name": long, "role": "Viewer"}),
-        )
-        .await;
+    let key = create_key_on_9_4(&sim, json!({"name": long, "role": "Viewer"})).await;
     assert_not_server_error(&key, "long key name");
     if key.status.is_success() {
         let secret = key.json()["key"].as_str().unwrap().to_string();
@@ -560,15 +544,11 @@ async fn a_ttl_beyond_any_representable_date_is_400_not_a_panic() {
             "invalid SecondsToLive value",
         );
     }
-    let nine = sim.secret(AMG_94, "terraform-admin").await;
-    let key = sim
-        .post(
-            AMG_94,
-            "/api/auth/keys",
-            &Auth::Bearer(&nine),
-            json!({"name": "far-future", "role": "Viewer", "secondsToLive": i64::MAX}),
-        )
-        .await;
+    let key = create_key_on_9_4(
+        &sim,
+        json!({"name": "far-future", "role": "Viewer", "secondsToLive": i64::MAX}),
+    )
+    .await;
     assert_legacy(&key, 400, "bad request data");
     let clock = sim
         .control_post("/clock/advance", json!({"seconds": i64::MAX}))

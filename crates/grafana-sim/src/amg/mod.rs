@@ -285,32 +285,32 @@ mod tests {
         (status, error_type, json)
     }
 
+    /// POSTs `body` to `path` and checks the answer is a 400 with reason `CANNOT_PARSE`;
+    /// returns the error type and body for the caller's own checks.
+    async fn cannot_parse(path: &str, body: &'static str) -> (String, Value) {
+        let (status, error_type, answer) = raw(reqwest::Method::POST, path, body).await;
+        assert_eq!(status, 400);
+        assert_eq!(answer["reason"], "CANNOT_PARSE");
+        (error_type, answer)
+    }
+
     #[tokio::test]
     async fn malformed_json_is_a_cannot_parse_validation_exception() {
-        let (status, error_type, body) = raw(
-            reqwest::Method::POST,
-            "/workspaces/g-1f2e3d4c5b/serviceaccounts",
-            "{\"name\": ",
-        )
-        .await;
-        assert_eq!(status, 400);
+        let (error_type, _) =
+            cannot_parse("/workspaces/g-1f2e3d4c5b/serviceaccounts", "{\"name\": ").await;
         assert!(
             error_type.starts_with("ValidationException"),
             "{error_type}"
         );
-        assert_eq!(body["reason"], "CANNOT_PARSE");
     }
 
     #[tokio::test]
     async fn wrongly_typed_members_are_refused_without_echoing_values() {
-        let (status, _, body) = raw(
-            reqwest::Method::POST,
+        let (_, body) = cannot_parse(
             "/workspaces/g-1f2e3d4c5b/apikeys",
             "{\"keyName\": \"k\", \"keyRole\": \"ADMIN\", \"secondsToLive\": \"s3cr3t\"}",
         )
         .await;
-        assert_eq!(status, 400);
-        assert_eq!(body["reason"], "CANNOT_PARSE");
         assert!(!body.to_string().contains("s3cr3t"), "{body}");
     }
 

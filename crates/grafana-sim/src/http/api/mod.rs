@@ -148,6 +148,20 @@ impl Route {
         Ok((self.state, self.caller?))
     }
 
+    /// A JSON write to the service account named by the `id` parameter, checked in Grafana's
+    /// order: authenticated (401), allowed `serviceaccounts:write` (403), a numeric id (400),
+    /// a body that binds (400). Returns the state, caller, account id and parsed body.
+    fn account_write<T: DeserializeOwned>(
+        self,
+        params: &HashMap<String, String>,
+        body: &Bytes,
+    ) -> Result<(SharedState, Caller, i64, T), Response<Body>> {
+        let (state, caller) = self.authenticated()?;
+        let account_id = authorised_account_id(&caller, "serviceaccounts:write", params)?;
+        let request = parse_body(body, "Bad request data")?;
+        Ok((state, caller, account_id, request))
+    }
+
     /// As [`Route::authenticated`] for a route that exists only where `present` holds for the
     /// instance's version: elsewhere it is a 404 before any authentication.
     fn versioned(
@@ -213,20 +227,20 @@ fn account_json(
     fields: Value,
 ) -> Value {
     let mut dto = json!({
-        "id": account.id,
-        "name": account.name,
-        "login": account.login,
-        "orgId": account.org_id,
-        "isDisabled": account.is_disabled,
-        "role": account.role.as_str(),
+        "id": account.account.id,
+        "name": account.account.name,
+        "login": account.account.login,
+        "orgId": account.account.org_id,
+        "isDisabled": account.account.is_disabled,
+        "role": account.account.role.as_str(),
         "tokens": account.tokens,
-        "avatarUrl": avatar_url(&account.login),
+        "avatarUrl": avatar_url(&account.account.login),
     });
     if let (Some(dto), Value::Object(fields)) = (dto.as_object_mut(), fields) {
         dto.extend(fields);
     }
     if version.modern_service_account_api() {
-        dto["uid"] = json!(account.uid);
+        dto["uid"] = json!(account.account.uid);
         dto["isExternal"] = json!(false);
     }
     if access_control {
@@ -247,7 +261,7 @@ fn sa_profile(
     version: GrafanaVersion,
     access_control: bool,
 ) -> Value {
-    let fields = json!({"createdAt": account.created, "updatedAt": account.updated, "teams": []});
+    let fields = json!({"createdAt": account.account.created, "updatedAt": account.account.updated, "teams": []});
     account_json(account, version, access_control, fields)
 }
 
@@ -333,12 +347,12 @@ pub(crate) async fn current_user(caller: Caller) -> Answer {
             format!("u{:013}", user.id),
         ),
         Principal::ServiceAccount(account) => (
-            account.id,
-            account.login.clone(),
-            account.login.clone(),
-            account.name.clone(),
+            account.account.id,
+            account.account.login.clone(),
+            account.account.login.clone(),
+            account.account.name.clone(),
             false,
-            account.uid.clone(),
+            account.account.uid.clone(),
         ),
         Principal::ApiKey => (
             0,

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::service_accounts::{empty_name, find_account};
 use super::{
-    Answer, Route, account_not_found, authorised_account_id, on_instance, parse_body, required_id,
+    Answer, Route, account_not_found, authorised_account_id, on_instance, required_id,
     state_failure, token_dto,
 };
 use crate::http::extract::PathParams;
@@ -42,9 +42,8 @@ pub(crate) async fn create_token(
     PathParams(params): PathParams,
     body: Bytes,
 ) -> Answer {
-    let (state, caller) = route.authenticated()?;
-    let account_id = authorised_account_id(&caller, "serviceaccounts:write", &params)?;
-    let request: CreateTokenBody = parse_body(&body, "Bad request data")?;
+    let (state, caller, account_id, request): (_, _, _, CreateTokenBody) =
+        route.account_write(&params, &body)?;
     find_account(&state, &caller, account_id)?;
     let settings_check = on_instance(&state, &caller, |found, _| {
         found.check_token_ttl_settings(request.seconds_to_live)
