@@ -68,6 +68,10 @@ fn status_from_sdk(status: &SdkStatus) -> Result<ExecutionStatus> {
 
 #[async_trait]
 impl ExecutionStarter for SfnExecutionStarter {
+    fn state_machine_arn(&self) -> &str {
+        &self.state_machine_arn
+    }
+
     async fn start(&self, name: &str, input: &serde_json::Value) -> Result<StartOutcome> {
         let input_text = serde_json::to_string(input)
             .map_err(|_| KeyshiftError::invalid_input("executionInput", "not serialisable"))?;

@@ -14,6 +14,7 @@ use keyshift_aws::{
 use keyshift_core::fleet::{FleetStartDeps, FleetStartEvent, StartRetry, fleet_start};
 use keyshift_core::model::AssumeRole;
 use keyshift_core::ports::{DeadLetterQueue, DlqMessage, SystemClock};
+use keyshift_core::dead_letter::DeadLetterKind;
 use serde_json::json;
 
 const PROD_ROLE: &str = "arn:aws:iam::210987654321:role/keyshift-fleet";
@@ -268,8 +269,10 @@ async fn a_start_that_fails_for_good_lands_in_the_sqs_dead_letter_queue() {
     let mut executions: Vec<String> = received
         .iter()
         .map(|message| {
-            let body: DlqMessage = serde_json::from_str(&message.body).unwrap();
-            assert_eq!(body.failed_state, "FleetStart");
+            let body = DlqMessage::parse(&message.body).unwrap();
+            assert_eq!(body.kind, DeadLetterKind::StartFailed);
+            assert_eq!(body.failed_state.as_deref(), Some("FleetStart"));
+            assert_eq!(body.schema_version, 1);
             assert!(body.execution_input.is_some());
             body.execution
         })

@@ -26,6 +26,8 @@ use crate::ports::{
     AmgWorkspaceSummary, Clock, DeadLetterQueue, DlqMessage, ExecutionStarter, StartOutcome,
 };
 use crate::steps::io::ExecutionInput;
+use crate::dead_letter::{DeadLetterKind, SCHEMA_VERSION};
+use crate::secret::scrub_secrets;
 
 /// Executions started at once when the config sets no `maxConcurrency`.
 pub const DEFAULT_START_CONCURRENCY: u32 = 4;
@@ -451,20 +453,30 @@ pub fn execution_input(workspace: &WorkspaceRef, policy: &Policy) -> Result<serd
 /// can follow the shared dead-letter schema. It carries what a replay needs (the name and the
 /// input, which holds no secret) and what broke.
 pub fn failed_start_message(
+    state_machine_arn: &str,
     workspace: &WorkspaceRef,
     execution_name: &str,
     input: &serde_json::Value,
     error: &KeyshiftError,
     attempts: u32,
+    failed_at: DateTime<Utc>,
 ) -> DlqMessage {
     DlqMessage {
+        schema_version: SCHEMA_VERSION,
+        kind: DeadLetterKind::StartFailed,
+        state_machine_arn: state_machine_arn.to_owned(),
         execution: execution_name.to_owned(),
         execution_arn: None,
-        workspace: workspace.clone(),
-        failed_state: FAILED_START_STATE.to_owned(),
-        error: error.asl_name().to_owned(),
-        cause: format!("StartExecution failed after {attempts} attempt(s): {error}"),
+        workspace: Some(workspace.clone()),
         execution_input: Some(input.clone()),
+        error: error.asl_name().to_owned(),
+        cause: scrub_secrets(&format!(
+            "StartExecution failed after {attempts} attempt(s): {error}"
+        )),
+        failed_state: Some(FAILED_START_STATE.to_owned()),
+        status: None,
+        attempts,
+        first_failure_time: failed_at,
     }
 }
 
@@ -495,7 +507,15 @@ async fn start_one(
     tracing::error!(execution = execution_name, workspace = %workspace, attempts, error = %error, "execution could not be started");
     let mut failed = failure(workspace, execution_name, &error, attempts);
     if let Some(queue) = &deps.dead_letters {
-        let message = failed_start_message(workspace, execution_name, &input, &error, attempts);
+        let message = failed_start_message(
+            deps.starter.state_machine_arn(),
+            workspace,
+            execution_name,
+            &input,
+            &error,
+            attempts,
+            deps.clock.now(),
+        );
         match queue.send(&message).await {
             Ok(()) => failed.dead_lettered = true,
             Err(dlq_error) => {

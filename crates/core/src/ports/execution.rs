@@ -80,6 +80,9 @@ pub struct ExecutionDescription {
 /// Step Functions for one state machine (the per-workspace rotation machine).
 #[async_trait]
 pub trait ExecutionStarter: Send + Sync {
+    /// The state machine this starter starts, so a dead letter of a failed start can name it.
+    fn state_machine_arn(&self) -> &str;
+
     /// StartExecution with a deterministic name.
     async fn start(&self, name: &str, input: &serde_json::Value) -> Result<StartOutcome>;
 

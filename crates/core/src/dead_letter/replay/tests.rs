@@ -210,6 +210,9 @@ fn name_of(arn: &str) -> &str {
 
 #[async_trait]
 impl ExecutionStarter for MemoryStepFunctions {
+    fn state_machine_arn(&self) -> &str {
+        MACHINE
+    }
     async fn start(&self, name: &str, input: &Value) -> Result<StartOutcome> {
         if self.fail_starts {
             return Err(KeyshiftError::AwsThrottled {
@@ -764,6 +767,9 @@ async fn a_redrive_refused_because_another_replayer_just_redrove_is_not_doubled(
 
     #[async_trait]
     impl ExecutionStarter for Raced {
+        fn state_machine_arn(&self) -> &str {
+            self.0.state_machine_arn()
+        }
         async fn start(&self, name: &str, input: &Value) -> Result<StartOutcome> {
             self.0.start(name, input).await
         }

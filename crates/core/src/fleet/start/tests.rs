@@ -87,6 +87,9 @@ struct Starter {
 
 #[async_trait]
 impl ExecutionStarter for Starter {
+    fn state_machine_arn(&self) -> &str {
+        "arn:aws:states:eu-west-1:123456789012:stateMachine:keyshift-rotate-workspace"
+    }
     async fn start(&self, name: &str, input: &serde_json::Value) -> Result<StartOutcome> {
         *self.calls.lock().unwrap() += 1;
         if let Some(left) = self.throttles.lock().unwrap().get_mut(name)
