@@ -35,8 +35,7 @@ use serde::Serialize;
 use crate::asl::ROTATE_WORKSPACE_ASL;
 use crate::exit::CliError;
 use crate::local::{
-    FleetExecution, LocalDlq, LocalRuntime, RunLog, SyncedClock, TimeFollower,
-    promoted_secret_ids,
+    FleetExecution, LocalDlq, LocalRuntime, RunLog, SyncedClock, TimeFollower, promoted_secret_ids,
 };
 use crate::progress::Progress;
 
@@ -841,4 +840,118 @@ pub fn generated_fleet(workspaces: usize) -> Result<FleetSpec, CliError> {
     let fleet = serde_json::json!({"seed": 8, "workspaces": specs});
     serde_json::from_value(fleet)
         .map_err(|error| CliError::environment("generating a fleet", error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::local::MintedRecord;
+
+    fn census_with(id: &str, account: &str, tokens: &[i64]) -> InstanceCensus {
+        InstanceCensus {
+            id: id.to_owned(),
+            live_tokens: tokens.len(),
+            live_tokens_by_account: BTreeMap::from([(
+                account.to_owned(),
+                tokens.iter().copied().collect(),
+            )]),
+            ..InstanceCensus::default()
+        }
+    }
+
+    fn secret_on(instance: &str, current: i64, previous: i64) -> SecretSummary {
+        SecretSummary {
+            secret_id: format!("keyshift/{instance}/1/ci/token"),
+            instance: instance.to_owned(),
+            org_id: 1,
+            versions: vec![vec![AWSCURRENT.to_owned()]],
+            current_authenticates: true,
+            service_account: "ci".to_owned(),
+            current_token_id: Some(current),
+            previous_token_id: Some(previous),
+        }
+    }
+
+    fn minted(workspace: &str, token_id: i64) -> MintedRecord {
+        MintedRecord {
+            workspace: workspace.to_owned(),
+            service_account: "ci".to_owned(),
+            token_id,
+            token_name: format!("t-{token_id}"),
+        }
+    }
+
+    fn extra_tokens_check(after: &[InstanceCensus], log: &RunLog) -> Check {
+        let secrets = vec![secret_on("g-a", 2, 1), secret_on("g-b", 4, 3)];
+        let instances = BTreeMap::from([
+            ("ws-a".to_owned(), "g-a".to_owned()),
+            ("ws-b".to_owned(), "g-b".to_owned()),
+        ]);
+        invariant_checks(after, &secrets, log, &instances, &Policy::default())
+            .pop()
+            .unwrap()
+    }
+
+    #[test]
+    fn token_ids_and_account_names_are_told_apart_per_instance() {
+        // Same account name on both instances; token 2 is keyshift's on g-a only. On g-b a
+        // token 2 exists too but was never minted there, so it is none of keyshift's business.
+        let log = RunLog {
+            minted: vec![minted("ws-a", 1), minted("ws-a", 2), minted("ws-b", 4)],
+            ..RunLog::default()
+        };
+        let after = [
+            census_with("g-a", "1:ci", &[1, 2]),
+            census_with("g-b", "1:ci", &[2, 4]),
+        ];
+        let check = extra_tokens_check(&after, &log);
+        assert!(check.passed, "{}", check.detail);
+        assert_eq!(check.checked, 2);
+    }
+
+    #[test]
+    fn a_leftover_keyshift_token_fails_on_its_own_instance_only() {
+        // Token 1 minted on g-b is still live there although g-b's secret holds 4 and 3; on g-a
+        // token 1 is AWSPREVIOUS and fine. Matching by name across instances would allow it.
+        let log = RunLog {
+            minted: vec![minted("ws-a", 2), minted("ws-b", 1), minted("ws-b", 4)],
+            ..RunLog::default()
+        };
+        let after = [
+            census_with("g-a", "1:ci", &[1, 2]),
+            census_with("g-b", "1:ci", &[1, 4]),
+        ];
+        let check = extra_tokens_check(&after, &log);
+        assert!(!check.passed);
+        assert!(check.detail.starts_with("g-b 1:ci"), "{}", check.detail);
+        assert!(!check.detail.contains("g-a"), "{}", check.detail);
+    }
+
+    #[test]
+    fn generated_fleets_have_the_shape_asked_for() {
+        let fleet = generated_fleet(7).unwrap();
+        assert_eq!(fleet.workspaces.len(), 7);
+        assert!(
+            fleet
+                .workspaces
+                .iter()
+                .all(|w| w.kind == WorkspaceKind::Amg)
+        );
+        let regions: BTreeSet<_> = fleet.workspaces.iter().map(|w| w.region.clone()).collect();
+        assert_eq!(regions.len(), 2);
+        let versions: BTreeSet<String> = fleet
+            .workspaces
+            .iter()
+            .map(|w| format!("{:?}", w.version))
+            .collect();
+        assert_eq!(versions.len(), 3);
+        let key_names: BTreeSet<Vec<String>> = fleet
+            .workspaces
+            .iter()
+            .map(|w| w.api_keys.iter().map(|k| k.name.clone()).collect())
+            .collect();
+        assert_eq!(key_names.len(), 1, "the same key names on every workspace");
+        assert!(generated_fleet(0).is_err());
+        assert!(generated_fleet(MAX_GENERATED_WORKSPACES + 1).is_err());
+    }
 }

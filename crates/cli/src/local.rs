@@ -406,8 +406,10 @@ impl LocalRuntime {
         max_concurrency: u32,
         on_done: impl Fn(&ExecutionResult),
     ) -> Vec<ExecutionResult> {
-        let participations: Vec<Participation> =
-            executions.iter().map(|_| self.clock.participate()).collect();
+        let participations: Vec<Participation> = executions
+            .iter()
+            .map(|_| self.clock.participate())
+            .collect();
         let runs = executions
             .iter()
             .zip(participations)

@@ -50,6 +50,12 @@ async fn demo_migrates_every_key_rotates_and_keeps_every_secret_working() {
         "every migrated account is rotated once"
     );
     assert!(report.dead_letters.is_empty(), "{:?}", report.dead_letters);
+    let grace = world.policy.grace_period.as_secs() as i64;
+    assert!(
+        report.migration.virtual_seconds >= grace && report.migration.virtual_seconds < 2 * grace,
+        "the round's executions overlap: {} s for a grace period of {grace} s",
+        report.migration.virtual_seconds
+    );
 
     // Every legacy key migrated then revoked: no key or migrated key string still works on any
     // instance (on 12.1 a key that was never migrated no longer authenticates at all).
@@ -175,6 +181,102 @@ async fn execution_histories_carry_no_plaintext_token() {
         );
     }
     world.sim.shutdown().await;
+}
+
+/// Workspaces in the generated fleet the next test migrates.
+const FLEET_SIZE: usize = 30;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generated_fleet_migrates_in_one_grace_period_and_passes_every_check_per_instance() {
+    let options = DemoOptions {
+        fleet: DemoFleet::Generated(FLEET_SIZE),
+        max_concurrency: 4,
+        progress: false,
+    };
+    let (report, world) = run_demo(&options).await.unwrap();
+    assert_eq!(report.before.len(), FLEET_SIZE);
+    assert_eq!(world.workspaces.len(), FLEET_SIZE);
+    assert_eq!(report.executions.len(), 2 * FLEET_SIZE);
+    let failed: Vec<_> = report
+        .executions
+        .iter()
+        .filter(|e| e.status != "SUCCEEDED")
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    assert_eq!(report.checks.len(), 4);
+    for check in &report.checks {
+        assert!(check.passed, "{}: {}", check.name, check.detail);
+    }
+    // Every instance was looked at by the per-instance checks, every secret by the others.
+    let checked: Vec<usize> = report.checks.iter().map(|c| c.checked).collect();
+    let secrets = report.secrets.len();
+    assert_eq!(checked, vec![FLEET_SIZE, secrets, secrets, FLEET_SIZE]);
+    // Three live keys per workspace (the fourth expired before the run), each its own secret.
+    assert_eq!(secrets, 3 * FLEET_SIZE);
+    assert_eq!(report.migration.keys_migrated, 3 * FLEET_SIZE);
+    assert_eq!(report.rotation.tokens_rotated, 3 * FLEET_SIZE);
+    assert!(report.secrets.iter().all(|s| s.current_authenticates));
+    let instances: BTreeSet<&str> = report.secrets.iter().map(|s| s.instance.as_str()).collect();
+    assert_eq!(instances.len(), FLEET_SIZE);
+    // The same account names and token ids recur on different instances: exactly what a
+    // check matching across instances would confuse.
+    let names: BTreeSet<&str> = report
+        .secrets
+        .iter()
+        .map(|s| s.service_account.as_str())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    let log = world.runtime.log();
+    let ids: BTreeSet<i64> = log.minted.iter().map(|m| m.token_id).collect();
+    assert!(
+        ids.len() < log.minted.len(),
+        "token ids should repeat across instances"
+    );
+    // The fleet clock: the migration took one grace period, not one per workspace.
+    let grace = world.policy.grace_period.as_secs() as i64;
+    for round in [&report.migration, &report.rotation] {
+        assert!(
+            round.virtual_seconds >= grace && round.virtual_seconds < 2 * grace,
+            "{} s of virtual time for {FLEET_SIZE} workspaces, grace {grace} s",
+            round.virtual_seconds
+        );
+    }
+    world.sim.shutdown().await;
+}
+
+#[test]
+fn keyshift_demo_runs_on_a_fleet_file() {
+    let fleet = keyshift_cli::demo::generated_fleet(3).unwrap();
+    let dir = std::env::temp_dir().join(format!("keyshift-demo-fleet-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("fleet.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&fleet).unwrap()).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_keyshift"))
+        .args(["demo", "--output", "json", "--fleet"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let checks = report["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 4);
+    for check in checks {
+        assert_eq!(check["passed"], true, "{check}");
+    }
+    assert_eq!(checks[0]["checked"], 3);
+    assert_eq!(report["executions"].as_array().unwrap().len(), 6);
+}
+
+#[test]
+fn generate_fleet_refuses_zero_workspaces() {
+    let output = Command::new(env!("CARGO_BIN_EXE_keyshift"))
+        .args(["demo", "--generate-fleet", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--generate-fleet"));
 }
 
 #[test]

@@ -396,10 +396,7 @@ mod tests {
     }
 
     /// A participant that sleeps `seconds` once its guard is registered, then ends.
-    fn sleeper(
-        clock: &FleetClock,
-        seconds: u64,
-    ) -> tokio::task::JoinHandle<DateTime<Utc>> {
+    fn sleeper(clock: &FleetClock, seconds: u64) -> tokio::task::JoinHandle<DateTime<Utc>> {
         let guard = clock.participate();
         let clock = clock.clone();
         tokio::spawn(async move {
@@ -420,7 +417,10 @@ mod tests {
         assert_eq!(clock.now(), fleet_start());
         assert!(!sleeping.is_finished());
         drop(busy);
-        assert_eq!(sleeping.await.unwrap(), fleet_start() + chrono::Duration::hours(1));
+        assert_eq!(
+            sleeping.await.unwrap(),
+            fleet_start() + chrono::Duration::hours(1)
+        );
     }
 
     #[tokio::test]
@@ -433,10 +433,16 @@ mod tests {
         assert_eq!(clock.sleeping(), 2);
         assert_eq!(clock.now(), fleet_start(), "the holder still works");
         drop(hold);
-        assert_eq!(early.await.unwrap(), fleet_start() + chrono::Duration::seconds(60));
+        assert_eq!(
+            early.await.unwrap(),
+            fleet_start() + chrono::Duration::seconds(60)
+        );
         // The early sleeper ended, so the late one is alone and time jumps to its deadline:
         // one day in all, not a day plus a minute.
-        assert_eq!(late.await.unwrap(), fleet_start() + chrono::Duration::days(1));
+        assert_eq!(
+            late.await.unwrap(),
+            fleet_start() + chrono::Duration::days(1)
+        );
         assert_eq!(clock.now(), fleet_start() + chrono::Duration::days(1));
     }
 
@@ -463,7 +469,10 @@ mod tests {
         );
         assert!(!other.is_finished());
         drop(guard);
-        assert_eq!(other.await.unwrap(), fleet_start() + chrono::Duration::seconds(600));
+        assert_eq!(
+            other.await.unwrap(),
+            fleet_start() + chrono::Duration::seconds(600)
+        );
     }
 
     #[tokio::test]
@@ -474,7 +483,10 @@ mod tests {
         settle().await;
         assert!(!waiting.is_finished());
         drop(stuck);
-        assert_eq!(waiting.await.unwrap(), fleet_start() + chrono::Duration::seconds(30));
+        assert_eq!(
+            waiting.await.unwrap(),
+            fleet_start() + chrono::Duration::seconds(30)
+        );
     }
 
     #[tokio::test]
@@ -497,9 +509,16 @@ mod tests {
         let parent = clock.participate();
         let branch = sleeper(&clock, 120);
         settle().await;
-        assert_eq!(clock.now(), fleet_start(), "the parent counts until it steps aside");
+        assert_eq!(
+            clock.now(),
+            fleet_start(),
+            "the parent counts until it steps aside"
+        );
         let aside = clock.step_aside();
-        assert_eq!(branch.await.unwrap(), fleet_start() + chrono::Duration::seconds(120));
+        assert_eq!(
+            branch.await.unwrap(),
+            fleet_start() + chrono::Duration::seconds(120)
+        );
         drop(aside);
         drop(parent);
     }
@@ -525,7 +544,10 @@ mod tests {
         let sleeping = sleeper(&clock, 3_600);
         settle().await;
         clock.advance(Duration::from_secs(7_200));
-        assert_eq!(sleeping.await.unwrap(), fleet_start() + chrono::Duration::hours(2));
+        assert_eq!(
+            sleeping.await.unwrap(),
+            fleet_start() + chrono::Duration::hours(2)
+        );
         drop(busy);
     }
 }

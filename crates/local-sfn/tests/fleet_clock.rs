@@ -68,7 +68,12 @@ async fn a_fleet_of_executions_waits_once_and_io_never_sees_time_jump() {
 
     assert_eq!(results.len(), EXECUTIONS);
     for result in &results {
-        assert_eq!(result.status, ExecutionStatus::Succeeded, "{:?}", result.cause);
+        assert_eq!(
+            result.status,
+            ExecutionStatus::Succeeded,
+            "{:?}",
+            result.cause
+        );
         assert_eq!(
             result.stop_date - result.start_date,
             chrono::Duration::seconds(3600 + 86400)
