@@ -48,7 +48,7 @@ pub struct WorkspaceView {
 pub struct ServiceAccountView {
     /// The account row.
     #[serde(flatten)]
-    pub account: ServiceAccount,
+    pub row: ServiceAccount,
     /// Number of tokens.
     pub tokens: usize,
 }
