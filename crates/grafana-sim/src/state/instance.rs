@@ -154,7 +154,7 @@ impl Instance {
     /// The API view of a service account (with its token count).
     pub fn service_account_view(&self, account: &ServiceAccount) -> ServiceAccountView {
         ServiceAccountView {
-            row: account.clone(),
+            account: account.clone(),
             tokens: self
                 .credentials
                 .values()
@@ -348,10 +348,10 @@ impl Instance {
             now,
         )?;
         if let Some(row) = self.credentials.get_mut(&key_id) {
-            row.service_account_id = Some(account.row.id);
+            row.service_account_id = Some(account.account.id);
         }
         Ok(self
-            .service_account_view_by_id(account.row.id)
+            .service_account_view_by_id(account.account.id)
             .unwrap_or(account))
     }
 
@@ -504,7 +504,7 @@ impl Instance {
             org_id: row.org_id,
             role: service_account
                 .as_ref()
-                .map_or(row.role, |account| account.row.role),
+                .map_or(row.role, |account| account.account.role),
             service_account,
         })
     }

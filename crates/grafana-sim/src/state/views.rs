@@ -48,7 +48,7 @@ pub struct WorkspaceView {
 pub struct ServiceAccountView {
     /// The account row.
     #[serde(flatten)]
-    pub row: ServiceAccount,
+    pub account: ServiceAccount,
     /// Number of tokens.
     pub tokens: usize,
 }

@@ -227,20 +227,20 @@ fn account_json(
     fields: Value,
 ) -> Value {
     let mut dto = json!({
-        "id": account.row.id,
-        "name": account.row.name,
-        "login": account.row.login,
-        "orgId": account.row.org_id,
-        "isDisabled": account.row.is_disabled,
-        "role": account.row.role.as_str(),
+        "id": account.account.id,
+        "name": account.account.name,
+        "login": account.account.login,
+        "orgId": account.account.org_id,
+        "isDisabled": account.account.is_disabled,
+        "role": account.account.role.as_str(),
         "tokens": account.tokens,
-        "avatarUrl": avatar_url(&account.row.login),
+        "avatarUrl": avatar_url(&account.account.login),
     });
     if let (Some(dto), Value::Object(fields)) = (dto.as_object_mut(), fields) {
         dto.extend(fields);
     }
     if version.modern_service_account_api() {
-        dto["uid"] = json!(account.row.uid);
+        dto["uid"] = json!(account.account.uid);
         dto["isExternal"] = json!(false);
     }
     if access_control {
@@ -261,8 +261,7 @@ fn sa_profile(
     version: GrafanaVersion,
     access_control: bool,
 ) -> Value {
-    let fields =
-        json!({"createdAt": account.row.created, "updatedAt": account.row.updated, "teams": []});
+    let fields = json!({"createdAt": account.account.created, "updatedAt": account.account.updated, "teams": []});
     account_json(account, version, access_control, fields)
 }
 
@@ -348,12 +347,12 @@ pub(crate) async fn current_user(caller: Caller) -> Answer {
             format!("u{:013}", user.id),
         ),
         Principal::ServiceAccount(account) => (
-            account.row.id,
-            account.row.login.clone(),
-            account.row.login.clone(),
-            account.row.name.clone(),
+            account.account.id,
+            account.account.login.clone(),
+            account.account.login.clone(),
+            account.account.name.clone(),
             false,
-            account.row.uid.clone(),
+            account.account.uid.clone(),
         ),
         Principal::ApiKey => (
             0,
