@@ -337,9 +337,9 @@ pub(crate) async fn create_service_account(
         )
         .map_err(|error| AmgError::from_state(error, (ResourceKind::ServiceAccount, &name)))?;
     Ok(Json(json!({
-        "id": account.account.id.to_string(),
-        "name": account.account.name,
-        "grafanaRole": input::role_wire_name(account.account.role),
+        "id": account.id.to_string(),
+        "name": account.name,
+        "grafanaRole": input::role_wire_name(account.role),
         "workspaceId": workspace.id,
     })))
 }
@@ -365,10 +365,10 @@ pub(crate) async fn list_service_accounts(
         .iter()
         .map(|account| {
             json!({
-                "id": account.account.id.to_string(),
-                "name": account.account.name,
-                "isDisabled": account.account.is_disabled.to_string(),
-                "grafanaRole": input::role_wire_name(account.account.role),
+                "id": account.id.to_string(),
+                "name": account.name,
+                "isDisabled": account.is_disabled.to_string(),
+                "grafanaRole": input::role_wire_name(account.role),
             })
         })
         .collect();

@@ -154,12 +154,20 @@ impl Instance {
     /// The API view of a service account (with its token count).
     pub fn service_account_view(&self, account: &ServiceAccount) -> ServiceAccountView {
         ServiceAccountView {
-            account: account.clone(),
+            id: account.id,
+            uid: account.uid.clone(),
+            name: account.name.clone(),
+            login: account.login.clone(),
+            org_id: account.org_id,
+            role: account.role,
+            is_disabled: account.is_disabled,
             tokens: self
                 .credentials
                 .values()
                 .filter(|row| row.service_account_id == Some(account.id))
                 .count(),
+            created: account.created,
+            updated: account.updated,
         }
     }
 
@@ -348,10 +356,10 @@ impl Instance {
             now,
         )?;
         if let Some(row) = self.credentials.get_mut(&key_id) {
-            row.service_account_id = Some(account.account.id);
+            row.service_account_id = Some(account.id);
         }
         Ok(self
-            .service_account_view_by_id(account.account.id)
+            .service_account_view_by_id(account.id)
             .unwrap_or(account))
     }
 
@@ -504,7 +512,7 @@ impl Instance {
             org_id: row.org_id,
             role: service_account
                 .as_ref()
-                .map_or(row.role, |account| account.account.role),
+                .map_or(row.role, |account| account.role),
             service_account,
         })
     }

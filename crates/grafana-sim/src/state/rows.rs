@@ -146,8 +146,7 @@ impl fmt::Debug for User {
 }
 
 /// A service account.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct ServiceAccount {
     /// Id (shared sequence with users).
     pub id: i64,

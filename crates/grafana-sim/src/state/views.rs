@@ -7,7 +7,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::rows::{FixedRole, Role, ServiceAccount};
+use super::rows::{FixedRole, Role};
 use crate::fleet::WorkspaceKind;
 
 /// What the AMG control plane and the instance list show about a workspace.
@@ -41,16 +41,30 @@ pub struct WorkspaceView {
     pub endpoint: Option<String>,
 }
 
-/// A service account as the APIs show it: the row itself (it holds no secret) with the
-/// number of tokens it owns, which Grafana's DTOs report alongside it.
+/// A service account as the APIs show it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceAccountView {
-    /// The account row.
-    #[serde(flatten)]
-    pub account: ServiceAccount,
+    /// Id.
+    pub id: i64,
+    /// Uid.
+    pub uid: String,
+    /// Name.
+    pub name: String,
+    /// Login.
+    pub login: String,
+    /// Org.
+    pub org_id: i64,
+    /// Role.
+    pub role: Role,
+    /// Disabled.
+    pub is_disabled: bool,
     /// Number of tokens.
     pub tokens: usize,
+    /// Created.
+    pub created: DateTime<Utc>,
+    /// Updated.
+    pub updated: DateTime<Utc>,
 }
 
 /// A token as the APIs show it (never the secret).

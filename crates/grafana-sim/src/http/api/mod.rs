@@ -227,20 +227,20 @@ fn account_json(
     fields: Value,
 ) -> Value {
     let mut dto = json!({
-        "id": account.account.id,
-        "name": account.account.name,
-        "login": account.account.login,
-        "orgId": account.account.org_id,
-        "isDisabled": account.account.is_disabled,
-        "role": account.account.role.as_str(),
+        "id": account.id,
+        "name": account.name,
+        "login": account.login,
+        "orgId": account.org_id,
+        "isDisabled": account.is_disabled,
+        "role": account.role.as_str(),
         "tokens": account.tokens,
-        "avatarUrl": avatar_url(&account.account.login),
+        "avatarUrl": avatar_url(&account.login),
     });
     if let (Some(dto), Value::Object(fields)) = (dto.as_object_mut(), fields) {
         dto.extend(fields);
     }
     if version.modern_service_account_api() {
-        dto["uid"] = json!(account.account.uid);
+        dto["uid"] = json!(account.uid);
         dto["isExternal"] = json!(false);
     }
     if access_control {
@@ -261,7 +261,7 @@ fn sa_profile(
     version: GrafanaVersion,
     access_control: bool,
 ) -> Value {
-    let fields = json!({"createdAt": account.account.created, "updatedAt": account.account.updated, "teams": []});
+    let fields = json!({"createdAt": account.created, "updatedAt": account.updated, "teams": []});
     account_json(account, version, access_control, fields)
 }
 
@@ -347,12 +347,12 @@ pub(crate) async fn current_user(caller: Caller) -> Answer {
             format!("u{:013}", user.id),
         ),
         Principal::ServiceAccount(account) => (
-            account.account.id,
-            account.account.login.clone(),
-            account.account.login.clone(),
-            account.account.name.clone(),
+            account.id,
+            account.login.clone(),
+            account.login.clone(),
+            account.name.clone(),
             false,
-            account.account.uid.clone(),
+            account.uid.clone(),
         ),
         Principal::ApiKey => (
             0,
