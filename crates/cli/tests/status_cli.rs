@@ -50,7 +50,7 @@ fn healths(report: &StatusReport) -> BTreeMap<&'static str, usize> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_and_metrics_after_a_local_run() {
     let options = DemoOptions {
-        fleet: None,
+        fleet: keyshift_cli::demo::DemoFleet::Sample,
         max_concurrency: 3,
         progress: false,
     };

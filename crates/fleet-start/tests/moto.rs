@@ -11,10 +11,10 @@ use keyshift_aws::{
     AwsContext, AwsFleetDirectory, AwsService, EndpointOverrides, SfnExecutionStarter,
     SqsDeadLetterQueue, TokioSleeper, assume_role,
 };
+use keyshift_core::dead_letter::DeadLetterKind;
 use keyshift_core::fleet::{FleetStartDeps, FleetStartEvent, StartRetry, fleet_start};
 use keyshift_core::model::AssumeRole;
 use keyshift_core::ports::{DeadLetterQueue, DlqMessage, SystemClock};
-use keyshift_core::dead_letter::DeadLetterKind;
 use serde_json::json;
 
 const PROD_ROLE: &str = "arn:aws:iam::210987654321:role/keyshift-fleet";

@@ -18,6 +18,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use futures::StreamExt;
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::dead_letter::{DeadLetterKind, SCHEMA_VERSION};
 use crate::error::{KeyshiftError, Result};
 use crate::fleet::config::FleetConfig;
 use crate::model::{AssumeRole, Policy, WorkspaceRef};
@@ -25,9 +26,8 @@ use crate::naming::{execution_name_for, short_hash};
 use crate::ports::{
     AmgWorkspaceSummary, Clock, DeadLetterQueue, DlqMessage, ExecutionStarter, StartOutcome,
 };
-use crate::steps::io::ExecutionInput;
-use crate::dead_letter::{DeadLetterKind, SCHEMA_VERSION};
 use crate::secret::scrub_secrets;
+use crate::steps::io::ExecutionInput;
 
 /// Executions started at once when the config sets no `maxConcurrency`.
 pub const DEFAULT_START_CONCURRENCY: u32 = 4;

@@ -145,6 +145,9 @@ impl DeadLetterQueue for Queue {
     async fn delete(&self, _receipt: &str) -> Result<()> {
         Ok(())
     }
+    async fn release(&self, _receipt: &str) -> Result<()> {
+        Ok(())
+    }
 }
 
 #[derive(Default)]
@@ -328,8 +331,13 @@ async fn throttled_starts_back_off_and_a_failed_start_is_dead_lettered_alone() {
     let sent = world.queue.sent.lock().unwrap().clone();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].execution, failure.execution_name);
-    assert_eq!(sent[0].failed_state, FAILED_START_STATE);
-    assert_eq!(sent[0].workspace, failure.workspace);
+    assert_eq!(sent[0].failed_state.as_deref(), Some(FAILED_START_STATE));
+    assert_eq!(sent[0].workspace.as_ref(), Some(&failure.workspace));
+    assert_eq!(
+        sent[0].kind,
+        crate::dead_letter::DeadLetterKind::StartFailed
+    );
+    assert_eq!(sent[0].schema_version, crate::dead_letter::SCHEMA_VERSION);
     assert!(sent[0].cause.contains("ExecutionLimitExceeded"));
     let replayable: ExecutionInput =
         serde_json::from_value(sent[0].execution_input.clone().unwrap()).unwrap();
