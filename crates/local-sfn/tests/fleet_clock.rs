@@ -9,6 +9,9 @@ use chrono::{DateTime, Utc};
 use local_sfn::{Clock, Engine, ExecutionStatus, FleetClock, StartOptions, TaskContext};
 use serde_json::{Value, json};
 
+/// When a task started and when it finished, on the virtual clock.
+type TaskWindow = (DateTime<Utc>, DateTime<Utc>);
+
 const EXECUTIONS: usize = 10;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -34,7 +37,7 @@ async fn a_fleet_of_executions_waits_once_and_io_never_sees_time_jump() {
     let mut engine = Engine::from_value(&definition)
         .unwrap()
         .with_clock(Arc::new(clock.clone()));
-    let seen: Arc<Mutex<Vec<(DateTime<Utc>, DateTime<Utc>)>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<TaskWindow>>> = Arc::default();
     {
         let clock = clock.clone();
         let seen = seen.clone();

@@ -6,12 +6,11 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use super::Shared;
 use super::dataflow::{
     evaluate_path, render, resolve_input, resolve_number, set_member, shape_result,
 };
 use super::states::run_machine;
-use crate::clock::Participation;
+use super::{RunningBranches, Shared};
 use crate::definition::State;
 use crate::error::{Failure, names};
 use crate::history::Track;
@@ -105,7 +104,7 @@ pub(super) async fn run_map_attempt(
     let mut failures = 0usize;
     let mut first_failure: Option<Failure> = None;
     let mut pending = iteration_inputs.into_iter().enumerate();
-    let mut running: JoinSet<((usize, Result<Value, Failure>), Participation)> = JoinSet::new();
+    let mut running: RunningBranches = JoinSet::new();
     let launch = |running: &mut JoinSet<_>, track: &mut Track, index: usize, item: Value| {
         shared.record(
             track,

@@ -455,6 +455,10 @@ struct Shared {
     region: String,
 }
 
+/// The branches of a Map or Parallel state running on the clock: each finishes with its
+/// index and result, and gives back its participation only when it has finished.
+pub(super) type RunningBranches = JoinSet<((usize, Result<Value, Failure>), Participation)>;
+
 impl Shared {
     /// Spawns a branch (a Map iteration, a Parallel branch) that counts as its own
     /// participant of the clock while it runs, so a branch sleeping while another works does

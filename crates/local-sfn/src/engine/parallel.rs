@@ -6,10 +6,9 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio::task::JoinSet;
 
-use super::Shared;
 use super::dataflow::{render, resolve_input, shape_result};
 use super::states::run_machine;
-use crate::clock::Participation;
+use super::{RunningBranches, Shared};
 use crate::definition::State;
 use crate::error::Failure;
 use crate::history::Track;
@@ -28,7 +27,7 @@ pub(super) async fn run_parallel_attempt(
         None => effective,
     };
     shared.record_bare(track, "ParallelStateStarted");
-    let mut running: JoinSet<((usize, Result<Value, Failure>), Participation)> = JoinSet::new();
+    let mut running: RunningBranches = JoinSet::new();
     for (index, branch) in parallel.branches.iter().enumerate() {
         let branch_track = Track {
             last: track.last,
