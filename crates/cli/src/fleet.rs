@@ -125,6 +125,14 @@ pub async fn fleet_context(
         Some(path) => FleetConfig::load(path)?,
         None => FleetConfig::default(),
     };
+    if targets.admin_credential_file.is_some() && targets.secret_store != SecretStoreKind::Memory {
+        return Err(CliError::InvalidArgument {
+            flag: "--admin-credential-file".to_owned(),
+            message: "only with --secret-store memory; Secrets Manager already holds the admin \
+                      credential under --admin-secret-id"
+                .to_owned(),
+        });
+    }
     let needs = AwsNeeds::of(targets, &config, kms_key_id.is_some(), sqs_dlq);
     let aws = if needs.any() {
         Some(aws_context(targets, needs).await?)
@@ -270,7 +278,8 @@ async fn select_workspaces(
     Ok(workspaces)
 }
 
-/// Where a trial's admin credential came from, for messages (never the value).
+/// A trial's admin credential and where it came from (the file or variable, named in
+/// messages instead of the value), or `None` when none was given.
 fn admin_credential(targets: &TargetArgs) -> Result<Option<(SecretString, String)>, CliError> {
     if let Some(path) = &targets.admin_credential_file {
         let text = read_text(path)?;

@@ -395,3 +395,25 @@ fn a_bad_credential_file_is_named_without_echoing_it() {
     assert!(stderr.contains("not an admin credential"), "{stderr}");
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
+
+#[test]
+fn a_credential_file_is_refused_with_secrets_manager() {
+    let output = keyshift_in(
+        &[
+            "plan",
+            "--url",
+            "http://127.0.0.1:1",
+            "--admin-secret-id",
+            "x",
+            "--admin-credential-file",
+            "/nonexistent/admin.json",
+        ],
+        &[],
+    );
+    let stderr = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--admin-credential-file: only with --secret-store memory"),
+        "{stderr}"
+    );
+}
