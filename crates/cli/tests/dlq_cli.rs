@@ -19,8 +19,13 @@ fn keyshift(endpoint: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Stdout, and stderr after it, for assertion messages.
 fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    format!(
+        "{}\nstderr: {}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 #[tokio::test]
