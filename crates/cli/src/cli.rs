@@ -66,6 +66,9 @@ pub enum Command {
     /// Work with the dead-letter queue.
     #[command(subcommand, after_help = EXIT_CODES)]
     Dlq(crate::dlq::DlqCommand),
+    /// Work on the whole fleet through Step Functions.
+    #[command(subcommand)]
+    Fleet(crate::fleet_start::FleetCommand),
 }
 
 /// `keyshift asl …`.

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod dlq;
 pub mod exit;
 pub mod fleet;
+pub mod fleet_start;
 pub mod local;
 pub mod progress;
 pub mod report;
@@ -34,6 +35,7 @@ pub async fn run_cli(cli: Cli) -> Result<u8, CliError> {
         Command::Run(args) => fleet::run_command(args).await,
         Command::Status(args) => status::status_command(args).await,
         Command::Dlq(command) => dlq::dlq_command(command).await,
+        Command::Fleet(command) => fleet_start::fleet_command(command).await,
     }
 }
 
