@@ -241,6 +241,8 @@ mod tests {
         let text = r#"{
           "amg": {"regions": ["eu-west-1", "us-east-1"], "tags": {"keyshift": "managed"}, "orgId": 1,
                   "secretNames": {"g-0123456789": "prod-grafana"}},
+          "accounts": [{"roleArn": "arn:aws:iam::210987654321:role/keyshift", "externalId": "keyshift-prod",
+                        "regions": ["eu-west-1"], "tags": {"keyshift": "managed"}}],
           "selfHosted": [{"url": "https://grafana.example.com", "adminSecretId": "grafana/admin", "orgId": 1,
                           "secretName": "ops-grafana"}],
           "policy": {"gracePeriod": "24h", "roles": {"maxRole": "Editor"}},
@@ -249,6 +251,11 @@ mod tests {
         let config: FleetConfig = serde_json::from_str(text).unwrap();
         assert_eq!(config.problems(), Vec::<String>::new());
         assert_eq!(config.self_hosted.len(), 1);
+        assert_eq!(config.accounts[0].org_id, 1);
+        assert_eq!(
+            config.accounts[0].assume_role().external_id.as_deref(),
+            Some("keyshift-prod")
+        );
         assert_eq!(
             config.self_hosted[0]
                 .workspace_ref()

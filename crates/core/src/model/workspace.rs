@@ -40,7 +40,9 @@ pub struct WorkspaceRef {
     pub secret_name: Option<String>,
     /// The IAM role of another AWS account through which this AMG workspace is reached, as
     /// fleet-start found it (config `accounts`). Absent: the caller's own credentials. It
-    /// travels in every step's input so each step can work under that account.
+    /// travels in every step's input so each step can work under that account; the step
+    /// Lambdas do not assume it yet (they use their own credentials), so workspaces of other
+    /// accounts are listed and started but not yet rotated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assume_role: Option<AssumeRole>,
 }
