@@ -289,6 +289,10 @@ pub struct DemoArgs {
     /// Credentials processed at once per workspace (the Map's MaxConcurrency).
     #[arg(long, default_value_t = 4)]
     pub max_concurrency: u32,
+    /// Workspaces whose Grafana refuses every call during the migration, to show their
+    /// failures reaching the dead-letter queue and the replay converging (0 for none).
+    #[arg(long, value_name = "WORKSPACES", default_value_t = 1)]
+    pub faulted: usize,
     /// Print the report as JSON instead of text.
     #[arg(long, value_enum, default_value = "table")]
     pub output: OutputFormat,

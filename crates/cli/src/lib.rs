@@ -15,6 +15,7 @@ pub mod exit;
 pub mod fleet;
 pub mod fleet_start;
 pub mod local;
+pub mod local_dlq;
 pub mod progress;
 pub mod report;
 pub mod status;
@@ -127,6 +128,7 @@ async fn demo_command(args: DemoArgs) -> Result<u8, CliError> {
     let options = demo::DemoOptions {
         fleet,
         max_concurrency: args.max_concurrency.max(1),
+        faulted: args.faulted,
         progress: args.output == OutputFormat::Table && progress::stdout_is_terminal(),
     };
     let (report, world) = demo::run_demo(&options).await?;

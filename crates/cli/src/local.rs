@@ -2,13 +2,13 @@
 //! handlers over real adapters. `keyshift run`, `keyshift demo` and the tests share it, so
 //! what the tests exercise is what the binary does.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use keyshift_core::ports::queue::DlqMessage;
+use keyshift_core::ports::{ExecutionDescription, ExecutionStatus};
 use keyshift_core::steps::io::{
     DiscoverOutput, ExecutionInput, MintTokenOutput, PromoteOutput, RevokeOldOutput,
     StoreSecretInput,
@@ -18,14 +18,15 @@ use keyshift_core::steps::{
     verify_token,
 };
 use local_sfn::{
-    Clock, Engine, EngineIdentity, ExecutionResult, FleetClock, Participation, QueueHandler,
-    QueueMessage, RecordingQueue, StartOptions, TaskContext, TaskError,
+    Clock, Engine, EngineIdentity, ExecutionResult, FleetClock, Participation, StartOptions,
+    TaskContext, TaskError,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::asl::{Step, local_template_values, render_template};
+pub use crate::local_dlq::LocalDlq;
 
 /// The state machine name local executions report in their ARNs.
 pub const LOCAL_STATE_MACHINE_NAME: &str = "keyshift-rotate-workspace";
@@ -262,62 +263,6 @@ impl keyshift_core::ports::Clock for SyncedClock {
     }
 }
 
-/// Collects DLQ messages of local runs; also forwards them to a real DLQ port when given
-/// (`keyshift run --dlq sqs`).
-#[derive(Clone, Default)]
-pub struct LocalDlq {
-    recording: RecordingQueue,
-    forward: Option<Arc<dyn keyshift_core::ports::DeadLetterQueue>>,
-}
-
-impl LocalDlq {
-    /// A purely in-process DLQ.
-    pub fn in_process() -> Self {
-        LocalDlq::default()
-    }
-
-    /// A DLQ that also sends every message to `queue`.
-    pub fn forwarding(queue: Arc<dyn keyshift_core::ports::DeadLetterQueue>) -> Self {
-        LocalDlq {
-            recording: RecordingQueue::new(),
-            forward: Some(queue),
-        }
-    }
-
-    /// The raw bodies sent so far.
-    pub fn bodies(&self) -> Vec<String> {
-        self.recording
-            .messages()
-            .into_iter()
-            .map(|message| message.body)
-            .collect()
-    }
-
-    /// The messages sent so far, parsed (unparseable bodies are skipped: the contract test
-    /// guarantees the shipped definition sends [`DlqMessage`]s).
-    pub fn messages(&self) -> Vec<DlqMessage> {
-        self.bodies()
-            .iter()
-            .filter_map(|body| DlqMessage::parse(body).ok())
-            .collect()
-    }
-}
-
-#[async_trait]
-impl QueueHandler for LocalDlq {
-    async fn send(&self, message: QueueMessage) -> Result<String, TaskError> {
-        if let Some(forward) = &self.forward {
-            let parsed = DlqMessage::parse(&message.body)
-                .map_err(|error| TaskError::new("SQS.InvalidMessageContents", error.to_string()))?;
-            forward
-                .send(&parsed)
-                .await
-                .map_err(|error| TaskError::new(error.asl_name(), error.to_string()))?;
-        }
-        self.recording.send(message).await
-    }
-}
-
 /// The shipped (or a given) definition on local-sfn with the core steps registered.
 #[derive(Clone)]
 pub struct LocalRuntime {
@@ -325,6 +270,10 @@ pub struct LocalRuntime {
     clock: Arc<dyn Clock>,
     recorder: RunRecorder,
     dlq: LocalDlq,
+    identity: EngineIdentity,
+    /// Every execution started, by name: names are unique as on Step Functions, and
+    /// [`crate::local_dlq::LocalStarter`] answers DescribeExecution from here.
+    executions: Arc<Mutex<BTreeMap<String, ExecutionDescription>>>,
 }
 
 /// One execution of a fleet run: its name and input.
@@ -350,13 +299,14 @@ impl LocalRuntime {
     ) -> Result<Self, LocalRunError> {
         let rendered = render_template(template, &local_template_values(LOCAL_QUEUE_URL))
             .map_err(|error| LocalRunError::Definition(error.to_string()))?;
+        let identity = EngineIdentity {
+            state_machine_name: LOCAL_STATE_MACHINE_NAME.to_owned(),
+            ..EngineIdentity::default()
+        };
         let mut engine = Engine::from_json_str(&rendered)
             .map_err(|error| LocalRunError::Definition(error.to_string()))?
             .with_clock(clock.clone())
-            .with_identity(EngineIdentity {
-                state_machine_name: LOCAL_STATE_MACHINE_NAME.to_owned(),
-                ..EngineIdentity::default()
-            });
+            .with_identity(identity.clone());
         let recorder = RunRecorder::default();
         let deps = Arc::new(deps);
         for step in Step::ALL {
@@ -381,7 +331,57 @@ impl LocalRuntime {
             clock,
             recorder,
             dlq,
+            identity,
+            executions: Arc::default(),
         })
+    }
+
+    /// The ARN local executions report as their state machine's.
+    pub fn state_machine_arn(&self) -> String {
+        let id = &self.identity;
+        format!(
+            "arn:aws:states:{}:{}:stateMachine:{}",
+            id.region, id.account, id.state_machine_name
+        )
+    }
+
+    /// The ARN an execution named `name` has (as `$$.Execution.Id`).
+    pub fn execution_arn(&self, name: &str) -> String {
+        let id = &self.identity;
+        format!(
+            "arn:aws:states:{}:{}:execution:{}:{name}",
+            id.region, id.account, id.state_machine_name
+        )
+    }
+
+    /// What is known of the execution named `name`: running, or how it ended.
+    pub fn describe_execution(&self, name: &str) -> Option<ExecutionDescription> {
+        self.registry().get(name).cloned()
+    }
+
+    /// Takes `name` for an execution about to start; `false` when it is taken (Step Functions'
+    /// `ExecutionAlreadyExists`).
+    pub fn reserve_name(&self, name: &str) -> bool {
+        let mut registry = self.registry();
+        if registry.contains_key(name) {
+            return false;
+        }
+        let running = ExecutionDescription {
+            execution_arn: self.execution_arn(name),
+            name: name.to_owned(),
+            status: ExecutionStatus::Running,
+            start_date: Some(self.clock.now()),
+            stop_date: None,
+            redrive_count: 0,
+        };
+        registry.insert(name.to_owned(), running);
+        true
+    }
+
+    fn registry(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, ExecutionDescription>> {
+        self.executions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Runs one execution for `input`, as one participant of the clock.
@@ -392,8 +392,13 @@ impl LocalRuntime {
         max_concurrency: u32,
     ) -> ExecutionResult {
         let participation = self.clock.participate();
-        self.execute_as(participation, execution_name, input, max_concurrency)
-            .await
+        self.execute_as(
+            participation,
+            execution_name,
+            execution_payload(input),
+            max_concurrency,
+        )
+        .await
     }
 
     /// Runs every execution of a fleet at once and returns their results in the order given.
@@ -406,48 +411,72 @@ impl LocalRuntime {
         max_concurrency: u32,
         on_done: impl Fn(&ExecutionResult),
     ) -> Vec<ExecutionResult> {
+        let payloads = executions
+            .iter()
+            .map(|execution| (execution.name.clone(), execution_payload(&execution.input)))
+            .collect();
+        self.execute_payloads(payloads, max_concurrency, on_done)
+            .await
+    }
+
+    /// [`LocalRuntime::execute_fleet`] over raw execution inputs (a replay's, which carry
+    /// the original `maxConcurrency`).
+    pub async fn execute_payloads(
+        &self,
+        executions: Vec<(String, Value)>,
+        max_concurrency: u32,
+        on_done: impl Fn(&ExecutionResult),
+    ) -> Vec<ExecutionResult> {
         let participations: Vec<Participation> = executions
             .iter()
             .map(|_| self.clock.participate())
             .collect();
-        let runs = executions
-            .iter()
-            .zip(participations)
-            .map(|(execution, participation)| {
-                let on_done = &on_done;
-                async move {
-                    let result = self
-                        .execute_as(
-                            participation,
-                            &execution.name,
-                            &execution.input,
-                            max_concurrency,
-                        )
-                        .await;
-                    on_done(&result);
-                    result
-                }
-            });
+        let runs =
+            executions
+                .into_iter()
+                .zip(participations)
+                .map(|((name, payload), participation)| {
+                    let on_done = &on_done;
+                    async move {
+                        let result = self
+                            .execute_as(participation, &name, payload, max_concurrency)
+                            .await;
+                        on_done(&result);
+                        result
+                    }
+                });
         futures::future::join_all(runs).await
     }
 
-    /// Runs one execution that counts as `participation` until it ends.
+    /// Runs one execution that counts as `participation` until it ends. A `maxConcurrency`
+    /// in the payload wins over `max_concurrency`.
     async fn execute_as(
         &self,
         participation: Participation,
         execution_name: &str,
-        input: &ExecutionInput,
+        mut payload: Value,
         max_concurrency: u32,
     ) -> ExecutionResult {
-        let mut payload = serde_json::to_value(input).unwrap_or(Value::Null);
         if let Some(object) = payload.as_object_mut() {
-            object.insert("maxConcurrency".to_owned(), Value::from(max_concurrency));
+            object
+                .entry("maxConcurrency")
+                .or_insert_with(|| Value::from(max_concurrency));
         }
+        self.reserve_name(execution_name);
         let result = self
             .engine
             .start(execution_name, payload, StartOptions::default())
             .await;
         drop(participation);
+        if let Some(described) = self.registry().get_mut(execution_name) {
+            described.status = match result.status {
+                local_sfn::ExecutionStatus::Succeeded => ExecutionStatus::Succeeded,
+                local_sfn::ExecutionStatus::Failed => ExecutionStatus::Failed,
+                local_sfn::ExecutionStatus::TimedOut => ExecutionStatus::TimedOut,
+                local_sfn::ExecutionStatus::Aborted => ExecutionStatus::Aborted,
+            };
+            described.stop_date = Some(result.stop_date);
+        }
         result
     }
 
@@ -460,6 +489,10 @@ impl LocalRuntime {
     pub fn dlq(&self) -> &LocalDlq {
         &self.dlq
     }
+}
+
+fn execution_payload(input: &ExecutionInput) -> Value {
+    serde_json::to_value(input).unwrap_or(Value::Null)
 }
 
 /// Runs one core step on a payload, turning its error into the ASL error the Lambda would

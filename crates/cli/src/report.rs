@@ -118,6 +118,24 @@ pub fn render_demo(report: &DemoReport) -> String {
             let _ = writeln!(out, "  {letter}");
         }
     }
+    if !report.faulted.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nrecovery: faulted on purpose during the migration (every call refused): {}",
+            report.faulted.join(", ")
+        );
+        for replay in &report.replays {
+            let _ = writeln!(
+                out,
+                "  dlq replay: {} received, {} started afresh, {} redriven, {} already replayed, {} deleted",
+                replay.received,
+                replay.started,
+                replay.redriven,
+                replay.already_replayed,
+                replay.deleted
+            );
+        }
+    }
     let _ = writeln!(out, "\ninvariants:");
     for check in &report.checks {
         let _ = writeln!(

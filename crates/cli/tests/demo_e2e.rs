@@ -15,16 +15,56 @@ async fn demo_migrates_every_key_rotates_and_keeps_every_secret_working() {
         fleet: DemoFleet::Sample,
         max_concurrency: 3,
         progress: false,
+        faulted: 1,
     };
     let (report, world) = run_demo(&options).await.unwrap();
     let state = world.sim.state().clone();
 
-    assert!(
-        report.executions.iter().all(|e| e.status == "SUCCEEDED"),
-        "{:#?}",
-        report.executions
+    // One workspace was faulted on purpose: its migration failed into the DLQ, its replay
+    // succeeded; every other execution succeeded.
+    assert_eq!(report.faulted.len(), 1, "{:?}", report.faulted);
+    let faulted = &report.faulted[0];
+    assert!(report.all_good(), "{:#?}", report.checks);
+    let failed: Vec<_> = report
+        .executions
+        .iter()
+        .filter(|e| e.status != "SUCCEEDED")
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert_eq!(
+        (failed[0].round.as_str(), &failed[0].workspace),
+        ("migration", faulted)
     );
-    assert_eq!(report.executions.len(), 2 * world.workspaces.len());
+    let replays: Vec<_> = report
+        .executions
+        .iter()
+        .filter(|e| e.round == "replay")
+        .collect();
+    assert_eq!(replays.len(), 1);
+    assert_eq!(
+        (&replays[0].workspace, replays[0].status.as_str()),
+        (faulted, "SUCCEEDED")
+    );
+    assert_eq!(report.dead_letters.len(), 1, "{:?}", report.dead_letters);
+    assert_eq!(report.replays.len(), 1);
+    assert_eq!(
+        (report.replays[0].started, report.replays[0].deleted),
+        (1, 1)
+    );
+    assert!(world.runtime.dlq().queue().is_empty());
+    assert_eq!(report.executions.len(), 2 * world.workspaces.len() + 1);
+    let recovery = report.checks.last().unwrap();
+    assert!(
+        recovery.name.contains("replay converged"),
+        "{}",
+        recovery.name
+    );
+    assert_eq!(recovery.checked, 1);
+    let report = {
+        let mut report = report;
+        report.executions.retain(|e| e.status == "SUCCEEDED");
+        report
+    };
     for execution in &report.executions {
         assert_eq!(
             execution.states_path.last().map(String::as_str),
@@ -49,10 +89,12 @@ async fn demo_migrates_every_key_rotates_and_keeps_every_secret_working() {
         report.rotation.tokens_rotated, report.migration.keys_migrated,
         "every migrated account is rotated once"
     );
-    assert!(report.dead_letters.is_empty(), "{:?}", report.dead_letters);
     let grace = world.policy.grace_period.as_secs() as i64;
+    // The migration round and the replay round after it: two grace periods, not one per
+    // workspace.
     assert!(
-        report.migration.virtual_seconds >= grace && report.migration.virtual_seconds < 2 * grace,
+        report.migration.virtual_seconds >= 2 * grace
+            && report.migration.virtual_seconds < 3 * grace,
         "the round's executions overlap: {} s for a grace period of {grace} s",
         report.migration.virtual_seconds
     );
@@ -144,6 +186,7 @@ async fn execution_histories_carry_no_plaintext_token() {
         fleet: DemoFleet::Sample,
         max_concurrency: 2,
         progress: false,
+        faulted: 0,
     };
     let (_, world) = run_demo(&options).await.unwrap();
     let state = world.sim.state().clone();
@@ -192,6 +235,7 @@ async fn a_generated_fleet_migrates_in_one_grace_period_and_passes_every_check_p
         fleet: DemoFleet::Generated(FLEET_SIZE),
         max_concurrency: 4,
         progress: false,
+        faulted: 0,
     };
     let (report, world) = run_demo(&options).await.unwrap();
     assert_eq!(report.before.len(), FLEET_SIZE);
@@ -296,6 +340,9 @@ fn keyshift_demo_binary_exits_0_and_prints_the_report() {
         "AWSCURRENT authenticates: yes",
         "WaitGracePeriod",
         "[ok] every managed secret's AWSCURRENT authenticates",
+        "recovery: faulted on purpose",
+        "dlq replay: 1 received, 1 started afresh",
+        "[ok] each faulted workspace failed into the DLQ once and its replay converged",
         "time taken",
     ] {
         assert!(

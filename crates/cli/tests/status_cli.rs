@@ -53,6 +53,7 @@ async fn status_and_metrics_after_a_local_run() {
         fleet: keyshift_cli::demo::DemoFleet::Sample,
         max_concurrency: 3,
         progress: false,
+        faulted: 0,
     };
     let (report, world) = run_demo(&options).await.unwrap();
     assert!(report.all_good(), "{:#?}", report.checks);
