@@ -305,12 +305,16 @@ fn keyshift_demo_runs_on_a_fleet_file() {
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let checks = report["checks"].as_array().unwrap();
-    assert_eq!(checks.len(), 4);
+    // Four invariants and the recovery of the one workspace faulted by default.
+    assert_eq!(checks.len(), 5);
     for check in checks {
         assert_eq!(check["passed"], true, "{check}");
     }
     assert_eq!(checks[0]["checked"], 3);
-    assert_eq!(report["executions"].as_array().unwrap().len(), 6);
+    assert_eq!(checks[4]["checked"], 1);
+    assert_eq!(report["faulted"].as_array().unwrap().len(), 1);
+    // Migration and rotation of three workspaces, and the faulted one's replay.
+    assert_eq!(report["executions"].as_array().unwrap().len(), 7);
 }
 
 #[test]
