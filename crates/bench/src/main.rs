@@ -1,0 +1,333 @@
+//! `keyshift-bench`: runs `keyshift demo` on generated fleets of AMG workspaces (two regions,
+//! mixed versions, the same key names everywhere) as child processes, one size after the
+//! other in one run, and prints each run's wall time, peak resident memory and whether every
+//! invariant held, then the ratios between the largest and the smallest fleet. Each child is
+//! measured on its own (`wait4`'s rusage), so the figures of one size never include another's.
+//! With `--zips DIR` it also lists the Lambda zips' sizes against the 5 MB target.
+//!
+//! `scripts/bench.sh` builds both binaries with the optimised `bench-opt` profile and runs this.
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, ExitStatus, Stdio};
+use std::time::Instant;
+
+use clap::Parser;
+use serde::Serialize;
+
+/// The ratio of wall time and of peak memory that 10x the workspaces may cost at most.
+const RATIO_TARGET: f64 = 11.0;
+
+/// A Lambda zip must stay under this size.
+const ZIP_TARGET_BYTES: u64 = 5 * 1024 * 1024;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keyshift-bench",
+    about = "Benchmark `keyshift demo` on generated fleets"
+)]
+struct Args {
+    /// The keyshift binary to run (default: the one next to this binary).
+    #[arg(long)]
+    keyshift: Option<PathBuf>,
+    /// Fleet sizes to run, smallest first.
+    #[arg(long, value_delimiter = ',', default_values_t = [100usize, 1000])]
+    sizes: Vec<usize>,
+    /// The demo's per-workspace MaxConcurrency.
+    #[arg(long, default_value_t = 4)]
+    max_concurrency: u32,
+    /// A directory of Lambda zips (scripts/package.sh's output) to report the sizes of.
+    #[arg(long)]
+    zips: Option<PathBuf>,
+    /// Print the figures as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Why the bench could not measure.
+#[derive(Debug, thiserror::Error)]
+enum BenchError {
+    #[error("no keyshift binary at {0}: build it with scripts/bench.sh or pass --keyshift")]
+    NoBinary(PathBuf),
+    #[error("could not start {binary}: {source}")]
+    Spawn {
+        binary: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("waiting for the demo of {size} workspaces failed: {source}")]
+    Wait { size: usize, source: std::io::Error },
+    #[error("--sizes needs at least one fleet size above 0")]
+    NoSizes,
+    #[error("reading the zips in {path}: {source}")]
+    Zips {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// One demo run's figures.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RunFigures {
+    workspaces: usize,
+    wall_seconds: f64,
+    peak_rss_mib: f64,
+    exit_code: Option<i32>,
+    checks_passed: usize,
+    checks: usize,
+    executions: usize,
+    virtual_days: f64,
+}
+
+/// A Lambda zip's size.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ZipFigure {
+    name: String,
+    bytes: u64,
+    under_target: bool,
+}
+
+/// Everything one bench run measured.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BenchReport {
+    runs: Vec<RunFigures>,
+    wall_ratio: Option<f64>,
+    rss_ratio: Option<f64>,
+    ratio_target: f64,
+    zips: Vec<ZipFigure>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(report) => {
+            if args.json {
+                match serde_json::to_string_pretty(&report) {
+                    Ok(text) => println!("{text}"),
+                    Err(error) => {
+                        eprintln!("keyshift-bench: {error}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            } else {
+                print!("{}", render(&report));
+            }
+            if report_meets_targets(&report) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(error) => {
+            eprintln!("keyshift-bench: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<BenchReport, BenchError> {
+    let binary = match &args.keyshift {
+        Some(path) => path.clone(),
+        None => sibling_keyshift(),
+    };
+    if !binary.is_file() {
+        return Err(BenchError::NoBinary(binary));
+    }
+    let mut sizes: Vec<usize> = args
+        .sizes
+        .iter()
+        .copied()
+        .filter(|size| *size > 0)
+        .collect();
+    sizes.sort_unstable();
+    if sizes.is_empty() {
+        return Err(BenchError::NoSizes);
+    }
+    let mut runs = Vec::new();
+    for size in sizes {
+        eprintln!("keyshift-bench: keyshift demo --generate-fleet {size} …");
+        runs.push(measure(&binary, size, args.max_concurrency)?);
+    }
+    let (wall_ratio, rss_ratio) = match (runs.first(), runs.last()) {
+        (Some(small), Some(large)) if runs.len() > 1 => (
+            Some(large.wall_seconds / small.wall_seconds.max(f64::EPSILON)),
+            Some(large.peak_rss_mib / small.peak_rss_mib.max(f64::EPSILON)),
+        ),
+        _ => (None, None),
+    };
+    let zips = match &args.zips {
+        Some(dir) => zip_sizes(dir)?,
+        None => Vec::new(),
+    };
+    Ok(BenchReport {
+        runs,
+        wall_ratio,
+        rss_ratio,
+        ratio_target: RATIO_TARGET,
+        zips,
+    })
+}
+
+fn sibling_keyshift() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("keyshift")))
+        .unwrap_or_else(|| PathBuf::from("keyshift"))
+}
+
+/// Runs one demo as a child and reads its own resource usage when it ends.
+fn measure(binary: &Path, size: usize, max_concurrency: u32) -> Result<RunFigures, BenchError> {
+    let args: Vec<OsString> = vec![
+        "demo".into(),
+        "--generate-fleet".into(),
+        size.to_string().into(),
+        "--faulted".into(),
+        "0".into(),
+        "--max-concurrency".into(),
+        max_concurrency.to_string().into(),
+        "--output".into(),
+        "json".into(),
+    ];
+    let started = Instant::now();
+    let mut child = Command::new(binary)
+        .args(&args)
+        .env("KEYSHIFT_LOG", "error")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|source| BenchError::Spawn {
+            binary: binary.to_path_buf(),
+            source,
+        })?;
+    let mut stdout = String::new();
+    if let Some(mut pipe) = child.stdout.take() {
+        pipe.read_to_string(&mut stdout)
+            .map_err(|source| BenchError::Wait { size, source })?;
+    }
+    let (status, peak_rss_kib) =
+        wait_with_rusage(child.id()).map_err(|source| BenchError::Wait { size, source })?;
+    let wall_seconds = started.elapsed().as_secs_f64();
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_default();
+    let checks = report["checks"].as_array().cloned().unwrap_or_default();
+    Ok(RunFigures {
+        workspaces: size,
+        wall_seconds,
+        peak_rss_mib: peak_rss_kib as f64 / 1024.0,
+        exit_code: status.code(),
+        checks_passed: checks
+            .iter()
+            .filter(|check| check["passed"] == serde_json::Value::Bool(true))
+            .count(),
+        checks: checks.len(),
+        executions: report["executions"].as_array().map_or(0, Vec::len),
+        virtual_days: report["virtualSeconds"].as_f64().unwrap_or_default() / 86_400.0,
+    })
+}
+
+/// `wait4` on one child: its exit status and its own peak resident set (KiB on Linux).
+fn wait_with_rusage(pid: u32) -> std::io::Result<(ExitStatus, i64)> {
+    let pid = libc::pid_t::try_from(pid).map_err(std::io::Error::other)?;
+    let mut status: libc::c_int = 0;
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: `status` and `usage` are valid for writes for the duration of the call, and
+        // `pid` is our own child, which nothing else waits for.
+        let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if waited == pid {
+            return Ok((ExitStatus::from_raw(status), usage.ru_maxrss));
+        }
+        let error = std::io::Error::last_os_error();
+        if error.kind() != std::io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+}
+
+fn zip_sizes(dir: &Path) -> Result<Vec<ZipFigure>, BenchError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| BenchError::Zips {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut zips = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("zip") {
+            continue;
+        }
+        let bytes = entry.metadata().map(|m| m.len()).unwrap_or_default();
+        zips.push(ZipFigure {
+            name: path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            bytes,
+            under_target: bytes < ZIP_TARGET_BYTES,
+        });
+    }
+    zips.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(zips)
+}
+
+fn report_meets_targets(report: &BenchReport) -> bool {
+    let runs_ok = report
+        .runs
+        .iter()
+        .all(|run| run.exit_code == Some(0) && run.checks > 0 && run.checks_passed == run.checks);
+    let ratios_ok = [report.wall_ratio, report.rss_ratio]
+        .iter()
+        .flatten()
+        .all(|ratio| *ratio <= report.ratio_target);
+    runs_ok && ratios_ok && report.zips.iter().all(|zip| zip.under_target)
+}
+
+fn render(report: &BenchReport) -> String {
+    let mut out = String::from(
+        "keyshift demo on generated AMG fleets (two regions, Grafana 9.4/10.4/12.1, same key names)\n\n",
+    );
+    out.push_str(&format!(
+        "{:>10} {:>10} {:>14} {:>7} {:>11} {:>12} {:>6}\n",
+        "workspaces", "wall s", "peak RSS MiB", "checks", "executions", "virtual days", "exit"
+    ));
+    for run in &report.runs {
+        out.push_str(&format!(
+            "{:>10} {:>10.1} {:>14.1} {:>7} {:>11} {:>12.1} {:>6}\n",
+            run.workspaces,
+            run.wall_seconds,
+            run.peak_rss_mib,
+            format!("{}/{}", run.checks_passed, run.checks),
+            run.executions,
+            run.virtual_days,
+            run.exit_code
+                .map_or_else(|| "signal".to_owned(), |code| code.to_string()),
+        ));
+    }
+    if let (Some(wall), Some(rss), Some(small), Some(large)) = (
+        report.wall_ratio,
+        report.rss_ratio,
+        report.runs.first(),
+        report.runs.last(),
+    ) {
+        out.push_str(&format!(
+            "\n{} vs {} workspaces: wall time x{wall:.2}, peak RSS x{rss:.2} (target <= {:.0})\n",
+            large.workspaces, small.workspaces, report.ratio_target
+        ));
+    }
+    if !report.zips.is_empty() {
+        out.push_str("\nLambda zips (target < 5 MiB):\n");
+        for zip in &report.zips {
+            out.push_str(&format!(
+                "  {:<16} {:>8.2} MiB {}\n",
+                zip.name,
+                zip.bytes as f64 / (1024.0 * 1024.0),
+                if zip.under_target { "ok" } else { "OVER" }
+            ));
+        }
+    }
+    out
+}
