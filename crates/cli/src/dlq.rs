@@ -116,6 +116,10 @@ pub fn summary_table(summary: &ReplaySummary) -> String {
                 "no input".to_owned(),
                 "not redrivable and no execution input to start from".to_owned(),
             ),
+            ReplayAction::OtherStateMachine { state_machine_arn } => (
+                "other machine".to_owned(),
+                format!("{state_machine_arn} is not this replayer's state machine; left"),
+            ),
             ReplayAction::Failed { error, reason } => {
                 ("failed".to_owned(), format!("{error}: {reason}"))
             }

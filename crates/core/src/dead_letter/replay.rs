@@ -9,7 +9,8 @@
 //!   replayed) instead of running the rotation twice. A redrive is recognised by the
 //!   execution's redrive count having moved past the one the message recorded.
 //! - Messages received more often than [`ReplayOptions::max_receives`] are left alone for the
-//!   queue's redrive policy to park; malformed ones are reported and left the same way.
+//!   queue's redrive policy to park; malformed ones, and ones naming another state machine,
+//!   are reported and left the same way.
 //! - A dry run decides exactly as a real run (it may describe executions) but starts,
 //!   redrives and deletes nothing, and hands each message straight back to the queue.
 
@@ -134,6 +135,13 @@ pub enum ReplayAction {
     },
     /// Not redrivable, and the message has no input to start afresh from: left in the queue.
     NoInput,
+    /// The message names another state machine than the one this replayer starts (a rule or
+    /// queue shared by mistake): replaying it here would run the wrong machine, so it is left
+    /// for the redrive policy to park.
+    OtherStateMachine {
+        /// The state machine the message names.
+        state_machine_arn: String,
+    },
     /// A call failed; the message stays and is tried again after its visibility timeout.
     Failed {
         /// The ASL error name.
@@ -191,6 +199,8 @@ pub struct ReplaySummary {
     pub malformed: usize,
     /// Messages with nothing to replay from.
     pub no_input: usize,
+    /// Messages of another state machine, left alone.
+    pub other_state_machine: usize,
     /// Replays that failed.
     pub failed: usize,
     /// Messages deleted.
@@ -211,6 +221,7 @@ impl ReplaySummary {
             ReplayAction::OverAttemptLimit { .. } => self.over_attempt_limit += 1,
             ReplayAction::Malformed { .. } => self.malformed += 1,
             ReplayAction::NoInput => self.no_input += 1,
+            ReplayAction::OtherStateMachine { .. } => self.other_state_machine += 1,
             ReplayAction::Failed { .. } => self.failed += 1,
         }
         if message.deleted {
@@ -222,7 +233,10 @@ impl ReplaySummary {
     /// Whether everything received was dealt with (nothing failed or was left malformed), for
     /// exit codes.
     pub fn all_handled(&self) -> bool {
-        self.failed == 0 && self.malformed == 0 && self.no_input == 0
+        self.failed == 0
+            && self.malformed == 0
+            && self.no_input == 0
+            && self.other_state_machine == 0
     }
 }
 
@@ -341,6 +355,12 @@ async fn replay_one(
     {
         handled.action = ReplayAction::OverAttemptLimit {
             receive_count: count,
+        };
+        return handled;
+    }
+    if message.state_machine_arn != starter.state_machine_arn() {
+        handled.action = ReplayAction::OtherStateMachine {
+            state_machine_arn: message.state_machine_arn,
         };
         return handled;
     }

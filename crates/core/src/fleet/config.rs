@@ -17,9 +17,15 @@
 //!      "secretName": "ops-grafana"}
 //!   ],
 //!   "policy": {"gracePeriod": "24h", "roles": {"maxRole": "Editor"}},
-//!   "maxConcurrency": 4
+//!   "maxConcurrency": 4,
+//!   "startConcurrency": 10
 //! }
 //! ```
+//!
+//! `maxConcurrency` is how many credentials of one workspace are processed at once (the
+//! state machine's Map); `startConcurrency` is how many executions fleet-start starts at once.
+//! They are separate because one bounds load on a single Grafana and the other calls to Step
+//! Functions.
 //!
 //! `amg` selects every ACTIVE workspace of the listed regions that carries all `tags` (no tags:
 //! every workspace); each of `accounts` does the same in another AWS account, reached by
@@ -51,10 +57,13 @@ pub struct FleetConfig {
     /// The rotation and migration policy.
     #[serde(default)]
     pub policy: Policy,
-    /// Credentials processed at once per workspace by local runs, and executions fleet-start
-    /// starts at once.
+    /// Credentials processed at once per workspace (the Map's MaxConcurrency), in local runs
+    /// and in the executions fleet-start starts.
     #[serde(default)]
     pub max_concurrency: Option<u32>,
+    /// Executions fleet-start starts at once.
+    #[serde(default)]
+    pub start_concurrency: Option<u32>,
 }
 
 /// Which AMG workspaces to manage.
@@ -174,6 +183,9 @@ impl FleetConfig {
         problems.extend(self.shared_secret_names());
         if self.max_concurrency == Some(0) {
             problems.push("maxConcurrency: must be at least 1".to_owned());
+        }
+        if self.start_concurrency == Some(0) {
+            problems.push("startConcurrency: must be at least 1".to_owned());
         }
         problems
     }

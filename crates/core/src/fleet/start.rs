@@ -29,7 +29,7 @@ use crate::ports::{
 use crate::secret::scrub_secrets;
 use crate::steps::io::ExecutionInput;
 
-/// Executions started at once when the config sets no `maxConcurrency`.
+/// Executions started at once when the config sets no `startConcurrency`.
 pub const DEFAULT_START_CONCURRENCY: u32 = 4;
 
 /// The `failedState` of dead letters for starts that failed: no state of the machine ran.
@@ -440,13 +440,25 @@ pub fn slot_of(event_time: Option<DateTime<Utc>>, clock: &dyn Clock) -> DateTime
     time.duration_trunc(TimeDelta::minutes(1)).unwrap_or(time)
 }
 
-/// The execution input fleet-start starts `workspace` with.
-pub fn execution_input(workspace: &WorkspaceRef, policy: &Policy) -> Result<serde_json::Value> {
-    serde_json::to_value(ExecutionInput {
+/// The execution input fleet-start starts `workspace` with; `max_concurrency` becomes the
+/// execution's Map concurrency (the state machine's default applies when it is absent).
+pub fn execution_input(
+    workspace: &WorkspaceRef,
+    policy: &Policy,
+    max_concurrency: Option<u32>,
+) -> Result<serde_json::Value> {
+    let mut input = serde_json::to_value(ExecutionInput {
         workspace: workspace.clone(),
         policy: policy.clone(),
     })
-    .map_err(|error| KeyshiftError::invalid_input("executionInput", error.to_string()))
+    .map_err(|error| KeyshiftError::invalid_input("executionInput", error.to_string()))?;
+    if let (Some(concurrency), Some(object)) = (max_concurrency, input.as_object_mut()) {
+        object.insert(
+            "maxConcurrency".to_owned(),
+            serde_json::Value::from(concurrency),
+        );
+    }
+    Ok(input)
 }
 
 /// The dead letter of a start that failed for good: the one place its shape is decided, so it
@@ -491,8 +503,9 @@ async fn start_one(
     workspace: &WorkspaceRef,
     execution_name: &str,
     policy: &Policy,
+    max_concurrency: Option<u32>,
 ) -> StartResult {
-    let input = match execution_input(workspace, policy) {
+    let input = match execution_input(workspace, policy, max_concurrency) {
         Ok(input) => input,
         Err(error) => return StartResult::Failed(failure(workspace, execution_name, &error, 0)),
     };
@@ -543,7 +556,7 @@ fn failure(
 }
 
 /// One tick: lists the fleet, starts (or in a dry run only names) one execution per target,
-/// at most `maxConcurrency` at once, and returns and logs the summary. Fails only on an
+/// at most `startConcurrency` at once, and returns and logs the summary. Fails only on an
 /// invalid config; everything else is reported in the summary.
 pub async fn fleet_start(
     deps: &FleetStartDeps,
@@ -560,10 +573,11 @@ pub async fn fleet_start(
     let listing = list_fleet(deps, &event.config).await;
     let concurrency = event
         .config
-        .max_concurrency
+        .start_concurrency
         .unwrap_or(DEFAULT_START_CONCURRENCY)
         .max(1);
     let policy = &event.config.policy;
+    let map_concurrency = event.config.max_concurrency;
     let planned: Vec<(WorkspaceRef, String)> = listing
         .targets
         .into_iter()
@@ -581,7 +595,7 @@ pub async fn fleet_start(
             let result = if dry_run {
                 None
             } else {
-                Some(start_one(deps, &workspace, &name, policy).await)
+                Some(start_one(deps, &workspace, &name, policy, map_concurrency).await)
             };
             (workspace, name, result)
         })

@@ -618,6 +618,32 @@ async fn a_failing_start_leaves_the_message() {
 }
 
 #[tokio::test]
+async fn a_message_of_another_state_machine_is_left_untouched() {
+    let world = world();
+    let mut message = caught("elsewhere", 1);
+    message.state_machine_arn =
+        "arn:aws:states:eu-west-1:123456789012:stateMachine:someone-elses".into();
+    world.queue.push(body(&message));
+    let summary = world.replay(&ReplayOptions::default()).await;
+    assert_eq!(
+        only(&summary).action,
+        ReplayAction::OtherStateMachine {
+            state_machine_arn: message.state_machine_arn.clone()
+        }
+    );
+    assert_eq!(
+        (
+            summary.other_state_machine,
+            summary.started,
+            summary.redriven
+        ),
+        (1, 0, 0)
+    );
+    assert!(!summary.all_handled());
+    assert_eq!(world.queue.len(), 1, "left for the redrive policy");
+}
+
+#[tokio::test]
 async fn a_message_without_input_that_cannot_be_redriven_is_left() {
     let world = world();
     let mut message = caught("gone", 1);

@@ -284,6 +284,10 @@ async fn a_tick_lists_filters_skips_and_starts_and_a_repeat_starts_nothing() {
         own_input["workspace"].get("assumeRole").is_none(),
         "{own_input}"
     );
+    // The config's maxConcurrency is the executions' Map concurrency, not fleet-start's.
+    for input in started.values() {
+        assert_eq!(input["maxConcurrency"], 2, "{input}");
+    }
     let input: ExecutionInput = serde_json::from_value(account_input.clone()).unwrap();
     assert_eq!(
         input.workspace.assume_role.unwrap().account_id(),
@@ -480,10 +484,14 @@ fn the_event_is_the_config_plus_time_and_dry_run() {
 #[tokio::test]
 async fn an_invalid_config_fails_the_tick_before_anything_is_listed() {
     let world = world(fleet_directory(), Starter::default());
-    let bad = event(json!({"accounts": [{"roleArn": "arn:aws:iam::1:user/x", "regions": []}]}));
+    let bad = event(json!({
+        "accounts": [{"roleArn": "arn:aws:iam::1:user/x", "regions": []}],
+        "startConcurrency": 0
+    }));
     let error = fleet_start(&world.deps, bad).await.unwrap_err();
     assert_eq!(error.asl_name(), "Input.Invalid");
     let text = error.to_string();
+    assert!(text.contains("startConcurrency"), "{text}");
     assert!(text.contains("accounts[0].roleArn"), "{text}");
     assert!(text.contains("accounts[0].regions"), "{text}");
     assert!(world.directory.calls.lock().unwrap().is_empty());
