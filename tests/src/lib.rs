@@ -259,8 +259,13 @@ impl Harness {
             amg_retry,
             amg_timeout,
         } = options;
-        let simulator = Simulator::from_fleet(fleet).ok()?;
-        let sim = match simulator.serve("127.0.0.1:0".parse().ok()?).await {
+        // A fleet the simulator rejects is a broken test, never a skipped one.
+        let simulator = match Simulator::from_fleet(fleet) {
+            Ok(simulator) => simulator,
+            Err(error) => panic!("the test fleet is invalid: {error}"),
+        };
+        let loopback = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0));
+        let sim = match simulator.serve(loopback).await {
             Ok(sim) => sim,
             Err(error) => panic!("grafana-sim did not start: {error}"),
         };
