@@ -145,6 +145,47 @@ class PlaceholdersMatchTemplatefile(unittest.TestCase):
         self.assertIs(unwrap(logging["include_execution_data"]), False)
 
 
+ADAPTER_SERVICES = {
+    "amg.rs": "grafana",
+    "kms.rs": "kms",
+    "secrets_manager.rs": "secretsmanager",
+    "sfn.rs": "states",
+    "sqs.rs": "sqs",
+}
+
+
+def adapter_operations():
+    """`service:Operation` of every SDK call the keyshift-aws adapters make: a `client` (or
+    `client(...)`) followed by `.snake_case_operation()`, plus STS AssumeRole through
+    aws-config's AssumeRoleProvider."""
+    operations = set()
+    source = ROOT / "crates" / "aws" / "src"
+    for file_name, service in ADAPTER_SERVICES.items():
+        text = (source / file_name).read_text(encoding="utf-8")
+        text = text.split("#[cfg(test)]")[0]
+        for snake in re.findall(r"\bclient(?:\([^()]*\))?\s*\.\s*([a-z][a-z_]*)\(\)", text):
+            if snake in ("clone", "config", "to_builder"):
+                continue
+            operations.add(f"{service}:" + "".join(part.capitalize() for part in snake.split("_")))
+    if "AssumeRoleProvider" in (source / "sts.rs").read_text(encoding="utf-8"):
+        operations.add("sts:AssumeRole")
+    return operations
+
+
+class ListMatchesTheAdapters(unittest.TestCase):
+    def test_every_adapter_operation_is_listed_and_every_listed_call_exists(self):
+        listed = json.loads(IAM_ACTIONS.read_text(encoding="utf-8"))
+        operations = adapter_operations()
+        self.assertGreaterEqual(len(operations), 25, f"adapter operations found: {sorted(operations)}")
+        calls = set()
+        for entry in listed["functions"].values():
+            calls |= set(entry["calls"])
+        unused = set(listed["not_called_by_lambdas"])
+        self.assertEqual(sorted(calls & unused), [], "listed both as called and as not called")
+        self.assertEqual(sorted(operations - calls - unused), [], "adapter operations missing from deploy/iam-actions.json")
+        self.assertEqual(sorted((calls | unused) - operations), [], "listed operations no adapter sends")
+
+
 class PoliciesGrantExactlyTheList(unittest.TestCase):
     def test_each_function_is_granted_exactly_its_listed_actions(self):
         listed = json.loads(IAM_ACTIONS.read_text(encoding="utf-8"))

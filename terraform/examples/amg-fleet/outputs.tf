@@ -12,3 +12,8 @@ output "dlq_url" {
   description = "The dead-letter queue (keyshift dlq replay)."
   value       = module.keyshift.dlq_url
 }
+
+output "fleet_config" {
+  description = "The fleet config the schedule sends; the payload of a first run by hand."
+  value       = module.keyshift.fleet_config
+}
