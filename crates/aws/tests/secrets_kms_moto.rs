@@ -30,8 +30,7 @@ async fn created_secrets_carry_the_configured_kms_key() {
         .await
         .unwrap();
 
-    let described = client.describe_secret().secret_id(&arn).send().await.unwrap();
-    assert_eq!(described.kms_key_id(), Some(key_arn.as_str()));
+    assert_eq!(kms_key_of(&client, &arn).await, Some(key_arn.clone()));
 
     // Without a configured key CreateSecret names none, so AWS picks its managed key.
     let plain = SecretsManagerStore::new(client.clone());
@@ -40,11 +39,11 @@ async fn created_secrets_carry_the_configured_kms_key() {
         .ensure_secret(&plain_name, "", &BTreeMap::new())
         .await
         .unwrap();
-    let described = client
-        .describe_secret()
-        .secret_id(&plain_name)
-        .send()
-        .await
-        .unwrap();
-    assert_ne!(described.kms_key_id(), Some(key_arn.as_str()));
+    assert_ne!(kms_key_of(&client, &plain_name).await, Some(key_arn));
+}
+
+/// The KMS key DescribeSecret reports for `secret_id`.
+async fn kms_key_of(client: &aws_sdk_secretsmanager::Client, secret_id: &str) -> Option<String> {
+    let described = client.describe_secret().secret_id(secret_id).send().await;
+    described.unwrap().kms_key_id().map(str::to_owned)
 }
