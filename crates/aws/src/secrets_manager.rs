@@ -25,12 +25,24 @@ const SERVICE: &str = "secretsmanager";
 #[derive(Debug, Clone)]
 pub struct SecretsManagerStore {
     client: Client,
+    kms_key_id: Option<String>,
 }
 
 impl SecretsManagerStore {
     /// Wraps a configured client (see [`crate::config::AwsContext::secrets_manager_client`]).
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            kms_key_id: None,
+        }
+    }
+
+    /// Encrypts the secrets this store creates with a customer-managed KMS key (id, ARN or
+    /// alias) instead of the account's AWS-managed `aws/secretsmanager` key, so the key policy
+    /// decides who may read the tokens. Secrets that already exist keep their key.
+    pub fn with_kms_key_id(mut self, kms_key_id: impl Into<String>) -> Self {
+        self.kms_key_id = Some(kms_key_id.into());
+        self
     }
 
     async fn read_version(
@@ -210,6 +222,9 @@ impl SecretStore for SecretsManagerStore {
         let mut request = self.client.create_secret().name(name);
         if !description.is_empty() {
             request = request.description(description);
+        }
+        if let Some(kms_key_id) = &self.kms_key_id {
+            request = request.kms_key_id(kms_key_id);
         }
         for (key, value) in tags {
             request = request.tags(Tag::builder().key(key).value(value).build());

@@ -16,7 +16,8 @@ use keyshift_core::steps::StepDeps;
 use crate::emf::EmfMetrics;
 use crate::{ConfigError, StartError, optional_env, parsed_env, required_env};
 
-/// KMS key (id, ARN or alias) that seals tokens travelling through state payloads.
+/// KMS key (id, ARN or alias) that seals tokens travelling through state payloads and
+/// encrypts the secrets store-secret creates (one customer-managed key for both).
 pub const KMS_KEY_ENV: &str = "KEYSHIFT_KMS_KEY_ID";
 /// Optional template of AMG workspaces' Grafana URL (`{workspace_id}` placeholder), for
 /// workspaces reached through a proxy or VPC endpoint instead of their public hostname.
@@ -66,8 +67,9 @@ impl StepConfig {
         })
     }
 
-    /// Builds the real adapters: Grafana over reqwest, Secrets Manager, KMS and the AMG control
-    /// plane from aws-config's default chain, and EMF metrics on stdout.
+    /// Builds the real adapters: Grafana over reqwest, Secrets Manager (creating secrets under
+    /// the configured KMS key), KMS and the AMG control plane from aws-config's default chain,
+    /// and EMF metrics on stdout.
     pub async fn build_deps(&self) -> Result<StepDeps, ConfigError> {
         let aws = AwsContext::from_env().await;
         let mut settings = GrafanaHttpSettings::default();
@@ -81,7 +83,10 @@ impl StepConfig {
             })?;
         Ok(StepDeps {
             grafana: Arc::new(connector),
-            secrets: Arc::new(SecretsManagerStore::new(aws.secrets_manager_client())),
+            secrets: Arc::new(
+                SecretsManagerStore::new(aws.secrets_manager_client())
+                    .with_kms_key_id(self.kms_key_id.clone()),
+            ),
             sealer: Arc::new(KmsSealer::new(aws.kms_client(), self.kms_key_id.clone())),
             amg: Some(Arc::new(AmgControlPlaneClient::new(&aws.grafana_client()))),
             clock: Arc::new(SystemClock),

@@ -1,0 +1,28 @@
+variable "region" {
+  description = "Region keyshift runs in."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "lambda_zip_dir" {
+  description = "Where scripts/package.sh put the zips."
+  type        = string
+  default     = "../../../target/lambda-zips"
+}
+
+variable "grafana_url" {
+  description = "Base URL of the Grafana, without /api."
+  type        = string
+  default     = "https://grafana.example.com"
+}
+
+variable "admin_secret_arn" {
+  description = "ARN of the Secrets Manager secret with the Grafana admin credential."
+  type        = string
+}
+
+variable "alarm_sns_topic_arn" {
+  description = "SNS topic for the alarms."
+  type        = string
+  default     = null
+}

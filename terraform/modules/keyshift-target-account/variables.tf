@@ -1,0 +1,49 @@
+variable "name" {
+  description = "Name of the role created in this (target) account."
+  type        = string
+  default     = "keyshift"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9+=,.@_-]{1,64}$", var.name))
+    error_message = "name must be a valid IAM role name (1-64 characters)."
+  }
+}
+
+variable "trusted_role_arns" {
+  description = "Roles in the keyshift account allowed to assume this one: the keyshift module's fleet_start_role_arn."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.trusted_role_arns) > 0 && alltrue([for arn in var.trusted_role_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", arn))])
+    error_message = "trusted_role_arns must list at least one IAM role ARN."
+  }
+}
+
+variable "external_id" {
+  description = "External id the assuming role must present (the fleet config's accounts[].externalId). Null: none required."
+  type        = string
+  default     = null
+  sensitive   = true
+
+  validation {
+    condition     = var.external_id == null || can(regex("^[A-Za-z0-9+=,.@:/-]{2,1224}$", var.external_id))
+    error_message = "external_id must be 2-1224 characters of letters, digits or +=,.@:/-."
+  }
+}
+
+variable "max_session_duration_seconds" {
+  description = "Longest session of the assumed role, seconds."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.max_session_duration_seconds >= 3600 && var.max_session_duration_seconds <= 43200
+    error_message = "max_session_duration_seconds must be between 3600 and 43200."
+  }
+}
+
+variable "tags" {
+  description = "Tags of the role."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,165 @@
+# One role per function, granting exactly the actions deploy/iam-actions.json lists for it
+# (terraform/tests/test_module.py holds the two together), each scoped to what it touches.
+
+locals {
+  amg_tag_conditions = [for key, value in var.amg_workspace_tags : {
+    test     = "StringEquals"
+    variable = "aws:ResourceTag/${key}"
+    values   = [value]
+  }]
+
+  kms_via_secrets_manager = [{
+    test     = "StringEquals"
+    variable = "kms:ViaService"
+    values   = ["secretsmanager.${local.region}.amazonaws.com"]
+  }]
+
+  kms_via_sqs = [{
+    test     = "StringEquals"
+    variable = "kms:ViaService"
+    values   = ["sqs.${local.region}.amazonaws.com"]
+  }]
+
+  managed_and_admin_secrets = concat([local.secret_arn_pattern], local.admin_secret_arns)
+
+  # Per function: statements of { sid, actions, resources, conditions }. A statement whose
+  # resources are empty (no target accounts, no self-hosted admin secrets) is left out.
+  function_statements = {
+    "discover-keys" = [
+      {
+        sid = "AdministerManagedWorkspaces"
+        actions = [
+          "grafana:DescribeWorkspace",
+          "grafana:ListWorkspaceServiceAccounts",
+          "grafana:CreateWorkspaceServiceAccount",
+          "grafana:ListWorkspaceServiceAccountTokens",
+          "grafana:CreateWorkspaceServiceAccountToken",
+          "grafana:DeleteWorkspaceServiceAccountToken",
+        ]
+        resources  = local.amg_workspace_arns
+        conditions = local.amg_tag_conditions
+      },
+      { sid = "SealAndUnsealTokens", actions = ["kms:Encrypt", "kms:Decrypt"], resources = [local.kms_key_arn], conditions = [] },
+      { sid = "ReadManagedAndAdminSecrets", actions = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"], resources = local.managed_and_admin_secrets, conditions = [] },
+    ]
+    "create-sa" = [
+      { sid = "UnsealBootstrapToken", actions = ["kms:Decrypt"], resources = [local.kms_key_arn], conditions = [] },
+      { sid = "ReadAdminSecrets", actions = ["secretsmanager:GetSecretValue"], resources = local.admin_secret_arns, conditions = [] },
+    ]
+    "mint-token" = [
+      { sid = "SealAndUnsealTokens", actions = ["kms:Encrypt", "kms:Decrypt"], resources = [local.kms_key_arn], conditions = [] },
+      { sid = "ReadManagedAndAdminSecrets", actions = ["secretsmanager:GetSecretValue"], resources = local.managed_and_admin_secrets, conditions = [] },
+    ]
+    "store-secret" = [
+      { sid = "UnsealTokens", actions = ["kms:Decrypt"], resources = [local.kms_key_arn], conditions = [] },
+      { sid = "EncryptSecretVersions", actions = ["kms:GenerateDataKey"], resources = [local.kms_key_arn], conditions = local.kms_via_secrets_manager },
+      {
+        sid = "WriteManagedSecrets"
+        actions = [
+          "secretsmanager:DescribeSecret",
+          "secretsmanager:CreateSecret",
+          "secretsmanager:TagResource",
+          "secretsmanager:GetSecretValue",
+          "secretsmanager:PutSecretValue",
+          "secretsmanager:UpdateSecretVersionStage",
+        ]
+        resources  = [local.secret_arn_pattern]
+        conditions = []
+      },
+    ]
+    "verify" = [
+      { sid = "ReadManagedSecrets", actions = ["secretsmanager:GetSecretValue"], resources = [local.secret_arn_pattern], conditions = [] },
+      { sid = "DecryptManagedSecrets", actions = ["kms:Decrypt"], resources = [local.kms_key_arn], conditions = local.kms_via_secrets_manager },
+    ]
+    "revoke-old" = [
+      {
+        sid = "RevokeInManagedWorkspaces"
+        actions = [
+          "grafana:ListWorkspaceServiceAccounts",
+          "grafana:ListWorkspaceServiceAccountTokens",
+          "grafana:DeleteWorkspaceServiceAccountToken",
+          "grafana:DeleteWorkspaceApiKey",
+        ]
+        resources  = local.amg_workspace_arns
+        conditions = local.amg_tag_conditions
+      },
+      { sid = "UnsealBootstrapToken", actions = ["kms:Decrypt"], resources = [local.kms_key_arn], conditions = [] },
+      { sid = "ReadManagedAndAdminSecrets", actions = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"], resources = local.managed_and_admin_secrets, conditions = [] },
+    ]
+    "fleet-start" = [
+      { sid = "AssumeTargetAccountRoles", actions = ["sts:AssumeRole"], resources = local.target_role_arns, conditions = [] },
+      { sid = "ListWorkspaces", actions = ["grafana:ListWorkspaces"], resources = ["*"], conditions = [] },
+      { sid = "StartExecutions", actions = ["states:StartExecution"], resources = [local.state_machine_arn], conditions = [] },
+      { sid = "LookUpExecutions", actions = ["states:DescribeExecution"], resources = [local.execution_arn_pattern], conditions = [] },
+      { sid = "DeadLetterFailedStarts", actions = ["sqs:SendMessage"], resources = [aws_sqs_queue.dlq.arn], conditions = [] },
+      { sid = "EncryptDlqMessages", actions = ["kms:GenerateDataKey", "kms:Decrypt"], resources = [local.kms_key_arn], conditions = [] },
+    ]
+    "dlq-replay" = [
+      { sid = "DrainDlq", actions = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"], resources = [aws_sqs_queue.dlq.arn], conditions = [] },
+      { sid = "StartExecutions", actions = ["states:StartExecution"], resources = [local.state_machine_arn], conditions = [] },
+      { sid = "RedriveExecutions", actions = ["states:RedriveExecution", "states:DescribeExecution"], resources = [local.execution_arn_pattern], conditions = [] },
+      { sid = "DecryptDlqMessages", actions = ["kms:Decrypt"], resources = [local.kms_key_arn], conditions = local.kms_via_sqs },
+    ]
+  }
+}
+
+data "aws_iam_policy_document" "lambda_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "function" {
+  for_each = toset(local.functions)
+
+  name               = "${var.name}-${each.key}"
+  description        = "keyshift ${each.key} Lambda: only the actions it calls"
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "function" {
+  for_each = local.function_statements
+
+  #checkov:skip=CKV_AWS_356:Only fleet-start's grafana:ListWorkspaces has Resource "*": the action supports no resource-level permissions.
+  #checkov:skip=CKV_AWS_111:Writes are scoped to the secret prefix, the workspaces, the queue and the state machine; the one "*" is the read-only ListWorkspaces.
+  dynamic "statement" {
+    for_each = [for s in each.value : s if length(s.resources) > 0]
+    content {
+      sid       = statement.value.sid
+      actions   = statement.value.actions
+      resources = statement.value.resources
+      dynamic "condition" {
+        for_each = statement.value.conditions
+        content {
+          test     = condition.value.test
+          variable = condition.value.variable
+          values   = condition.value.values
+        }
+      }
+    }
+  }
+
+  statement {
+    sid       = "WriteOwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.function[each.key].arn}:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "function" {
+  for_each = local.function_statements
+
+  name   = "${var.name}-${each.key}"
+  role   = aws_iam_role.function[each.key].id
+  policy = data.aws_iam_policy_document.function[each.key].json
+}
