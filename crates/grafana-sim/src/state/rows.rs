@@ -146,7 +146,8 @@ impl fmt::Debug for User {
 }
 
 /// A service account.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ServiceAccount {
     /// Id (shared sequence with users).
     pub id: i64,
