@@ -128,10 +128,7 @@ async fn invalid_fault_rules_are_rejected() {
 
 #[tokio::test]
 async fn request_counts_are_kept_per_workspace_and_route_template() {
-    let sim = start().await;
-    let account = sim
-        .create_account(SELF_115, &ADMIN_115, "counted", "Viewer")
-        .await;
+    let (sim, account) = start_with_account(SELF_115, &ADMIN_115, "counted", "Viewer").await;
     sim.create_token(SELF_115, &ADMIN_115, account, "c1", 0)
         .await;
     sim.create_token(SELF_115, &ADMIN_115, account, "c2", 0)
@@ -170,8 +167,8 @@ async fn advancing_past_a_seeded_expiry_expires_that_token() {
     let (sim, soon) = start_as(AMG_104, "terraform-2025-q1").await;
     sim.assert_org_ok(AMG_104, &soon).await;
     sim.advance_clock(3 * 86_400).await;
-    let answer = sim.get(AMG_104, "/api/org", &Auth::Bearer(&soon)).await;
-    assert_errutil(&answer, Errutil::ExpiredKey);
+    sim.assert_org_rejected(AMG_104, &soon, Errutil::ExpiredKey)
+        .await;
 }
 
 #[tokio::test]

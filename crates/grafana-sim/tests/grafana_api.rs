@@ -110,8 +110,8 @@ async fn basic_auth_users_switch_org_with_the_header() {
 #[tokio::test]
 async fn an_expired_legacy_key_is_rejected_with_expired_api_key() {
     let (sim, key) = start_as(AMG_94, "old-exporter").await;
-    let answer = sim.get(AMG_94, "/api/org", &Auth::Bearer(&key)).await;
-    assert_errutil(&answer, Errutil::ExpiredKey);
+    sim.assert_org_rejected(AMG_94, &key, Errutil::ExpiredKey)
+        .await;
 }
 
 #[tokio::test]
@@ -570,10 +570,8 @@ async fn grafana_11_6_auto_migrated_every_key_at_start() {
 #[tokio::test]
 async fn grafana_12_1_rejects_unmigrated_keys_but_accepts_migrated_ones() {
     let (sim, forgotten) = start_as(SELF_121, "forgotten-key").await;
-    let rejected = sim
-        .get(SELF_121, "/api/org", &Auth::Bearer(&forgotten))
+    sim.assert_org_rejected(SELF_121, &forgotten, Errutil::InvalidKey)
         .await;
-    assert_errutil(&rejected, Errutil::InvalidKey);
     let migrated = sim.secret(AMG_121, "pre-upgrade-key").await;
     sim.assert_org_ok(AMG_121, &migrated).await;
 }
@@ -770,10 +768,7 @@ async fn service_account_search_paginates_and_filters() {
 
 #[tokio::test]
 async fn get_patch_and_delete_a_service_account() {
-    let sim = start().await;
-    let id = sim
-        .create_account(SELF_115, &ADMIN_115, "lifecycle", "Viewer")
-        .await;
+    let (sim, id) = start_with_account(SELF_115, &ADMIN_115, "lifecycle", "Viewer").await;
     let profile = sim
         .get(SELF_115, &format!("/api/serviceaccounts/{id}"), &ADMIN_115)
         .await;
@@ -968,8 +963,8 @@ async fn a_minted_token_works_then_expires_when_the_clock_advances() {
         .unwrap();
     assert!(row["lastUsedAt"].is_string(), "lastUsedAt updated on use");
     sim.advance_clock(3601).await;
-    let expired = sim.get(SELF_115, "/api/org", &Auth::Bearer(&key)).await;
-    assert_errutil(&expired, Errutil::ExpiredKey);
+    sim.assert_org_rejected(SELF_115, &key, Errutil::ExpiredKey)
+        .await;
 }
 
 #[tokio::test]
@@ -985,8 +980,8 @@ async fn revoked_deleted_and_disabled_tokens_get_grafanas_401s() {
         )
         .await;
     assert_eq!(revoke.status, 200);
-    let answer = sim.get(SELF_115, "/api/org", &Auth::Bearer(&revoked)).await;
-    assert_errutil(&answer, Errutil::RevokedKey);
+    sim.assert_org_rejected(SELF_115, &revoked, Errutil::RevokedKey)
+        .await;
 
     let (deleted_id, deleted) = sim
         .create_token(SELF_115, &ADMIN_115, account, "d", 0)
@@ -1000,8 +995,8 @@ async fn revoked_deleted_and_disabled_tokens_get_grafanas_401s() {
         )
         .await;
     assert_legacy(&removal, 200, "Service account token deleted");
-    let answer = sim.get(SELF_115, "/api/org", &Auth::Bearer(&deleted)).await;
-    assert_errutil(&answer, Errutil::InvalidKey);
+    sim.assert_org_rejected(SELF_115, &deleted, Errutil::InvalidKey)
+        .await;
 
     let (_, disabled) = sim
         .create_token(SELF_115, &ADMIN_115, account, "x", 0)
@@ -1013,10 +1008,8 @@ async fn revoked_deleted_and_disabled_tokens_get_grafanas_401s() {
         json!({"isDisabled": true}),
     )
     .await;
-    let answer = sim
-        .get(SELF_115, "/api/org", &Auth::Bearer(&disabled))
+    sim.assert_org_rejected(SELF_115, &disabled, Errutil::DisabledIdentity)
         .await;
-    assert_errutil(&answer, Errutil::DisabledIdentity);
 }
 
 #[tokio::test]
@@ -1044,10 +1037,7 @@ async fn a_deleted_token_on_an_older_server_gets_a_bare_unauthorized() {
 
 #[tokio::test]
 async fn token_names_are_unique_per_org_across_keys_and_tokens() {
-    let sim = start().await;
-    let account = sim
-        .create_account(SELF_115, &ADMIN_115, "namer", "Viewer")
-        .await;
+    let (sim, account) = start_with_account(SELF_115, &ADMIN_115, "namer", "Viewer").await;
     let other = sim
         .create_account(SELF_115, &ADMIN_115, "other", "Viewer")
         .await;
@@ -1081,10 +1071,7 @@ async fn token_names_are_unique_per_org_across_keys_and_tokens() {
 
 #[tokio::test]
 async fn token_ttl_rules_follow_the_instance_settings() {
-    let sim = start().await;
-    let account = sim
-        .create_account(SELF_115, &ADMIN_115, "ttl", "Viewer")
-        .await;
+    let (sim, account) = start_with_account(SELF_115, &ADMIN_115, "ttl", "Viewer").await;
     let path = format!("/api/serviceaccounts/{account}/tokens");
     let negative = sim
         .post(
@@ -1148,10 +1135,7 @@ async fn token_ttl_rules_follow_the_instance_settings() {
 
 #[tokio::test]
 async fn token_routes_answer_unknown_ids_like_grafana() {
-    let sim = start().await;
-    let account = sim
-        .create_account(SELF_115, &ADMIN_115, "owner", "Viewer")
-        .await;
+    let (sim, account) = start_with_account(SELF_115, &ADMIN_115, "owner", "Viewer").await;
     let other = sim
         .create_account(SELF_115, &ADMIN_115, "stranger", "Viewer")
         .await;

@@ -645,8 +645,8 @@ async fn deleting_an_account_deletes_its_tokens_which_then_fail_authentication()
         .delete(NEW, &format!("/api/serviceaccounts/{account}"), &NEW_ADMIN)
         .await;
     assert_legacy(&deleted, 200, "Service account deleted");
-    let answer = sim.get(NEW, "/api/org", &Auth::Bearer(&token)).await;
-    assert_errutil(&answer, Errutil::InvalidKey);
+    sim.assert_org_rejected(NEW, &token, Errutil::InvalidKey)
+        .await;
 }
 
 // ---- §8 verification endpoints --------------------------------------------------------------------

@@ -512,10 +512,7 @@ async fn wrong_methods_and_unknown_paths_everywhere_are_404_not_found() {
 
 #[tokio::test]
 async fn a_ttl_beyond_any_representable_date_is_400_not_a_panic() {
-    let sim = start().await;
-    let account = sim
-        .create_account(SELF_116, &ADMIN_116, "far-future", "Viewer")
-        .await;
+    let (sim, account) = start_with_account(SELF_116, &ADMIN_116, "far-future", "Viewer").await;
     for seconds in [i64::MAX, 9_000_000_000_000_000] {
         let answer = sim
             .post(

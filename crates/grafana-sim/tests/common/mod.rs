@@ -30,6 +30,18 @@ pub async fn start_as(instance: &str, secret_name: &str) -> (Sim, String) {
     (sim, secret)
 }
 
+/// Starts the sample fleet with one new service account (name, role); returns its id.
+pub async fn start_with_account(
+    instance: &str,
+    auth: &Auth<'_>,
+    name: &str,
+    role: &str,
+) -> (Sim, i64) {
+    let sim = start().await;
+    let account = sim.create_account(instance, auth, name, role).await;
+    (sim, account)
+}
+
 pub async fn start_with(fleet: FleetSpec) -> Sim {
     let simulator = Simulator::from_fleet(fleet).unwrap();
     let running = simulator
@@ -249,6 +261,12 @@ impl Sim {
             .create_token(instance, auth, account, token_name, seconds_to_live)
             .await;
         (account, token, key)
+    }
+
+    /// Asserts that `key` is refused on `instance` (`GET /api/org`) with `expected`.
+    pub async fn assert_org_rejected(&self, instance: &str, key: &str, expected: Errutil) {
+        let answer = self.get(instance, "/api/org", &Auth::Bearer(key)).await;
+        assert_errutil(&answer, expected);
     }
 
     /// Finds a service account id by exact name through the search API.
