@@ -192,7 +192,7 @@ async fn reset_restores_the_fleet_and_its_secrets() {
 #[tokio::test]
 async fn the_state_dump_and_workspace_list_carry_no_secrets() {
     let sim = start().await;
-    let (account, _, minted) = sim
+    let (_, _, minted) = sim
         .account_with_token(SELF_115, &ADMIN_115, ("dumped", "Viewer"), ("dumped-1", 0))
         .await;
     let dump = sim.control_get("/state").await;

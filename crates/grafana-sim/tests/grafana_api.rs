@@ -1173,7 +1173,7 @@ async fn token_routes_answer_unknown_ids_like_grafana() {
 async fn an_admin_token_can_rotate_tokens_of_other_accounts() {
     let (sim, rotator) = start_as(AMG_121, "rotation-admin-1").await;
     let auth = Auth::Bearer(&rotator);
-    let (target, _, key) = sim
+    let (_, _, key) = sim
         .account_with_token(
             AMG_121,
             &auth,
@@ -1198,7 +1198,7 @@ async fn an_admin_token_can_rotate_tokens_of_other_accounts() {
 #[tokio::test]
 async fn api_user_answers_tokens_differently_per_version() {
     let (sim, nine) = start_as(AMG_94, "terraform-admin").await;
-    let (account, _, token) = sim
+    let (_, _, token) = sim
         .account_with_token(
             AMG_94,
             &Auth::Bearer(&nine),
@@ -1210,7 +1210,7 @@ async fn api_user_answers_tokens_differently_per_version() {
     assert_eq!(profile.status, 200);
     assert_eq!(profile.json()["login"], "sa-who");
 
-    let (eleven, _, token) = sim
+    let (_, _, token) = sim
         .account_with_token(SELF_115, &ADMIN_115, ("who", "Viewer"), ("who-1", 0))
         .await;
     let forbidden = sim.get(SELF_115, "/api/user", &Auth::Bearer(&token)).await;

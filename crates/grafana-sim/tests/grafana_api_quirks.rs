@@ -69,7 +69,7 @@ async fn first_token_last_used(sim: &Sim, path: &str) -> String {
 #[tokio::test]
 async fn the_api_key_basic_form_carries_service_account_tokens_too() {
     let sim = start_with(audit_fleet()).await;
-    let (account, _, token) = sim
+    let (_, _, token) = sim
         .account_with_token(
             NEW,
             &NEW_ADMIN,
