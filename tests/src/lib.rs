@@ -640,11 +640,11 @@ impl Harness {
         for account in accounts {
             for token in self
                 .state()
-                .list_tokens(instance, 1, account.id)
+                .list_tokens(instance, 1, account.row.id)
                 .unwrap_or_default()
             {
                 if !token.has_expired && !token.is_revoked {
-                    live.push((account.name.clone(), token.name.clone()));
+                    live.push((account.row.name.clone(), token.name.clone()));
                 }
             }
         }

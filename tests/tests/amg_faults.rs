@@ -51,7 +51,7 @@ fn snapshot(harness: &Harness) -> Snapshot {
         .list_service_accounts(WORKSPACE, 1)
         .unwrap()
         .into_iter()
-        .map(|account| account.name)
+        .map(|account| account.row.name)
         .collect();
     accounts.sort();
     Snapshot {
@@ -208,11 +208,11 @@ async fn a_malformed_answer_to_the_mint_is_permanent_and_a_rerun_keeps_one_boots
         .list_service_accounts(WORKSPACE, 1)
         .unwrap()
         .into_iter()
-        .find(|account| account.name == BOOTSTRAP_NAME_PREFIX)
+        .find(|account| account.row.name == BOOTSTRAP_NAME_PREFIX)
         .unwrap();
     let live: Vec<String> = harness
         .state()
-        .list_tokens(WORKSPACE, 1, account.id)
+        .list_tokens(WORKSPACE, 1, account.row.id)
         .unwrap()
         .into_iter()
         .filter(|token| !token.has_expired && !token.is_revoked)

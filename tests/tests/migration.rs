@@ -99,7 +99,7 @@ async fn migrate_instance(harness: &Harness, instance: &str, version: &str, mode
         let accounts = harness.state().list_service_accounts(instance, 1).unwrap();
         let account = accounts
             .iter()
-            .find(|account| account.name == credential.service_account.name)
+            .find(|account| account.row.name == credential.service_account.name)
             .unwrap();
         let expected_role = if credential.service_account.name.ends_with("terraform-admin") {
             "Editor"
@@ -108,7 +108,7 @@ async fn migrate_instance(harness: &Harness, instance: &str, version: &str, mode
         };
         if !expected_role.is_empty() {
             assert_eq!(
-                account.role.as_str(),
+                account.row.role.as_str(),
                 expected_role,
                 "{instance}: Admin is capped to Editor by default"
             );

@@ -48,13 +48,10 @@ pub struct FaultSpec {
     #[serde(flatten)]
     pub kind: FaultKind,
     /// Fire on the next N matching calls, then retire. Absent: no count limit.
-    #[serde(default)]
     pub times: Option<u32>,
     /// Fire with this probability (0..=1) per matching call. Absent: always.
-    #[serde(default)]
     pub probability: Option<f64>,
     /// Seed for the probability draw, so a run can be repeated exactly.
-    #[serde(default)]
     pub seed: Option<u64>,
 }
 

@@ -327,39 +327,27 @@ pub struct TokenSpec {
     pub revoked: bool,
 }
 
-/// Hand-written so a fleet printed with `{:?}` never shows a seeded password.
-impl std::fmt::Debug for UserSpec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UserSpec")
-            .field("login", &self.login)
-            .field("is_grafana_admin", &self.is_grafana_admin)
-            .field("roles", &self.roles)
-            .finish_non_exhaustive()
-    }
-}
+// Only fields that are not secret: a fleet printed with `{:?}` never shows a seeded password.
+debug_listing_only!(UserSpec {
+    login,
+    is_grafana_admin,
+    roles
+});
 
-/// Hand-written so a fleet printed with `{:?}` never shows a seeded key secret.
-impl std::fmt::Debug for ApiKeySpec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiKeySpec")
-            .field("name", &self.name)
-            .field("role", &self.role)
-            .field("org_id", &self.org_id)
-            .field("migrated", &self.migrated)
-            .finish_non_exhaustive()
-    }
-}
+// Only fields that are not secret: a fleet printed with `{:?}` never shows a seeded key secret.
+debug_listing_only!(ApiKeySpec {
+    name,
+    role,
+    org_id,
+    migrated
+});
 
-/// Hand-written so a fleet printed with `{:?}` never shows a seeded token secret.
-impl std::fmt::Debug for TokenSpec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenSpec")
-            .field("name", &self.name)
-            .field("expires", &self.expires)
-            .field("revoked", &self.revoked)
-            .finish_non_exhaustive()
-    }
-}
+// Only fields that are not secret: a fleet printed with `{:?}` never shows a seeded token secret.
+debug_listing_only!(TokenSpec {
+    name,
+    expires,
+    revoked
+});
 
 /// A dashboard folder.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -24,6 +24,20 @@
 
 #![warn(missing_docs)]
 
+/// Implements `Debug` printing only the listed fields (and `..`), for types that hold a
+/// secret: a new field stays out of logs until someone lists it on purpose.
+macro_rules! debug_listing_only {
+    ($type:ident { $($field:ident),+ $(,)? }) => {
+        impl std::fmt::Debug for $type {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($type))
+                    $(.field(stringify!($field), &self.$field))+
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+
 pub mod clock;
 pub mod credentials;
 pub mod faults;

@@ -12,11 +12,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
+use std::time::Duration;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::Request;
 use axum::extract::connect_info::Connected;
-use axum::http::Extensions;
+use axum::http::{Extensions, HeaderValue, Response, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::IntoResponse;
 use axum::serve::{IncomingStream, Listener};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::faults::FaultKind;
 
 /// A TCP listener handing out [`KillableStream`]s.
 pub(crate) struct KillableListener {
@@ -59,6 +67,65 @@ pub(crate) fn kill_connection(extensions: &Extensions) -> bool {
         }
         None => false,
     }
+}
+
+/// What a `malformedJson` fault keeps of the real answer besides its status.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Truncation {
+    /// Keep the headers (minus `Content-Length`), as a broken proxy in front of AWS would.
+    KeepHeaders,
+    /// Keep only the status, as a broken proxy in front of Grafana would.
+    StatusOnly,
+}
+
+/// Answers a request under the injected fault (if any) that the surface's gate found:
+/// `status_answer` turns a status fault into that surface's error answer.
+pub(crate) async fn answer_under_fault(
+    fault: Option<FaultKind>,
+    request: Request,
+    next: Next,
+    status_answer: impl FnOnce(u16, Option<u64>) -> Response<Body>,
+    truncation: Truncation,
+) -> Response<Body> {
+    match fault {
+        None => next.run(request).await,
+        Some(FaultKind::Latency { ms }) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            next.run(request).await
+        }
+        Some(FaultKind::Status {
+            status,
+            retry_after_seconds,
+        }) => status_answer(status, retry_after_seconds),
+        Some(FaultKind::Drop) => {
+            kill_connection(request.extensions());
+            StatusCode::BAD_GATEWAY.into_response()
+        }
+        Some(FaultKind::MalformedJson) => truncate(next.run(request).await, truncation).await,
+    }
+}
+
+/// Keeps the status (and headers, if asked) and declares JSON, but cuts the body in the
+/// middle of a value.
+async fn truncate(response: Response<Body>, truncation: Truncation) -> Response<Body> {
+    let (mut parts, body) = response.into_parts();
+    let bytes = to_bytes(body, 1 << 20).await.unwrap_or_default();
+    let cut = (bytes.len() / 2).max(1).min(bytes.len());
+    let mut truncated = bytes.slice(..cut).to_vec();
+    if truncated.is_empty() {
+        truncated.extend_from_slice(b"{\"message\": ");
+    }
+    match truncation {
+        Truncation::KeepHeaders => {
+            parts.headers.remove(header::CONTENT_LENGTH);
+        }
+        Truncation::StatusOnly => parts.headers.clear(),
+    }
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, Body::from(truncated))
 }
 
 impl Listener for KillableListener {

@@ -20,7 +20,7 @@ use aws_sdk_grafana::operation::list_workspace_service_account_tokens::ListWorks
 use aws_sdk_grafana::operation::list_workspace_service_accounts::ListWorkspaceServiceAccountsError;
 use aws_sdk_grafana::operation::list_workspaces::ListWorkspacesError;
 use aws_sdk_grafana::types::{
-    AuthenticationProviderTypes, Role, ValidationExceptionReason, WorkspaceStatus,
+    AuthenticationProviderTypes, Role, ValidationExceptionReason, WorkspaceStatus, WorkspaceSummary,
 };
 use grafana_sim::{FaultKind, FaultSpec, FleetSpec, RunningSim, Simulator};
 use serde_json::Value;
@@ -86,6 +86,16 @@ fn client_with(sim: &RunningSim, region: &str, retry: RetryConfig) -> Client {
 
 fn client(sim: &RunningSim) -> Client {
     client_with(sim, "us-east-1", RetryConfig::disabled())
+}
+
+/// Every workspace the client's region lists, through the SDK's paginator (pages of
+/// `page_size` when given, else AMG's default).
+async fn all_workspaces(amg: &Client, page_size: Option<i32>) -> Vec<WorkspaceSummary> {
+    let mut paginator = amg.list_workspaces().into_paginator();
+    if let Some(size) = page_size {
+        paginator = paginator.page_size(size);
+    }
+    paginator.items().send().try_collect().await.unwrap()
 }
 
 fn status_fault(
@@ -156,15 +166,7 @@ async fn sa_with_token(
 async fn list_workspaces_pages_through_this_regions_amg_workspaces_only() {
     let sim = start().await;
     let amg = client(&sim);
-    let summaries: Vec<_> = amg
-        .list_workspaces()
-        .into_paginator()
-        .page_size(2)
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .unwrap();
+    let summaries = all_workspaces(&amg, Some(2)).await;
     let ids: Vec<&str> = summaries.iter().map(|summary| summary.id()).collect();
     assert_eq!(ids, vec![PROD, V9, V12, V8, UPDATING]);
     // Five workspaces at two per page is three calls.
@@ -202,14 +204,8 @@ async fn list_workspaces_pages_through_this_regions_amg_workspaces_only() {
     assert_eq!(summaries[4].status(), &WorkspaceStatus::Updating);
     assert_eq!(summaries[1].grafana_version(), "9.4");
 
-    let eu: Vec<_> = client_with(&sim, "eu-west-1", RetryConfig::disabled())
-        .list_workspaces()
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .unwrap();
+    let eu_client = client_with(&sim, "eu-west-1", RetryConfig::disabled());
+    let eu = all_workspaces(&eu_client, None).await;
     assert_eq!(eu.iter().map(|w| w.id()).collect::<Vec<_>>(), vec![EU]);
     sim.shutdown().await;
 }

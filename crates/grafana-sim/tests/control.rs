@@ -128,10 +128,7 @@ async fn invalid_fault_rules_are_rejected() {
 
 #[tokio::test]
 async fn request_counts_are_kept_per_workspace_and_route_template() {
-    let sim = start().await;
-    let account = sim
-        .create_account(SELF_115, &ADMIN_115, "counted", "Viewer")
-        .await;
+    let (sim, account) = start_with_account(SELF_115, &ADMIN_115, "counted", "Viewer").await;
     sim.create_token(SELF_115, &ADMIN_115, account, "c1", 0)
         .await;
     sim.create_token(SELF_115, &ADMIN_115, account, "c2", 0)
@@ -167,23 +164,16 @@ async fn the_clock_can_be_read_and_advanced() {
 
 #[tokio::test]
 async fn advancing_past_a_seeded_expiry_expires_that_token() {
-    let sim = start().await;
-    let soon = sim.secret(AMG_104, "terraform-2025-q1").await;
-    assert_eq!(
-        sim.get(AMG_104, "/api/org", &Auth::Bearer(&soon))
-            .await
-            .status,
-        200
-    );
+    let (sim, soon) = start_as(AMG_104, "terraform-2025-q1").await;
+    sim.assert_org_ok(AMG_104, &soon).await;
     sim.advance_clock(3 * 86_400).await;
-    let answer = sim.get(AMG_104, "/api/org", &Auth::Bearer(&soon)).await;
-    assert_errutil(&answer, 401, "api-key.expired", "Expired API key");
+    sim.assert_org_rejected(AMG_104, &soon, Errutil::ExpiredKey)
+        .await;
 }
 
 #[tokio::test]
 async fn reset_restores_the_fleet_and_its_secrets() {
-    let sim = start().await;
-    let key = sim.secret(SELF_115, "backup-job").await;
+    let (sim, key) = start_as(SELF_115, "backup-job").await;
     let id = sim
         .create_account(SELF_115, &ADMIN_115, "temporary", "Viewer")
         .await;
@@ -196,22 +186,14 @@ async fn reset_restores_the_fleet_and_its_secrets() {
     assert_eq!(gone.status, 404);
     assert_eq!(sim.control_get("/clock").await.json()["offsetSeconds"], 0);
     assert_eq!(sim.secret(SELF_115, "backup-job").await, key);
-    assert_eq!(
-        sim.get(SELF_115, "/api/org", &Auth::Bearer(&key))
-            .await
-            .status,
-        200
-    );
+    sim.assert_org_ok(SELF_115, &key).await;
 }
 
 #[tokio::test]
 async fn the_state_dump_and_workspace_list_carry_no_secrets() {
     let sim = start().await;
-    let account = sim
-        .create_account(SELF_115, &ADMIN_115, "dumped", "Viewer")
-        .await;
-    let (_, minted) = sim
-        .create_token(SELF_115, &ADMIN_115, account, "dumped-1", 0)
+    let (_, _, minted) = sim
+        .account_with_token(SELF_115, &ADMIN_115, ("dumped", "Viewer"), ("dumped-1", 0))
         .await;
     let dump = sim.control_get("/state").await;
     assert_eq!(dump.status, 200);

@@ -32,11 +32,11 @@ async fn health_reports_each_instance_version_and_ignores_credentials() {
 async fn missing_or_malformed_credentials_are_401() {
     let sim = start().await;
     let none = sim.get(SELF_115, "/api/org", &Auth::None).await;
-    assert_errutil(&none, 401, "auth.unauthorized", "Unauthorized");
+    assert_errutil(&none, Errutil::Unauthorized);
     let junk = sim
         .get(SELF_115, "/api/org", &Auth::Bearer("not-a-key"))
         .await;
-    assert_errutil(&junk, 401, "api-key.invalid", "Invalid API key");
+    assert_errutil(&junk, Errutil::InvalidKey);
     let bad_checksum = sim
         .get(
             SELF_115,
@@ -44,7 +44,7 @@ async fn missing_or_malformed_credentials_are_401() {
             &Auth::Bearer("glsa_abcdefghijklmnopqrstuvwxyz012345_00000000"),
         )
         .await;
-    assert_errutil(&bad_checksum, 401, "api-key.invalid", "Invalid API key");
+    assert_errutil(&bad_checksum, Errutil::InvalidKey);
     let wrong_password = sim
         .get(SELF_115, "/api/org", &Auth::User("admin", "nope"))
         .await;
@@ -53,8 +53,7 @@ async fn missing_or_malformed_credentials_are_401() {
 
 #[tokio::test]
 async fn legacy_keys_authenticate_as_bearer_and_as_api_key_basic() {
-    let sim = start().await;
-    let key = sim.secret(AMG_94, "terraform-admin").await;
+    let (sim, key) = start_as(AMG_94, "terraform-admin").await;
     for auth in [Auth::Bearer(&key), Auth::ApiKeyBasic(&key)] {
         let answer = sim.get(AMG_94, "/api/org", &auth).await;
         assert_eq!(answer.status, 200, "{}", answer.text);
@@ -65,8 +64,7 @@ async fn legacy_keys_authenticate_as_bearer_and_as_api_key_basic() {
 
 #[tokio::test]
 async fn org_header_or_target_org_id_different_from_the_key_org_is_401() {
-    let sim = start().await;
-    let key = sim.secret(SELF_115, "backup-job").await;
+    let (sim, key) = start_as(SELF_115, "backup-job").await;
     let by_header = sim
         .send(
             sim.request(
@@ -78,21 +76,11 @@ async fn org_header_or_target_org_id_different_from_the_key_org_is_401() {
             .header("X-Grafana-Org-Id", "2"),
         )
         .await;
-    assert_errutil(
-        &by_header,
-        401,
-        "api-key.organization-mismatch",
-        "API key does not belong to the requested organization",
-    );
+    assert_errutil(&by_header, Errutil::OrgMismatch);
     let by_query = sim
         .get(SELF_115, "/api/org?targetOrgId=2", &Auth::Bearer(&key))
         .await;
-    assert_errutil(
-        &by_query,
-        401,
-        "api-key.organization-mismatch",
-        "API key does not belong to the requested organization",
-    );
+    assert_errutil(&by_query, Errutil::OrgMismatch);
     let same_org = sim
         .get(SELF_115, "/api/org?targetOrgId=1", &Auth::Bearer(&key))
         .await;
@@ -121,16 +109,14 @@ async fn basic_auth_users_switch_org_with_the_header() {
 
 #[tokio::test]
 async fn an_expired_legacy_key_is_rejected_with_expired_api_key() {
-    let sim = start().await;
-    let key = sim.secret(AMG_94, "old-exporter").await;
-    let answer = sim.get(AMG_94, "/api/org", &Auth::Bearer(&key)).await;
-    assert_errutil(&answer, 401, "api-key.expired", "Expired API key");
+    let (sim, key) = start_as(AMG_94, "old-exporter").await;
+    sim.assert_org_rejected(AMG_94, &key, Errutil::ExpiredKey)
+        .await;
 }
 
 #[tokio::test]
 async fn unknown_routes_and_wrong_methods_are_404_not_found() {
-    let sim = start().await;
-    let key = sim.secret(AMG_94, "terraform-admin").await;
+    let (sim, key) = start_as(AMG_94, "terraform-admin").await;
     let unknown = sim
         .get(AMG_94, "/api/does-not-exist", &Auth::Bearer(&key))
         .await;
@@ -145,8 +131,7 @@ async fn unknown_routes_and_wrong_methods_are_404_not_found() {
 
 #[tokio::test]
 async fn key_list_hides_expired_and_migrated_keys_and_omits_empty_fields() {
-    let sim = start().await;
-    let key = sim.secret(AMG_104, "bootstrap-admin").await;
+    let (sim, key) = start_as(AMG_104, "bootstrap-admin").await;
     let answer = sim
         .get(AMG_104, "/api/auth/keys", &Auth::Bearer(&key))
         .await;
@@ -201,8 +186,7 @@ async fn key_list_hides_expired_and_migrated_keys_and_omits_empty_fields() {
 
 #[tokio::test]
 async fn key_list_is_capped_at_100() {
-    let sim = start().await;
-    let key = sim.secret(AMG_94, "terraform-admin").await;
+    let (sim, key) = start_as(AMG_94, "terraform-admin").await;
     for index in 0..100 {
         let answer = sim
             .post(
@@ -233,8 +217,7 @@ async fn key_list_is_capped_at_100() {
 
 #[tokio::test]
 async fn creating_keys_on_9_4_returns_a_working_base64_key_and_validates_input() {
-    let sim = start().await;
-    let admin = sim.secret(AMG_94, "terraform-admin").await;
+    let (sim, admin) = start_as(AMG_94, "terraform-admin").await;
     let created = sim
         .post(
             AMG_94,
@@ -248,12 +231,7 @@ async fn creating_keys_on_9_4_returns_a_working_base64_key_and_validates_input()
     assert_eq!(body["name"], "new-key");
     let new_key = body["key"].as_str().unwrap();
     assert!(!new_key.starts_with("glsa_"));
-    assert_eq!(
-        sim.get(AMG_94, "/api/org", &Auth::Bearer(new_key))
-            .await
-            .status,
-        200
-    );
+    sim.assert_org_ok(AMG_94, new_key).await;
 
     let duplicate = sim
         .post(
@@ -294,8 +272,7 @@ async fn creating_keys_on_9_4_returns_a_working_base64_key_and_validates_input()
 
 #[tokio::test]
 async fn key_ttl_must_be_set_when_a_global_maximum_is_configured() {
-    let sim = start().await;
-    let admin = sim.secret(AMG_104, "bootstrap-admin").await;
+    let (sim, admin) = start_as(AMG_104, "bootstrap-admin").await;
     let unset = sim
         .post(
             AMG_104,
@@ -363,8 +340,7 @@ async fn key_creation_is_gone_from_11_3_and_key_routes_vanish_in_12_1() {
 
 #[tokio::test]
 async fn deleting_keys_only_deletes_plain_keys() {
-    let sim = start().await;
-    let admin = sim.secret(AMG_104, "bootstrap-admin").await;
+    let (sim, admin) = start_as(AMG_104, "bootstrap-admin").await;
     let auth = Auth::Bearer(&admin);
     let invalid = sim.delete(AMG_104, "/api/auth/keys/abc", &auth).await;
     assert_legacy(&invalid, 400, "id is invalid");
@@ -410,8 +386,7 @@ async fn deleting_keys_only_deletes_plain_keys() {
 
 #[tokio::test]
 async fn migrating_one_key_keeps_its_row_and_its_old_string_working() {
-    let sim = start().await;
-    let admin = sim.secret(AMG_104, "bootstrap-admin").await;
+    let (sim, admin) = start_as(AMG_104, "bootstrap-admin").await;
     let wallboard = sim.secret(AMG_104, "wallboard").await;
     let auth = Auth::Bearer(&admin);
     let keys = sim.get(AMG_104, "/api/auth/keys", &auth).await.json();
@@ -452,12 +427,7 @@ async fn migrating_one_key_keeps_its_row_and_its_old_string_working() {
     assert_eq!(tokens[0]["name"], "wallboard");
     let keys_after = sim.get(AMG_104, "/api/auth/keys", &auth).await;
     assert!(!keys_after.text.contains("wallboard"));
-    assert_eq!(
-        sim.get(AMG_104, "/api/org", &Auth::Bearer(&wallboard))
-            .await
-            .status,
-        200
-    );
+    sim.assert_org_ok(AMG_104, &wallboard).await;
 
     let noop = sim
         .post(
@@ -484,8 +454,7 @@ async fn migrating_one_key_keeps_its_row_and_its_old_string_working() {
 
 #[tokio::test]
 async fn migrating_one_key_when_none_are_left_is_a_500() {
-    let sim = start().await;
-    let admin = sim.secret(AMG_104, "bootstrap-admin").await;
+    let (sim, admin) = start_as(AMG_104, "bootstrap-admin").await;
     let auth = Auth::Bearer(&admin);
     let all = sim
         .post(AMG_104, "/api/serviceaccounts/migrate", &auth, json!({}))
@@ -499,8 +468,7 @@ async fn migrating_one_key_when_none_are_left_is_a_500() {
 
 #[tokio::test]
 async fn bulk_migration_answers_a_message_on_9_4_and_a_result_from_10_1() {
-    let sim = start().await;
-    let nine = sim.secret(AMG_94, "terraform-admin").await;
+    let (sim, nine) = start_as(AMG_94, "terraform-admin").await;
     let answer = sim
         .post(
             AMG_94,
@@ -549,8 +517,7 @@ async fn bulk_migration_answers_a_message_on_9_4_and_a_result_from_10_1() {
 
 #[tokio::test]
 async fn bulk_migration_reports_failures_without_failing_the_request() {
-    let sim = start().await;
-    let admin = sim.secret(AMG_104, "bootstrap-admin").await;
+    let (sim, admin) = start_as(AMG_104, "bootstrap-admin").await;
     let auth = Auth::Bearer(&admin);
     // 10.4 logins are `sa-<name>`: an account named `autogen-1-wallboard` takes the login the
     // migration of `wallboard` wants, and 10.x does not retry with suffixes.
@@ -597,35 +564,21 @@ async fn grafana_11_6_auto_migrated_every_key_at_start() {
         vec!["sa-autogen-1-deployer", "sa-autogen-1-nightly-report"]
     );
     let nightly = sim.secret(SELF_116, "Nightly Report").await;
-    assert_eq!(
-        sim.get(SELF_116, "/api/org", &Auth::Bearer(&nightly))
-            .await
-            .status,
-        200
-    );
+    sim.assert_org_ok(SELF_116, &nightly).await;
 }
 
 #[tokio::test]
 async fn grafana_12_1_rejects_unmigrated_keys_but_accepts_migrated_ones() {
-    let sim = start().await;
-    let forgotten = sim.secret(SELF_121, "forgotten-key").await;
-    let rejected = sim
-        .get(SELF_121, "/api/org", &Auth::Bearer(&forgotten))
+    let (sim, forgotten) = start_as(SELF_121, "forgotten-key").await;
+    sim.assert_org_rejected(SELF_121, &forgotten, Errutil::InvalidKey)
         .await;
-    assert_errutil(&rejected, 401, "api-key.invalid", "Invalid API key");
     let migrated = sim.secret(AMG_121, "pre-upgrade-key").await;
-    assert_eq!(
-        sim.get(AMG_121, "/api/org", &Auth::Bearer(&migrated))
-            .await
-            .status,
-        200
-    );
+    sim.assert_org_ok(AMG_121, &migrated).await;
 }
 
 #[tokio::test]
 async fn nine_x_only_migration_endpoints_exist_on_9_4_only() {
-    let sim = start().await;
-    let nine = sim.secret(AMG_94, "terraform-admin").await;
+    let (sim, nine) = start_as(AMG_94, "terraform-admin").await;
     let status = sim
         .get(
             AMG_94,
@@ -736,12 +689,7 @@ async fn service_account_creation_errors_follow_grafana() {
             json!({"name": "DUP"}),
         )
         .await;
-    assert_errutil(
-        &duplicate,
-        400,
-        "serviceaccounts.ErrAlreadyExists",
-        "service account already exists",
-    );
+    assert_errutil(&duplicate, Errutil::SaExists);
     let bad_role = sim
         .post(
             SELF_115,
@@ -750,12 +698,7 @@ async fn service_account_creation_errors_follow_grafana() {
             json!({"name": "x", "role": "Owner"}),
         )
         .await;
-    assert_errutil(
-        &bad_role,
-        400,
-        "serviceaccounts.ErrInvalidRoleSpecified",
-        "invalid role specified",
-    );
+    assert_errutil(&bad_role, Errutil::SaBadRole);
     let malformed = sim
         .post_raw(SELF_115, "/api/serviceaccounts", &ADMIN_115, "{\"name\":")
         .await;
@@ -825,10 +768,7 @@ async fn service_account_search_paginates_and_filters() {
 
 #[tokio::test]
 async fn get_patch_and_delete_a_service_account() {
-    let sim = start().await;
-    let id = sim
-        .create_account(SELF_115, &ADMIN_115, "lifecycle", "Viewer")
-        .await;
+    let (sim, id) = start_with_account(SELF_115, &ADMIN_115, "lifecycle", "Viewer").await;
     let profile = sim
         .get(SELF_115, &format!("/api/serviceaccounts/{id}"), &ADMIN_115)
         .await;
@@ -855,21 +795,11 @@ async fn get_patch_and_delete_a_service_account() {
     let missing = sim
         .get(SELF_115, &format!("/api/serviceaccounts/{id}"), &ADMIN_115)
         .await;
-    assert_errutil(
-        &missing,
-        404,
-        "serviceaccounts.ErrNotFound",
-        "service account not found",
-    );
+    assert_errutil(&missing, Errutil::SaNotFound);
     let again = sim
         .delete(SELF_115, &format!("/api/serviceaccounts/{id}"), &ADMIN_115)
         .await;
-    assert_errutil(
-        &again,
-        404,
-        "serviceaccounts.ErrNotFound",
-        "service account not found",
-    );
+    assert_errutil(&again, Errutil::SaNotFound);
     let invalid = sim
         .get(SELF_115, "/api/serviceaccounts/abc", &ADMIN_115)
         .await;
@@ -965,8 +895,7 @@ async fn permissions_endpoint_reflects_the_token_role() {
 
 #[tokio::test]
 async fn token_list_has_present_with_null_fields_and_the_seven_day_rule() {
-    let sim = start().await;
-    let admin = sim.secret(AMG_104, "bootstrap-admin").await;
+    let (sim, admin) = start_as(AMG_104, "bootstrap-admin").await;
     let auth = Auth::Bearer(&admin);
     let terraform = sim.account_id(AMG_104, &auth, "terraform").await;
     let id = sim
@@ -1012,11 +941,8 @@ async fn token_list_has_present_with_null_fields_and_the_seven_day_rule() {
 #[tokio::test]
 async fn a_minted_token_works_then_expires_when_the_clock_advances() {
     let sim = start().await;
-    let account = sim
-        .create_account(SELF_115, &ADMIN_115, "minter", "Admin")
-        .await;
-    let (token_id, key) = sim
-        .create_token(SELF_115, &ADMIN_115, account, "short", 3600)
+    let (account, token_id, key) = sim
+        .account_with_token(SELF_115, &ADMIN_115, ("minter", "Admin"), ("short", 3600))
         .await;
     assert!(key.starts_with("glsa_") && key.len() == 46);
     let org = sim.get(SELF_115, "/api/org", &Auth::Bearer(&key)).await;
@@ -1037,18 +963,15 @@ async fn a_minted_token_works_then_expires_when_the_clock_advances() {
         .unwrap();
     assert!(row["lastUsedAt"].is_string(), "lastUsedAt updated on use");
     sim.advance_clock(3601).await;
-    let expired = sim.get(SELF_115, "/api/org", &Auth::Bearer(&key)).await;
-    assert_errutil(&expired, 401, "api-key.expired", "Expired API key");
+    sim.assert_org_rejected(SELF_115, &key, Errutil::ExpiredKey)
+        .await;
 }
 
 #[tokio::test]
 async fn revoked_deleted_and_disabled_tokens_get_grafanas_401s() {
     let sim = start().await;
-    let account = sim
-        .create_account(SELF_115, &ADMIN_115, "victim", "Editor")
-        .await;
-    let (revoked_id, revoked) = sim
-        .create_token(SELF_115, &ADMIN_115, account, "r", 0)
+    let (account, revoked_id, revoked) = sim
+        .account_with_token(SELF_115, &ADMIN_115, ("victim", "Editor"), ("r", 0))
         .await;
     let revoke = sim
         .control_post(
@@ -1057,18 +980,13 @@ async fn revoked_deleted_and_disabled_tokens_get_grafanas_401s() {
         )
         .await;
     assert_eq!(revoke.status, 200);
-    let answer = sim.get(SELF_115, "/api/org", &Auth::Bearer(&revoked)).await;
-    assert_errutil(&answer, 401, "api-key.revoked", "Revoked API key");
+    sim.assert_org_rejected(SELF_115, &revoked, Errutil::RevokedKey)
+        .await;
 
     let (deleted_id, deleted) = sim
         .create_token(SELF_115, &ADMIN_115, account, "d", 0)
         .await;
-    assert_eq!(
-        sim.get(SELF_115, "/api/org", &Auth::Bearer(&deleted))
-            .await
-            .status,
-        200
-    );
+    sim.assert_org_ok(SELF_115, &deleted).await;
     let removal = sim
         .delete(
             SELF_115,
@@ -1077,8 +995,8 @@ async fn revoked_deleted_and_disabled_tokens_get_grafanas_401s() {
         )
         .await;
     assert_legacy(&removal, 200, "Service account token deleted");
-    let answer = sim.get(SELF_115, "/api/org", &Auth::Bearer(&deleted)).await;
-    assert_errutil(&answer, 401, "api-key.invalid", "Invalid API key");
+    sim.assert_org_rejected(SELF_115, &deleted, Errutil::InvalidKey)
+        .await;
 
     let (_, disabled) = sim
         .create_token(SELF_115, &ADMIN_115, account, "x", 0)
@@ -1090,20 +1008,16 @@ async fn revoked_deleted_and_disabled_tokens_get_grafanas_401s() {
         json!({"isDisabled": true}),
     )
     .await;
-    let answer = sim
-        .get(SELF_115, "/api/org", &Auth::Bearer(&disabled))
+    sim.assert_org_rejected(SELF_115, &disabled, Errutil::DisabledIdentity)
         .await;
-    assert_errutil(&answer, 401, "identity.disabled", "Unauthorized");
 }
 
 #[tokio::test]
 async fn a_deleted_token_on_an_older_server_gets_a_bare_unauthorized() {
-    let sim = start().await;
-    let admin = sim.secret(AMG_104, "bootstrap-admin").await;
+    let (sim, admin) = start_as(AMG_104, "bootstrap-admin").await;
     let auth = Auth::Bearer(&admin);
-    let account = sim.create_account(AMG_104, &auth, "older", "Viewer").await;
-    let (id, key) = sim
-        .create_token(AMG_104, &auth, account, "gone", 3600)
+    let (account, id, key) = sim
+        .account_with_token(AMG_104, &auth, ("older", "Viewer"), ("gone", 3600))
         .await;
     let removal = sim
         .delete(
@@ -1123,10 +1037,7 @@ async fn a_deleted_token_on_an_older_server_gets_a_bare_unauthorized() {
 
 #[tokio::test]
 async fn token_names_are_unique_per_org_across_keys_and_tokens() {
-    let sim = start().await;
-    let account = sim
-        .create_account(SELF_115, &ADMIN_115, "namer", "Viewer")
-        .await;
+    let (sim, account) = start_with_account(SELF_115, &ADMIN_115, "namer", "Viewer").await;
     let other = sim
         .create_account(SELF_115, &ADMIN_115, "other", "Viewer")
         .await;
@@ -1141,12 +1052,7 @@ async fn token_names_are_unique_per_org_across_keys_and_tokens() {
                 json!({"name": name}),
             )
             .await;
-        assert_errutil(
-            &duplicate,
-            400,
-            "serviceaccounts.ErrTokenAlreadyExists",
-            "service account token with given name already exists in the organization",
-        );
+        assert_errutil(&duplicate, Errutil::TokenNameTaken);
     }
     let nine = sim.secret(AMG_94, "terraform-admin").await;
     let old_account = sim
@@ -1165,10 +1071,7 @@ async fn token_names_are_unique_per_org_across_keys_and_tokens() {
 
 #[tokio::test]
 async fn token_ttl_rules_follow_the_instance_settings() {
-    let sim = start().await;
-    let account = sim
-        .create_account(SELF_115, &ADMIN_115, "ttl", "Viewer")
-        .await;
+    let (sim, account) = start_with_account(SELF_115, &ADMIN_115, "ttl", "Viewer").await;
     let path = format!("/api/serviceaccounts/{account}/tokens");
     let negative = sim
         .post(
@@ -1178,12 +1081,7 @@ async fn token_ttl_rules_follow_the_instance_settings() {
             json!({"name": "n", "secondsToLive": -1}),
         )
         .await;
-    assert_errutil(
-        &negative,
-        400,
-        "serviceaccounts.ErrInvalidInput",
-        "invalid SecondsToLive value",
-    );
+    assert_errutil(&negative, Errutil::BadTtl);
     let beyond = sim
         .post(
             SELF_115,
@@ -1237,10 +1135,7 @@ async fn token_ttl_rules_follow_the_instance_settings() {
 
 #[tokio::test]
 async fn token_routes_answer_unknown_ids_like_grafana() {
-    let sim = start().await;
-    let account = sim
-        .create_account(SELF_115, &ADMIN_115, "owner", "Viewer")
-        .await;
+    let (sim, account) = start_with_account(SELF_115, &ADMIN_115, "owner", "Viewer").await;
     let other = sim
         .create_account(SELF_115, &ADMIN_115, "stranger", "Viewer")
         .await;
@@ -1254,12 +1149,7 @@ async fn token_routes_answer_unknown_ids_like_grafana() {
             &ADMIN_115,
         )
         .await;
-    assert_errutil(
-        &cross,
-        404,
-        "serviceaccounts.ErrTokenNotFound",
-        "service account token not found",
-    );
+    assert_errutil(&cross, Errutil::TokenNotFound);
     let no_account = sim
         .post(
             SELF_115,
@@ -1268,12 +1158,7 @@ async fn token_routes_answer_unknown_ids_like_grafana() {
             json!({"name": "z"}),
         )
         .await;
-    assert_errutil(
-        &no_account,
-        404,
-        "serviceaccounts.ErrNotFound",
-        "service account not found",
-    );
+    assert_errutil(&no_account, Errutil::SaNotFound);
     let bad_token_id = sim
         .delete(
             SELF_115,
@@ -1286,14 +1171,15 @@ async fn token_routes_answer_unknown_ids_like_grafana() {
 
 #[tokio::test]
 async fn an_admin_token_can_rotate_tokens_of_other_accounts() {
-    let sim = start().await;
-    let rotator = sim.secret(AMG_121, "rotation-admin-1").await;
+    let (sim, rotator) = start_as(AMG_121, "rotation-admin-1").await;
     let auth = Auth::Bearer(&rotator);
-    let target = sim
-        .create_account(AMG_121, &auth, "consumer", "Editor")
-        .await;
-    let (_, key) = sim
-        .create_token(AMG_121, &auth, target, "consumer-1", 86_400)
+    let (_, _, key) = sim
+        .account_with_token(
+            AMG_121,
+            &auth,
+            ("consumer", "Editor"),
+            ("consumer-1", 86_400),
+        )
         .await;
     let permissions = sim
         .get(
@@ -1311,23 +1197,21 @@ async fn an_admin_token_can_rotate_tokens_of_other_accounts() {
 
 #[tokio::test]
 async fn api_user_answers_tokens_differently_per_version() {
-    let sim = start().await;
-    let nine = sim.secret(AMG_94, "terraform-admin").await;
-    let account = sim
-        .create_account(AMG_94, &Auth::Bearer(&nine), "who", "Viewer")
-        .await;
-    let (_, token) = sim
-        .create_token(AMG_94, &Auth::Bearer(&nine), account, "who-1", 0)
+    let (sim, nine) = start_as(AMG_94, "terraform-admin").await;
+    let (_, _, token) = sim
+        .account_with_token(
+            AMG_94,
+            &Auth::Bearer(&nine),
+            ("who", "Viewer"),
+            ("who-1", 0),
+        )
         .await;
     let profile = sim.get(AMG_94, "/api/user", &Auth::Bearer(&token)).await;
     assert_eq!(profile.status, 200);
     assert_eq!(profile.json()["login"], "sa-who");
 
-    let eleven = sim
-        .create_account(SELF_115, &ADMIN_115, "who", "Viewer")
-        .await;
-    let (_, token) = sim
-        .create_token(SELF_115, &ADMIN_115, eleven, "who-1", 0)
+    let (_, _, token) = sim
+        .account_with_token(SELF_115, &ADMIN_115, ("who", "Viewer"), ("who-1", 0))
         .await;
     let forbidden = sim.get(SELF_115, "/api/user", &Auth::Bearer(&token)).await;
     assert_legacy(&forbidden, 403, "Endpoint only available for users");

@@ -69,11 +69,13 @@ async fn first_token_last_used(sim: &Sim, path: &str) -> String {
 #[tokio::test]
 async fn the_api_key_basic_form_carries_service_account_tokens_too() {
     let sim = start_with(audit_fleet()).await;
-    let account = sim
-        .create_account(NEW, &NEW_ADMIN, "basic-form", "Viewer")
-        .await;
-    let (_, token) = sim
-        .create_token(NEW, &NEW_ADMIN, account, "basic-form-1", 0)
+    let (_, _, token) = sim
+        .account_with_token(
+            NEW,
+            &NEW_ADMIN,
+            ("basic-form", "Viewer"),
+            ("basic-form-1", 0),
+        )
         .await;
     let answer = sim.get(NEW, "/api/org", &Auth::ApiKeyBasic(&token)).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
@@ -84,7 +86,7 @@ async fn the_api_key_basic_form_carries_service_account_tokens_too() {
             &Auth::ApiKeyBasic("glsa_abcdefghijklmnopqrstuvwxyz012345_00000000"),
         )
         .await;
-    assert_errutil(&wrong, 401, "api-key.invalid", "Invalid API key");
+    assert_errutil(&wrong, Errutil::InvalidKey);
 }
 
 #[tokio::test]
@@ -296,8 +298,7 @@ async fn migrated_logins_keep_their_case_on_10_x_and_are_lowercased_with_suffixe
 
 #[tokio::test]
 async fn bulk_migration_up_to_10_0_fails_with_500_when_a_key_cannot_be_converted() {
-    let sim = start().await;
-    let nine = sim.secret(AMG_94, "terraform-admin").await;
+    let (sim, nine) = start_as(AMG_94, "terraform-admin").await;
     let auth = Auth::Bearer(&nine);
     // 9.4 logins are `sa-<name>`: this account takes the login the migration of ci-deploy wants.
     sim.create_account(AMG_94, &auth, "autogen-1-ci-deploy", "Viewer")
@@ -334,12 +335,7 @@ async fn a_role_above_the_callers_is_403_for_an_editor_granted_service_account_m
             json!({"name": "too-strong", "role": "Admin"}),
         )
         .await;
-    assert_errutil(
-        &above,
-        403,
-        "serviceaccounts.ErrRoleForbidden",
-        "can not assign a role higher than user's role",
-    );
+    assert_errutil(&above, Errutil::RoleForbidden);
     let id = sim
         .create_account(NEW, &NEW_SA_MANAGER, "managed", "Editor")
         .await;
@@ -351,19 +347,11 @@ async fn a_role_above_the_callers_is_403_for_an_editor_granted_service_account_m
             json!({"role": "Admin"}),
         )
         .await;
-    assert_errutil(
-        &promote,
-        403,
-        "serviceaccounts.ErrRoleForbidden",
-        "can not assign a role higher than user's role",
-    );
+    assert_errutil(&promote, Errutil::RoleForbidden);
     let (_, token) = sim
         .create_token(NEW, &NEW_SA_MANAGER, id, "managed-1", 3600)
         .await;
-    assert_eq!(
-        sim.get(NEW, "/api/org", &Auth::Bearer(&token)).await.status,
-        200
-    );
+    sim.assert_org_ok(NEW, &token).await;
 }
 
 #[tokio::test]
@@ -417,12 +405,7 @@ async fn service_account_logins_include_the_org_only_on_newer_servers() {
             .await;
         assert_eq!(second.status.as_u16(), second_org_status, "{}", second.text);
         if second_org_status == 400 {
-            assert_errutil(
-                &second,
-                400,
-                "serviceaccounts.ErrAlreadyExists",
-                "service account already exists",
-            );
+            assert_errutil(&second, Errutil::SaExists);
         } else {
             assert_eq!(second.json()["login"], "sa-2-twin");
             assert_eq!(second.json()["orgId"], 2);
@@ -441,12 +424,7 @@ async fn renaming_into_a_taken_name_is_400_and_other_patch_errors_follow_create(
     let collision = sim
         .patch(NEW, &path, &NEW_ADMIN, json!({"name": "First"}))
         .await;
-    assert_errutil(
-        &collision,
-        400,
-        "serviceaccounts.ErrAlreadyExists",
-        "service account already exists",
-    );
+    assert_errutil(&collision, Errutil::SaExists);
     let same = sim
         .patch(NEW, &path, &NEW_ADMIN, json!({"name": "Second"}))
         .await;
@@ -457,12 +435,7 @@ async fn renaming_into_a_taken_name_is_400_and_other_patch_errors_follow_create(
     let bad_role = sim
         .patch(NEW, &path, &NEW_ADMIN, json!({"role": "Owner"}))
         .await;
-    assert_errutil(
-        &bad_role,
-        400,
-        "serviceaccounts.ErrInvalidRoleSpecified",
-        "invalid role specified",
-    );
+    assert_errutil(&bad_role, Errutil::SaBadRole);
     let missing = sim
         .patch(
             NEW,
@@ -471,18 +444,12 @@ async fn renaming_into_a_taken_name_is_400_and_other_patch_errors_follow_create(
             json!({"name": "x"}),
         )
         .await;
-    assert_errutil(
-        &missing,
-        404,
-        "serviceaccounts.ErrNotFound",
-        "service account not found",
-    );
+    assert_errutil(&missing, Errutil::SaNotFound);
 }
 
 #[tokio::test]
 async fn search_filters_expired_tokens_and_adds_access_control_on_request() {
-    let sim = start().await;
-    let admin = sim.secret(AMG_104, "bootstrap-admin").await;
+    let (sim, admin) = start_as(AMG_104, "bootstrap-admin").await;
     let auth = Auth::Bearer(&admin);
     let expired = sim
         .get(
@@ -518,18 +485,14 @@ async fn search_filters_expired_tokens_and_adds_access_control_on_request() {
 
 #[tokio::test]
 async fn older_servers_answer_unknown_account_and_token_deletes_with_legacy_bodies() {
-    let sim = start().await;
-    let nine = sim.secret(AMG_94, "terraform-admin").await;
+    let (sim, nine) = start_as(AMG_94, "terraform-admin").await;
     let auth = Auth::Bearer(&nine);
     let gone = sim
         .delete(AMG_94, "/api/serviceaccounts/424242", &auth)
         .await;
     assert_legacy(&gone, 500, "Service account deletion error");
-    let account = sim
-        .create_account(AMG_94, &auth, "old-style", "Viewer")
-        .await;
-    let (token, _) = sim
-        .create_token(AMG_94, &auth, account, "old-style-1", 0)
+    let (account, token, _) = sim
+        .account_with_token(AMG_94, &auth, ("old-style", "Viewer"), ("old-style-1", 0))
         .await;
     let path = format!("/api/serviceaccounts/{account}/tokens/{token}");
     assert_legacy(
@@ -632,9 +595,8 @@ async fn seconds_until_expiration_counts_down_only_inside_the_last_seven_days() 
 #[tokio::test]
 async fn last_used_at_is_refreshed_at_most_every_five_minutes() {
     let sim = start_with(audit_fleet()).await;
-    let account = sim.create_account(NEW, &NEW_ADMIN, "user", "Viewer").await;
-    let (_, token) = sim
-        .create_token(NEW, &NEW_ADMIN, account, "user-1", 0)
+    let (account, _, token) = sim
+        .account_with_token(NEW, &NEW_ADMIN, ("user", "Viewer"), ("user-1", 0))
         .await;
     let path = format!("/api/serviceaccounts/{account}/tokens");
     sim.get(NEW, "/api/org", &Auth::Bearer(&token)).await;
@@ -661,12 +623,7 @@ async fn listing_tokens_of_an_unknown_account_is_404_and_a_bad_id_is_400() {
     let unknown = sim
         .get(NEW, "/api/serviceaccounts/424242/tokens", &NEW_ADMIN)
         .await;
-    assert_errutil(
-        &unknown,
-        404,
-        "serviceaccounts.ErrNotFound",
-        "service account not found",
-    );
+    assert_errutil(&unknown, Errutil::SaNotFound);
     let invalid = sim
         .get(NEW, "/api/serviceaccounts/x1/tokens", &NEW_ADMIN)
         .await;
@@ -676,18 +633,20 @@ async fn listing_tokens_of_an_unknown_account_is_404_and_a_bad_id_is_400() {
 #[tokio::test]
 async fn deleting_an_account_deletes_its_tokens_which_then_fail_authentication() {
     let sim = start_with(audit_fleet()).await;
-    let account = sim
-        .create_account(NEW, &NEW_ADMIN, "short-lived", "Viewer")
-        .await;
-    let (_, token) = sim
-        .create_token(NEW, &NEW_ADMIN, account, "short-lived-1", 0)
+    let (account, _, token) = sim
+        .account_with_token(
+            NEW,
+            &NEW_ADMIN,
+            ("short-lived", "Viewer"),
+            ("short-lived-1", 0),
+        )
         .await;
     let deleted = sim
         .delete(NEW, &format!("/api/serviceaccounts/{account}"), &NEW_ADMIN)
         .await;
     assert_legacy(&deleted, 200, "Service account deleted");
-    let answer = sim.get(NEW, "/api/org", &Auth::Bearer(&token)).await;
-    assert_errutil(&answer, 401, "api-key.invalid", "Invalid API key");
+    sim.assert_org_rejected(NEW, &token, Errutil::InvalidKey)
+        .await;
 }
 
 // ---- §8 verification endpoints --------------------------------------------------------------------

@@ -131,8 +131,7 @@ const TOKEN_BODIES: &[&str] = &[
 
 #[tokio::test]
 async fn malformed_and_mistyped_bodies_on_every_write_route_are_grafana_400s() {
-    let sim = start().await;
-    let nine = sim.secret(AMG_94, "terraform-admin").await;
+    let (sim, nine) = start_as(AMG_94, "terraform-admin").await;
     let nine_auth = Auth::Bearer(&nine);
     let account = sim
         .create_account(SELF_115, &ADMIN_115, "target", "Viewer")
@@ -204,8 +203,7 @@ async fn malformed_and_mistyped_bodies_on_every_write_route_are_grafana_400s() {
 
 #[tokio::test]
 async fn hostile_ids_in_paths_are_400_or_404() {
-    let sim = start().await;
-    let nine = sim.secret(AMG_94, "terraform-admin").await;
+    let (sim, nine) = start_as(AMG_94, "terraform-admin").await;
     let account = sim
         .create_account(SELF_115, &ADMIN_115, "holder", "Viewer")
         .await;
@@ -459,12 +457,7 @@ async fn unicode_and_very_long_names_round_trip_or_are_refused_cleanly() {
     let (_, token) = sim
         .create_token(SELF_115, &ADMIN_115, id, "jeton-🔑", 60)
         .await;
-    assert_eq!(
-        sim.get(SELF_115, "/api/org", &Auth::Bearer(&token))
-            .await
-            .status,
-        200
-    );
+    sim.assert_org_ok(SELF_115, &token).await;
     let found = admin_search(&sim, "query=%C3%BCn%C3%AFc").await;
     assert_eq!(found["totalCount"], 1);
 
@@ -487,12 +480,7 @@ async fn unicode_and_very_long_names_round_trip_or_are_refused_cleanly() {
     assert_not_server_error(&key, "long key name");
     if key.status.is_success() {
         let secret = key.json()["key"].as_str().unwrap().to_string();
-        assert_eq!(
-            sim.get(AMG_94, "/api/org", &Auth::Bearer(&secret))
-                .await
-                .status,
-            200
-        );
+        sim.assert_org_ok(AMG_94, &secret).await;
     }
     assert_still_serving(&sim).await;
 }
@@ -524,10 +512,7 @@ async fn wrong_methods_and_unknown_paths_everywhere_are_404_not_found() {
 
 #[tokio::test]
 async fn a_ttl_beyond_any_representable_date_is_400_not_a_panic() {
-    let sim = start().await;
-    let account = sim
-        .create_account(SELF_116, &ADMIN_116, "far-future", "Viewer")
-        .await;
+    let (sim, account) = start_with_account(SELF_116, &ADMIN_116, "far-future", "Viewer").await;
     for seconds in [i64::MAX, 9_000_000_000_000_000] {
         let answer = sim
             .post(
@@ -537,12 +522,7 @@ async fn a_ttl_beyond_any_representable_date_is_400_not_a_panic() {
                 json!({"name": "forever-and-more", "secondsToLive": seconds}),
             )
             .await;
-        assert_errutil(
-            &answer,
-            400,
-            "serviceaccounts.ErrInvalidInput",
-            "invalid SecondsToLive value",
-        );
+        assert_errutil(&answer, Errutil::BadTtl);
     }
     let key = create_key_on_9_4(
         &sim,

@@ -14,7 +14,7 @@ use super::CallContext;
 use super::error::{AmgError, ResourceKind};
 use super::input::{self, Page, PageQuery};
 use crate::fleet::WorkspaceKind;
-use crate::state::{DEFAULT_ORG_ID, NewServiceAccount, SharedState, WorkspaceView};
+use crate::state::{DEFAULT_ORG_ID, NewServiceAccount, SharedState, StateError, WorkspaceView};
 use crate::version::GrafanaVersion;
 
 /// What every handler returns: the JSON output shape, or an AMG exception.
@@ -119,6 +119,38 @@ fn visible_workspace(
         })
 }
 
+/// The visible workspace a call may change: ACTIVE, then offering what `feature` checks, in
+/// the order AMG reports them.
+fn changeable_workspace(
+    state: &SharedState,
+    context: &CallContext,
+    raw_id: &str,
+    feature: fn(&WorkspaceView) -> Result<(), AmgError>,
+) -> Result<WorkspaceView, AmgError> {
+    let workspace = visible_workspace(state, context, raw_id)?;
+    require_active(&workspace)?;
+    feature(&workspace)?;
+    Ok(workspace)
+}
+
+/// A listing's output with its `nextToken` when another page follows.
+fn paged(mut output: Value, next_token: Option<String>) -> AmgResult {
+    if let Some(token) = next_token {
+        output["nextToken"] = json!(token);
+    }
+    Ok(Json(output))
+}
+
+/// Maps a state error about the service account named by the path.
+fn account_error(path: &ServiceAccountPath) -> impl FnOnce(StateError) -> AmgError + '_ {
+    |error| {
+        AmgError::from_state(
+            error,
+            (ResourceKind::ServiceAccount, &path.service_account_id),
+        )
+    }
+}
+
 fn version_of(workspace: &WorkspaceView) -> GrafanaVersion {
     GrafanaVersion::parse(&workspace.behaviour_version).unwrap_or(GrafanaVersion::new(0, 0, 0))
 }
@@ -216,11 +248,7 @@ pub(crate) async fn list_workspaces(
         .iter()
         .map(|workspace| Value::Object(workspace_members(workspace)))
         .collect();
-    let mut output = json!({ "workspaces": summaries });
-    if let Some(token) = page.next_token {
-        output["nextToken"] = json!(token);
-    }
-    Ok(Json(output))
+    paged(json!({ "workspaces": summaries }), page.next_token)
 }
 
 /// DescribeWorkspace: `GET /workspaces/{workspaceId}`.
@@ -273,9 +301,7 @@ pub(crate) async fn create_api_key(
     let key_name = input::name("keyName", body.key_name, MAX_KEY_NAME)?;
     let role = input::role("keyRole", body.key_role)?;
     let seconds_to_live = input::seconds_to_live(body.seconds_to_live)?;
-    let workspace = visible_workspace(&state, &context, &path.workspace_id)?;
-    require_active(&workspace)?;
-    require_api_keys(&workspace)?;
+    let workspace = changeable_workspace(&state, &context, &path.workspace_id, require_api_keys)?;
     let issued = state
         .create_legacy_key(
             &workspace.id,
@@ -300,9 +326,7 @@ pub(crate) async fn delete_api_key(
 ) -> AmgResult {
     let path = path_of(path)?;
     let key_name = input::name("keyName", Some(path.key_name), MAX_KEY_NAME)?;
-    let workspace = visible_workspace(&state, &context, &path.workspace_id)?;
-    require_active(&workspace)?;
-    require_api_keys(&workspace)?;
+    let workspace = changeable_workspace(&state, &context, &path.workspace_id, require_api_keys)?;
     state
         .delete_legacy_key_by_name(&workspace.id, DEFAULT_ORG_ID, &key_name)
         .map_err(|error| AmgError::from_state(error, (ResourceKind::ApiKey, &key_name)))?;
@@ -322,9 +346,12 @@ pub(crate) async fn create_service_account(
     let body: CreateServiceAccountBody = input::json_body(&body_of(body)?)?;
     let name = input::name("name", body.name, MAX_SA_NAME)?;
     let role = input::role("grafanaRole", body.grafana_role)?;
-    let workspace = visible_workspace(&state, &context, &path.workspace_id)?;
-    require_active(&workspace)?;
-    require_service_accounts(&workspace)?;
+    let workspace = changeable_workspace(
+        &state,
+        &context,
+        &path.workspace_id,
+        require_service_accounts,
+    )?;
     let account = state
         .create_service_account(
             &workspace.id,
@@ -337,9 +364,9 @@ pub(crate) async fn create_service_account(
         )
         .map_err(|error| AmgError::from_state(error, (ResourceKind::ServiceAccount, &name)))?;
     Ok(Json(json!({
-        "id": account.id.to_string(),
-        "name": account.name,
-        "grafanaRole": input::role_wire_name(account.role),
+        "id": account.row.id.to_string(),
+        "name": account.row.name,
+        "grafanaRole": input::role_wire_name(account.row.role),
         "workspaceId": workspace.id,
     })))
 }
@@ -365,18 +392,17 @@ pub(crate) async fn list_service_accounts(
         .iter()
         .map(|account| {
             json!({
-                "id": account.id.to_string(),
-                "name": account.name,
-                "isDisabled": account.is_disabled.to_string(),
-                "grafanaRole": input::role_wire_name(account.role),
+                "id": account.row.id.to_string(),
+                "name": account.row.name,
+                "isDisabled": account.row.is_disabled.to_string(),
+                "grafanaRole": input::role_wire_name(account.row.role),
             })
         })
         .collect();
-    let mut output = json!({ "serviceAccounts": summaries, "workspaceId": workspace.id });
-    if let Some(token) = page.next_token {
-        output["nextToken"] = json!(token);
-    }
-    Ok(Json(output))
+    paged(
+        json!({ "serviceAccounts": summaries, "workspaceId": workspace.id }),
+        page.next_token,
+    )
 }
 
 /// DeleteWorkspaceServiceAccount:
@@ -388,17 +414,15 @@ pub(crate) async fn delete_service_account(
 ) -> AmgResult {
     let path = path_of(path)?;
     let account_id = input::numeric_id("serviceAccountId", &path.service_account_id)?;
-    let workspace = visible_workspace(&state, &context, &path.workspace_id)?;
-    require_active(&workspace)?;
-    require_service_accounts(&workspace)?;
+    let workspace = changeable_workspace(
+        &state,
+        &context,
+        &path.workspace_id,
+        require_service_accounts,
+    )?;
     state
         .delete_service_account(&workspace.id, DEFAULT_ORG_ID, account_id)
-        .map_err(|error| {
-            AmgError::from_state(
-                error,
-                (ResourceKind::ServiceAccount, &path.service_account_id),
-            )
-        })?;
+        .map_err(account_error(&path))?;
     Ok(Json(json!({
         "serviceAccountId": path.service_account_id,
         "workspaceId": workspace.id,
@@ -418,9 +442,12 @@ pub(crate) async fn create_token(
     let name = input::name("name", body.name, MAX_SA_NAME)?;
     let seconds_to_live = input::seconds_to_live(body.seconds_to_live)?;
     let account_id = input::numeric_id("serviceAccountId", &path.service_account_id)?;
-    let workspace = visible_workspace(&state, &context, &path.workspace_id)?;
-    require_active(&workspace)?;
-    require_service_accounts(&workspace)?;
+    let workspace = changeable_workspace(
+        &state,
+        &context,
+        &path.workspace_id,
+        require_service_accounts,
+    )?;
     let subject = (ResourceKind::ServiceAccountToken, name.as_str());
     // AMG mints through the workspace's Grafana, so its token settings apply as well.
     state
@@ -461,12 +488,7 @@ pub(crate) async fn list_tokens(
     require_service_accounts(&workspace)?;
     let tokens = state
         .list_tokens(&workspace.id, DEFAULT_ORG_ID, account_id)
-        .map_err(|error| {
-            AmgError::from_state(
-                error,
-                (ResourceKind::ServiceAccount, &path.service_account_id),
-            )
-        })?;
+        .map_err(account_error(&path))?;
     let page = page.apply(tokens, &listing);
     let summaries: Vec<Value> = page
         .items
@@ -487,15 +509,14 @@ pub(crate) async fn list_tokens(
             summary
         })
         .collect();
-    let mut output = json!({
-        "serviceAccountTokens": summaries,
-        "serviceAccountId": path.service_account_id,
-        "workspaceId": workspace.id,
-    });
-    if let Some(token) = page.next_token {
-        output["nextToken"] = json!(token);
-    }
-    Ok(Json(output))
+    paged(
+        json!({
+            "serviceAccountTokens": summaries,
+            "serviceAccountId": path.service_account_id,
+            "workspaceId": workspace.id,
+        }),
+        page.next_token,
+    )
 }
 
 /// DeleteWorkspaceServiceAccountToken:
@@ -508,9 +529,12 @@ pub(crate) async fn delete_token(
     let path = path_of(path)?;
     let account_id = input::numeric_id("serviceAccountId", &path.service_account_id)?;
     let token_id = input::numeric_id("tokenId", &path.token_id)?;
-    let workspace = visible_workspace(&state, &context, &path.workspace_id)?;
-    require_active(&workspace)?;
-    require_service_accounts(&workspace)?;
+    let workspace = changeable_workspace(
+        &state,
+        &context,
+        &path.workspace_id,
+        require_service_accounts,
+    )?;
     state
         .delete_token(&workspace.id, DEFAULT_ORG_ID, account_id, token_id)
         .map_err(|error| {

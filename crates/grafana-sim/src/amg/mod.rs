@@ -32,17 +32,16 @@ mod handlers;
 mod input;
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::extract::{FromRequestParts, MatchedPath, Path, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 
-use crate::faults::FaultKind;
+use crate::server::{Truncation, answer_under_fault};
 use crate::state::SharedState;
 use error::AmgError;
 
@@ -66,48 +65,43 @@ impl CallContext {
 
 /// Routes of the AMG control plane, mounted at the root of the simulator.
 pub(crate) fn router(state: SharedState) -> Router {
-    Router::new()
-        .route(
-            "/workspaces",
-            get(handlers::list_workspaces).fallback(handlers::unknown_operation),
-        )
-        .route(
+    let operations: [(&str, MethodRouter<SharedState>); 9] = [
+        ("/workspaces", get(handlers::list_workspaces)),
+        (
             "/workspaces/{workspaceId}",
-            get(handlers::describe_workspace).fallback(handlers::unknown_operation),
-        )
-        .route(
+            get(handlers::describe_workspace),
+        ),
+        (
             "/workspaces/{workspaceId}/apikeys",
-            post(handlers::create_api_key).fallback(handlers::unknown_operation),
-        )
-        .route(
+            post(handlers::create_api_key),
+        ),
+        (
             "/workspaces/{workspaceId}/apikeys/{keyName}",
-            axum::routing::delete(handlers::delete_api_key).fallback(handlers::unknown_operation),
-        )
-        .route(
+            delete(handlers::delete_api_key),
+        ),
+        (
             "/workspaces/{workspaceId}/serviceaccounts",
-            post(handlers::create_service_account)
-                .get(handlers::list_service_accounts)
-                .fallback(handlers::unknown_operation),
-        )
-        .route(
+            post(handlers::create_service_account).get(handlers::list_service_accounts),
+        ),
+        (
             "/workspaces/{workspaceId}/serviceaccounts/{serviceAccountId}",
-            axum::routing::delete(handlers::delete_service_account)
-                .fallback(handlers::unknown_operation),
-        )
-        .route(
+            delete(handlers::delete_service_account),
+        ),
+        (
             "/workspaces/{workspaceId}/serviceaccounts/{serviceAccountId}/tokens",
-            post(handlers::create_token)
-                .get(handlers::list_tokens)
-                .fallback(handlers::unknown_operation),
-        )
-        .route(
+            post(handlers::create_token).get(handlers::list_tokens),
+        ),
+        (
             "/workspaces/{workspaceId}/serviceaccounts/{serviceAccountId}/tokens/{tokenId}",
-            axum::routing::delete(handlers::delete_token).fallback(handlers::unknown_operation),
-        )
-        .route(
-            "/tags/{resourceArn}",
-            get(handlers::list_tags_for_resource).fallback(handlers::unknown_operation),
-        )
+            delete(handlers::delete_token),
+        ),
+        ("/tags/{resourceArn}", get(handlers::list_tags_for_resource)),
+    ];
+    operations
+        .into_iter()
+        .fold(Router::new(), |router, (path, methods)| {
+            router.route(path, methods.fallback(handlers::unknown_operation))
+        })
         .layer(from_fn_with_state(state.clone(), gate))
         .with_state(state)
 }
@@ -185,22 +179,11 @@ async fn gate(State(state): State<SharedState>, request: Request, next: Next) ->
         Some(operation) => {
             let scope = scope_of(&params);
             state.record_request(&scope, operation);
-            match state.faults().check(&scope, operation) {
-                None => next.run(request).await,
-                Some(FaultKind::Latency { ms }) => {
-                    tokio::time::sleep(Duration::from_millis(ms)).await;
-                    next.run(request).await
-                }
-                Some(FaultKind::Status {
-                    status,
-                    retry_after_seconds,
-                }) => injected_error(status, retry_after_seconds, &scope).into_response(),
-                Some(FaultKind::Drop) => {
-                    crate::server::kill_connection(request.extensions());
-                    StatusCode::BAD_GATEWAY.into_response()
-                }
-                Some(FaultKind::MalformedJson) => truncate_body(next.run(request).await).await,
-            }
+            let fault = state.faults().check(&scope, operation);
+            let status_answer = |status, retry_after_seconds| {
+                injected_error(status, retry_after_seconds, &scope).into_response()
+            };
+            answer_under_fault(fault, request, next, status_answer, Truncation::KeepHeaders).await
         }
     };
     if let Ok(value) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
@@ -236,23 +219,6 @@ fn injected_error(status: u16, retry_after_seconds: Option<u64>, scope: &str) ->
         },
         _ => AmgError::other(format!("Request rejected (injected status {status})")),
     }
-}
-
-/// Keeps status and headers but cuts the JSON body in the middle, as a broken proxy would.
-async fn truncate_body(response: Response<Body>) -> Response<Body> {
-    let (mut parts, body) = response.into_parts();
-    let bytes = to_bytes(body, 1 << 20).await.unwrap_or_default();
-    let cut = (bytes.len() / 2).max(1).min(bytes.len());
-    let mut truncated = bytes.slice(..cut).to_vec();
-    if truncated.is_empty() {
-        truncated.extend_from_slice(b"{\"message\": ");
-    }
-    parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    Response::from_parts(parts, Body::from(truncated))
 }
 
 #[cfg(test)]

@@ -15,17 +15,15 @@ mod extract;
 mod reply;
 
 use std::any::Any;
-use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Response, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
-use axum::response::IntoResponse;
-use axum::routing::{delete, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 
-use crate::faults::FaultKind;
+use crate::server::Truncation;
 use crate::state::SharedState;
 use crate::version::GrafanaVersion;
 
@@ -43,54 +41,60 @@ pub(crate) struct InstanceContext {
 
 /// Routes of all instances.
 pub(crate) fn router(state: SharedState) -> Router {
-    let routes = Router::new()
-        .route("/api/health", get(api::health))
-        .route("/healthz", get(api::healthz))
-        .route("/api/org", get(api::current_org))
-        .route("/api/user", get(api::current_user))
-        .route("/api/search", get(api::search))
-        .route(
+    let endpoints: [(&str, MethodRouter<SharedState>); 21] = [
+        ("/api/health", get(api::health)),
+        ("/healthz", get(api::healthz)),
+        ("/api/org", get(api::current_org)),
+        ("/api/user", get(api::current_user)),
+        ("/api/search", get(api::search)),
+        (
             "/api/folders",
             get(api::list_folders).post(api::create_folder),
-        )
-        .route(
+        ),
+        (
             "/api/access-control/user/permissions",
             get(api::user_permissions),
-        )
-        .route("/api/access-control/user/actions", get(api::user_actions))
-        .route("/api/auth/keys", get(api::list_keys).post(api::create_key))
-        .route("/api/auth/keys/{id}", delete(api::delete_key))
-        .route("/api/serviceaccounts", post(api::create_service_account))
-        .route("/api/serviceaccounts/", post(api::create_service_account))
-        .route(
+        ),
+        ("/api/access-control/user/actions", get(api::user_actions)),
+        ("/api/auth/keys", get(api::list_keys).post(api::create_key)),
+        ("/api/auth/keys/{id}", delete(api::delete_key)),
+        ("/api/serviceaccounts", post(api::create_service_account)),
+        ("/api/serviceaccounts/", post(api::create_service_account)),
+        (
             "/api/serviceaccounts/search",
             get(api::search_service_accounts),
-        )
-        .route("/api/serviceaccounts/migrate", post(api::migrate_all))
-        .route(
+        ),
+        ("/api/serviceaccounts/migrate", post(api::migrate_all)),
+        (
             "/api/serviceaccounts/migrate/{keyId}",
             post(api::migrate_one),
-        )
-        .route(
+        ),
+        (
             "/api/serviceaccounts/migrationstatus",
             get(api::migration_status),
-        )
-        .route("/api/serviceaccounts/hideApiKeys", post(api::hide_api_keys))
-        .route("/api/serviceaccounts/revert/{keyId}", post(api::revert_key))
-        .route(
+        ),
+        ("/api/serviceaccounts/hideApiKeys", post(api::hide_api_keys)),
+        ("/api/serviceaccounts/revert/{keyId}", post(api::revert_key)),
+        (
             "/api/serviceaccounts/{id}",
             get(api::get_service_account)
                 .patch(api::update_service_account)
                 .delete(api::delete_service_account),
-        )
-        .route(
+        ),
+        (
             "/api/serviceaccounts/{id}/tokens",
             get(api::list_tokens).post(api::create_token),
-        )
-        .route(
+        ),
+        (
             "/api/serviceaccounts/{id}/tokens/{tokenId}",
             delete(api::delete_token),
-        )
+        ),
+    ];
+    let routes = endpoints
+        .into_iter()
+        .fold(Router::new(), |router, (path, methods)| {
+            router.route(path, methods)
+        })
         .route("/{*rest}", axum::routing::any(api::not_found))
         .method_not_allowed_fallback(api::not_found);
     Router::new()
@@ -152,25 +156,8 @@ async fn gate(
         id: instance_id,
         version,
     });
-    match fault {
-        None => next.run(request).await,
-        Some(FaultKind::Latency { ms }) => {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            next.run(request).await
-        }
-        Some(FaultKind::Status {
-            status,
-            retry_after_seconds,
-        }) => status_fault(status, retry_after_seconds),
-        Some(FaultKind::Drop) => {
-            crate::server::kill_connection(request.extensions());
-            StatusCode::BAD_GATEWAY.into_response()
-        }
-        Some(FaultKind::MalformedJson) => {
-            let response = next.run(request).await;
-            malformed(response).await
-        }
-    }
+    crate::server::answer_under_fault(fault, request, next, status_fault, Truncation::StatusOnly)
+        .await
 }
 
 /// The answer of an injected status fault: what a proxy in front of Grafana would send.
@@ -188,26 +175,6 @@ pub(crate) fn status_fault(status: u16, retry_after_seconds: Option<u64>) -> Res
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
     response
-}
-
-/// Keeps the status and declares JSON, but cuts the body in the middle of a value.
-async fn malformed(response: Response<Body>) -> Response<Body> {
-    let status = response.status();
-    let bytes = to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap_or_default();
-    let cut = (bytes.len() / 2).max(1).min(bytes.len());
-    let mut truncated = bytes.slice(..cut).to_vec();
-    if truncated.is_empty() {
-        truncated.extend_from_slice(b"{\"message\": ");
-    }
-    let mut broken = Response::new(Body::from(truncated));
-    *broken.status_mut() = status;
-    broken.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    broken
 }
 
 /// Anything outside the known prefixes.

@@ -154,20 +154,12 @@ impl Instance {
     /// The API view of a service account (with its token count).
     pub fn service_account_view(&self, account: &ServiceAccount) -> ServiceAccountView {
         ServiceAccountView {
-            id: account.id,
-            uid: account.uid.clone(),
-            name: account.name.clone(),
-            login: account.login.clone(),
-            org_id: account.org_id,
-            role: account.role,
-            is_disabled: account.is_disabled,
+            row: account.clone(),
             tokens: self
                 .credentials
                 .values()
                 .filter(|row| row.service_account_id == Some(account.id))
                 .count(),
-            created: account.created,
-            updated: account.updated,
         }
     }
 
@@ -356,10 +348,10 @@ impl Instance {
             now,
         )?;
         if let Some(row) = self.credentials.get_mut(&key_id) {
-            row.service_account_id = Some(account.id);
+            row.service_account_id = Some(account.row.id);
         }
         Ok(self
-            .service_account_view_by_id(account.id)
+            .service_account_view_by_id(account.row.id)
             .unwrap_or(account))
     }
 
@@ -512,7 +504,7 @@ impl Instance {
             org_id: row.org_id,
             role: service_account
                 .as_ref()
-                .map_or(row.role, |account| account.role),
+                .map_or(row.role, |account| account.row.role),
             service_account,
         })
     }

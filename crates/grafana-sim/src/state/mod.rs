@@ -398,7 +398,7 @@ impl SimState {
                 .filter(|account| account.org_id == org_id)
                 .map(|account| instance.service_account_view(account))
                 .collect();
-            accounts.sort_by(|a, b| a.login.cmp(&b.login));
+            accounts.sort_by(|a, b| a.row.login.cmp(&b.row.login));
             Ok(accounts)
         })?
     }

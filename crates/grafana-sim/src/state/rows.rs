@@ -2,7 +2,6 @@
 //! `folder`), and the instance that owns them.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -96,15 +95,11 @@ pub struct SeededSecret {
     pub key: String,
 }
 
-impl fmt::Debug for SeededSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SeededSecret")
-            .field("workspace", &self.workspace)
-            .field("name", &self.name)
-            .field("id", &self.id)
-            .finish_non_exhaustive()
-    }
-}
+debug_listing_only!(SeededSecret {
+    workspace,
+    name,
+    id
+});
 
 /// An org of an instance.
 #[derive(Debug, Clone, Serialize)]
@@ -135,18 +130,11 @@ pub struct User {
     pub created: DateTime<Utc>,
 }
 
-impl fmt::Debug for User {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("User")
-            .field("id", &self.id)
-            .field("login", &self.login)
-            .field("roles", &self.roles)
-            .finish_non_exhaustive()
-    }
-}
+debug_listing_only!(User { id, login, roles });
 
 /// A service account.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ServiceAccount {
     /// Id (shared sequence with users).
     pub id: i64,
@@ -204,17 +192,13 @@ pub struct CredentialRow {
     pub is_revoked: bool,
 }
 
-impl fmt::Debug for CredentialRow {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CredentialRow")
-            .field("id", &self.id)
-            .field("org_id", &self.org_id)
-            .field("name", &self.name)
-            .field("service_account_id", &self.service_account_id)
-            .field("expires", &self.expires)
-            .finish_non_exhaustive()
-    }
-}
+debug_listing_only!(CredentialRow {
+    id,
+    org_id,
+    name,
+    service_account_id,
+    expires
+});
 
 impl CredentialRow {
     /// A credential of `format` as issued at `created`: never used, unrevoked, without expiry

@@ -290,7 +290,7 @@ impl Instance {
                 let id = instance.insert_credential(CredentialRow {
                     expires: time(&token.expires)?,
                     last_used_at: time(&token.last_used)?,
-                    service_account_id: Some(view.id),
+                    service_account_id: Some(view.row.id),
                     is_revoked: token.revoked,
                     ..CredentialRow::issued(
                         account.org_id,

@@ -7,7 +7,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::rows::{FixedRole, Role};
+use super::rows::{FixedRole, Role, ServiceAccount};
 use crate::fleet::WorkspaceKind;
 
 /// What the AMG control plane and the instance list show about a workspace.
@@ -41,30 +41,14 @@ pub struct WorkspaceView {
     pub endpoint: Option<String>,
 }
 
-/// A service account as the APIs show it.
+/// A service account as the APIs show it: its row plus the token count Grafana reports.
 #[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct ServiceAccountView {
-    /// Id.
-    pub id: i64,
-    /// Uid.
-    pub uid: String,
-    /// Name.
-    pub name: String,
-    /// Login.
-    pub login: String,
-    /// Org.
-    pub org_id: i64,
-    /// Role.
-    pub role: Role,
-    /// Disabled.
-    pub is_disabled: bool,
+    /// The stored row (no secret lives on a service account).
+    #[serde(flatten)]
+    pub row: ServiceAccount,
     /// Number of tokens.
     pub tokens: usize,
-    /// Created.
-    pub created: DateTime<Utc>,
-    /// Updated.
-    pub updated: DateTime<Utc>,
 }
 
 /// A token as the APIs show it (never the secret).

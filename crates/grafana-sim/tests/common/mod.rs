@@ -23,6 +23,25 @@ pub async fn start() -> Sim {
     start_with(FleetSpec::sample().unwrap()).await
 }
 
+/// Starts the sample fleet and reads one of its seeded credentials.
+pub async fn start_as(instance: &str, secret_name: &str) -> (Sim, String) {
+    let sim = start().await;
+    let secret = sim.secret(instance, secret_name).await;
+    (sim, secret)
+}
+
+/// Starts the sample fleet with one new service account (name, role); returns its id.
+pub async fn start_with_account(
+    instance: &str,
+    auth: &Auth<'_>,
+    name: &str,
+    role: &str,
+) -> (Sim, i64) {
+    let sim = start().await;
+    let account = sim.create_account(instance, auth, name, role).await;
+    (sim, account)
+}
+
 pub async fn start_with(fleet: FleetSpec) -> Sim {
     let simulator = Simulator::from_fleet(fleet).unwrap();
     let running = simulator
@@ -220,6 +239,36 @@ impl Sim {
         )
     }
 
+    /// Asserts that `key` authenticates on `instance` (`GET /api/org` answers 200).
+    pub async fn assert_org_ok(&self, instance: &str, key: &str) {
+        let answer = self.get(instance, "/api/org", &Auth::Bearer(key)).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    }
+
+    /// Creates a service account (name, role) and mints it a token (name, seconds to live);
+    /// returns (account id, token id, key).
+    pub async fn account_with_token(
+        &self,
+        instance: &str,
+        auth: &Auth<'_>,
+        (account_name, role): (&str, &str),
+        (token_name, seconds_to_live): (&str, i64),
+    ) -> (i64, i64, String) {
+        let account = self
+            .create_account(instance, auth, account_name, role)
+            .await;
+        let (token, key) = self
+            .create_token(instance, auth, account, token_name, seconds_to_live)
+            .await;
+        (account, token, key)
+    }
+
+    /// Asserts that `key` is refused on `instance` (`GET /api/org`) with `expected`.
+    pub async fn assert_org_rejected(&self, instance: &str, key: &str, expected: Errutil) {
+        let answer = self.get(instance, "/api/org", &Auth::Bearer(key)).await;
+        assert_errutil(&answer, expected);
+    }
+
     /// Finds a service account id by exact name through the search API.
     pub async fn account_id(&self, instance: &str, auth: &Auth<'_>, name: &str) -> i64 {
         let answer = self
@@ -243,7 +292,78 @@ pub const VIEWER_115: Auth<'static> = Auth::User("viewer", "viewer-pass-115");
 pub const ADMIN_121: Auth<'static> = Auth::User("admin", "admin-pass-121");
 pub const ADMIN_116: Auth<'static> = Auth::User("admin", "admin-pass-116");
 
-pub fn assert_errutil(answer: &Answer, status: u16, message_id: &str, message: &str) {
+/// The errutil answers (status, `messageId`, `message`) the tests expect from Grafana.
+#[derive(Debug, Clone, Copy)]
+pub enum Errutil {
+    InvalidKey,
+    SaNotFound,
+    ExpiredKey,
+    SaExists,
+    BadTtl,
+    RoleForbidden,
+    SaBadRole,
+    OrgMismatch,
+    Unauthorized,
+    RevokedKey,
+    DisabledIdentity,
+    TokenNameTaken,
+    TokenNotFound,
+}
+
+impl Errutil {
+    fn parts(self) -> (u16, &'static str, &'static str) {
+        match self {
+            Self::InvalidKey => (401, "api-key.invalid", "Invalid API key"),
+            Self::SaNotFound => (
+                404,
+                "serviceaccounts.ErrNotFound",
+                "service account not found",
+            ),
+            Self::ExpiredKey => (401, "api-key.expired", "Expired API key"),
+            Self::SaExists => (
+                400,
+                "serviceaccounts.ErrAlreadyExists",
+                "service account already exists",
+            ),
+            Self::BadTtl => (
+                400,
+                "serviceaccounts.ErrInvalidInput",
+                "invalid SecondsToLive value",
+            ),
+            Self::RoleForbidden => (
+                403,
+                "serviceaccounts.ErrRoleForbidden",
+                "can not assign a role higher than user's role",
+            ),
+            Self::SaBadRole => (
+                400,
+                "serviceaccounts.ErrInvalidRoleSpecified",
+                "invalid role specified",
+            ),
+            Self::OrgMismatch => (
+                401,
+                "api-key.organization-mismatch",
+                "API key does not belong to the requested organization",
+            ),
+            Self::Unauthorized => (401, "auth.unauthorized", "Unauthorized"),
+            Self::RevokedKey => (401, "api-key.revoked", "Revoked API key"),
+            Self::DisabledIdentity => (401, "identity.disabled", "Unauthorized"),
+            Self::TokenNameTaken => (
+                400,
+                "serviceaccounts.ErrTokenAlreadyExists",
+                "service account token with given name already exists in the organization",
+            ),
+            Self::TokenNotFound => (
+                404,
+                "serviceaccounts.ErrTokenNotFound",
+                "service account token not found",
+            ),
+        }
+    }
+}
+
+pub fn assert_errutil(answer: &Answer, expected: Errutil) {
+    let (status, message_id, message) = expected.parts();
     assert_eq!(answer.status.as_u16(), status, "{}", answer.text);
     let body = answer.json();
     assert_eq!(body["messageId"], message_id, "{}", answer.text);

@@ -227,20 +227,20 @@ fn account_json(
     fields: Value,
 ) -> Value {
     let mut dto = json!({
-        "id": account.id,
-        "name": account.name,
-        "login": account.login,
-        "orgId": account.org_id,
-        "isDisabled": account.is_disabled,
-        "role": account.role.as_str(),
+        "id": account.row.id,
+        "name": account.row.name,
+        "login": account.row.login,
+        "orgId": account.row.org_id,
+        "isDisabled": account.row.is_disabled,
+        "role": account.row.role.as_str(),
         "tokens": account.tokens,
-        "avatarUrl": avatar_url(&account.login),
+        "avatarUrl": avatar_url(&account.row.login),
     });
     if let (Some(dto), Value::Object(fields)) = (dto.as_object_mut(), fields) {
         dto.extend(fields);
     }
     if version.modern_service_account_api() {
-        dto["uid"] = json!(account.uid);
+        dto["uid"] = json!(account.row.uid);
         dto["isExternal"] = json!(false);
     }
     if access_control {
@@ -261,7 +261,8 @@ fn sa_profile(
     version: GrafanaVersion,
     access_control: bool,
 ) -> Value {
-    let fields = json!({"createdAt": account.created, "updatedAt": account.updated, "teams": []});
+    let fields =
+        json!({"createdAt": account.row.created, "updatedAt": account.row.updated, "teams": []});
     account_json(account, version, access_control, fields)
 }
 
@@ -347,12 +348,12 @@ pub(crate) async fn current_user(caller: Caller) -> Answer {
             format!("u{:013}", user.id),
         ),
         Principal::ServiceAccount(account) => (
-            account.id,
-            account.login.clone(),
-            account.login.clone(),
-            account.name.clone(),
+            account.row.id,
+            account.row.login.clone(),
+            account.row.login.clone(),
+            account.row.name.clone(),
             false,
-            account.uid.clone(),
+            account.row.uid.clone(),
         ),
         Principal::ApiKey => (
             0,

@@ -122,12 +122,13 @@ pub(crate) async fn search_service_accounts(
     let mut matching = Vec::new();
     for account in accounts {
         let matches_text = text.is_empty()
-            || account.name.to_lowercase().contains(&text)
-            || account.login.to_lowercase().contains(&text);
-        let matches_disabled = disabled_filter.is_none_or(|wanted| wanted == account.is_disabled);
+            || account.row.name.to_lowercase().contains(&text)
+            || account.row.login.to_lowercase().contains(&text);
+        let matches_disabled =
+            disabled_filter.is_none_or(|wanted| wanted == account.row.is_disabled);
         let matches_expired = !expired_only
             || state
-                .list_tokens(&caller.instance, caller.org_id, account.id)
+                .list_tokens(&caller.instance, caller.org_id, account.row.id)
                 .is_ok_and(|tokens| tokens.iter().any(|token| token.has_expired));
         if matches_text && matches_disabled && matches_expired {
             matching.push(account);
@@ -210,8 +211,8 @@ pub(crate) async fn update_service_account(
     match updated {
         Ok(account) => Ok(reply::ok(json!({
             "message": "Service account updated",
-            "id": account.id,
-            "name": account.name,
+            "id": account.row.id,
+            "name": account.row.name,
             "serviceaccount": sa_profile(&account, caller.version, false),
         }))),
         // Rename collision: UNCONFIRMED, answered like a duplicate create.
