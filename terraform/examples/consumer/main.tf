@@ -7,10 +7,7 @@ terraform {
   required_version = ">= 1.6"
 
   required_providers {
-    aws = {
-      source  = "hashicorp/aws"
-      version = ">= 5.40, < 7.0"
-    }
+    aws = { source = "hashicorp/aws", version = ">= 5.40, < 7.0" }
     grafana = {
       source  = "grafana/grafana"
       version = ">= 3.0, < 5.0"
