@@ -13,6 +13,7 @@ use keyshift_core::ports::{
     Sealer, StartOutcome,
 };
 use keyshift_core::secret::SecretString;
+use keyshift_test_support::aws::{WAITING_MACHINE, create_queue, create_state_machine};
 use serde_json::json;
 
 const TOKEN: &str = "glsa_abcdefghijklmnopqrstuvwxyzABCDEF_0a1b2c3d";
@@ -120,15 +121,7 @@ async fn sqs_queue_send_receive_redeliver_delete() {
         return;
     };
     let client = context.sqs_client();
-    let queue_url = client
-        .create_queue()
-        .queue_name(common::unique("keyshift-dlq"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
+    let queue_url = create_queue(&client, "keyshift-dlq").await;
     let queue = SqsDeadLetterQueue::new(client, queue_url);
     queue.send(&dlq_message("exec-1")).await.unwrap();
 
@@ -171,19 +164,8 @@ async fn sfn_start_is_idempotent_by_name() {
         return;
     };
     let client = context.sfn_client();
-    let definition = json!({
-        "StartAt": "Wait",
-        "States": {"Wait": {"Type": "Wait", "Seconds": 3600, "End": true}}
-    });
-    let machine = client
-        .create_state_machine()
-        .name(common::unique("keyshift-rotate"))
-        .definition(definition.to_string())
-        .role_arn("arn:aws:iam::123456789012:role/keyshift-sfn")
-        .send()
-        .await
-        .unwrap();
-    let starter = SfnExecutionStarter::new(client, machine.state_machine_arn());
+    let machine = create_state_machine(&client, "keyshift-rotate", WAITING_MACHINE).await;
+    let starter = SfnExecutionStarter::new(client, machine);
     let input = json!({"workspace": {"kind": "amg", "workspaceId": "g-0123456789"}});
 
     let first = starter

@@ -65,6 +65,19 @@ fn keyshift_in(args: &[&str], envs: &[(&str, &str)]) -> Output {
         .unwrap()
 }
 
+/// `keyshift plan` of a self-hosted Grafana nobody listens on (admin secret `x`), plus `extra`
+/// arguments, run as [`keyshift_in`] runs it.
+fn plan_unreachable(extra: &[&str], envs: &[(&str, &str)]) -> Output {
+    let plan = [
+        "plan",
+        "--url",
+        "http://127.0.0.1:1",
+        "--admin-secret-id",
+        "x",
+    ];
+    keyshift_in(&[&plan[..], extra].concat(), envs)
+}
+
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -234,18 +247,7 @@ fn missing_targets_are_a_usage_error() {
 
 #[test]
 fn a_trial_outside_aws_without_a_credential_says_how_to_give_one() {
-    let output = keyshift_in(
-        &[
-            "plan",
-            "--url",
-            "http://127.0.0.1:1",
-            "--admin-secret-id",
-            "x",
-            "--secret-store",
-            "memory",
-        ],
-        &[],
-    );
+    let output = plan_unreachable(&["--secret-store", "memory"], &[]);
     let stderr = stderr(&output);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert_no_aws_noise(&stderr);
@@ -282,16 +284,7 @@ fn a_trial_outside_aws_without_a_credential_says_how_to_give_one() {
 
 #[test]
 fn secrets_manager_without_a_region_is_one_sentence() {
-    let output = keyshift_in(
-        &[
-            "plan",
-            "--url",
-            "http://127.0.0.1:1",
-            "--admin-secret-id",
-            "x",
-        ],
-        &[],
-    );
+    let output = plan_unreachable(&[], &[]);
     let stderr = stderr(&output);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert_no_aws_noise(&stderr);
@@ -303,16 +296,8 @@ fn secrets_manager_without_a_region_is_one_sentence() {
 
 #[test]
 fn aws_without_credentials_is_one_sentence() {
-    let output = keyshift_in(
-        &[
-            "plan",
-            "--url",
-            "http://127.0.0.1:1",
-            "--admin-secret-id",
-            "x",
-            "--region",
-            "eu-west-1",
-        ],
+    let output = plan_unreachable(
+        &["--region", "eu-west-1"],
         &[("AWS_EC2_METADATA_DISABLED", "true")],
     );
     let stderr = stderr(&output);
@@ -375,18 +360,8 @@ fn a_bad_credential_file_is_named_without_echoing_it() {
     )
     .unwrap();
     let path = file.path().to_str().unwrap();
-    let output = keyshift_in(
-        &[
-            "plan",
-            "--url",
-            "http://127.0.0.1:1",
-            "--admin-secret-id",
-            "x",
-            "--secret-store",
-            "memory",
-            "--admin-credential-file",
-            path,
-        ],
+    let output = plan_unreachable(
+        &["--secret-store", "memory", "--admin-credential-file", path],
         &[],
     );
     let stderr = stderr(&output);
@@ -398,18 +373,7 @@ fn a_bad_credential_file_is_named_without_echoing_it() {
 
 #[test]
 fn a_credential_file_is_refused_with_secrets_manager() {
-    let output = keyshift_in(
-        &[
-            "plan",
-            "--url",
-            "http://127.0.0.1:1",
-            "--admin-secret-id",
-            "x",
-            "--admin-credential-file",
-            "/nonexistent/admin.json",
-        ],
-        &[],
-    );
+    let output = plan_unreachable(&["--admin-credential-file", "/nonexistent/admin.json"], &[]);
     let stderr = stderr(&output);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(

@@ -98,11 +98,8 @@ impl AssumeRole {
 
 /// The two kinds of Grafana keyshift manages; they differ in how admin access is obtained.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(
-    tag = "kind",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+#[serde(rename_all_fields = "camelCase")]
 pub enum WorkspaceTarget {
     /// An Amazon Managed Grafana workspace: admin access is a short-lived credential minted
     /// through the AMG control plane for each execution.
