@@ -33,6 +33,15 @@ fn calls_to(run: &ContractRun, step: Step) -> usize {
     run.calls.iter().filter(|call| call.step == step).count()
 }
 
+/// How many calls to `step` carried `value` in their payload's `field`.
+fn calls_with(run: &ContractRun, step: Step, field: &str, value: &str) -> usize {
+    run.calls
+        .iter()
+        .filter(|call| call.step == step)
+        .filter(|call| call.payload.get(field).and_then(Value::as_str) == Some(value))
+        .count()
+}
+
 #[tokio::test]
 async fn every_task_payload_deserializes_into_its_step_input() {
     let steps = ContractSteps::new(3);
@@ -59,40 +68,10 @@ async fn every_task_payload_deserializes_into_its_step_input() {
         4,
         "one per credential plus the workspace clean-up"
     );
-    let actions: Vec<&str> = run
-        .calls
-        .iter()
-        .filter(|call| call.step == Step::StoreSecret)
-        .filter_map(|call| call.payload.get("action").and_then(Value::as_str))
-        .collect();
-    assert_eq!(
-        actions.iter().filter(|action| **action == "stage").count(),
-        3
-    );
-    assert_eq!(
-        actions
-            .iter()
-            .filter(|action| **action == "promote")
-            .count(),
-        3
-    );
-    let scopes: Vec<&str> = run
-        .calls
-        .iter()
-        .filter(|call| call.step == Step::RevokeOld)
-        .filter_map(|call| call.payload.get("scope").and_then(Value::as_str))
-        .collect();
-    assert_eq!(
-        scopes
-            .iter()
-            .filter(|scope| **scope == "credential")
-            .count(),
-        3
-    );
-    assert_eq!(
-        scopes.iter().filter(|scope| **scope == "workspace").count(),
-        1
-    );
+    let store = |action| calls_with(&run, Step::StoreSecret, "action", action);
+    assert_eq!((store("stage"), store("promote")), (3, 3));
+    let revoke = |scope| calls_with(&run, Step::RevokeOld, "scope", scope);
+    assert_eq!((revoke("credential"), revoke("workspace")), (3, 1));
     let output = run.result.output.unwrap();
     assert_eq!(output["credentials"].as_array().map(Vec::len), Some(3));
     assert!(output.get("workspaceCleanup").is_some());

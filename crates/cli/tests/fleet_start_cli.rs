@@ -78,12 +78,7 @@ async fn fleet_start_dry_runs_starts_and_repeats_without_starting_twice() {
         &moto,
         &sim,
     );
-    assert_eq!(
-        dry.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&dry.stderr)
-    );
+    common::assert_exit_code(&dry, 0);
     let report: Value = serde_json::from_str(&stdout(&dry)).unwrap();
     assert_eq!(report["dryRun"], true);
     assert_eq!(report["listed"], 3);
@@ -92,12 +87,7 @@ async fn fleet_start_dry_runs_starts_and_repeats_without_starting_twice() {
     assert_eq!(report["started"], 0);
 
     let first = keyshift(&base, &moto, &sim);
-    assert_eq!(
-        first.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
-    );
+    common::assert_exit_code(&first, 0);
     let table = stdout(&first);
     assert!(
         table.starts_with("slot 2025-03-01T06:30:00Z: listed 3, not selected 0, started 2, already running 0, skipped 1, failed 0"),

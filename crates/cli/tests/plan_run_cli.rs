@@ -2,6 +2,8 @@
 //! a self-hosted Grafana with the in-memory secret store, and an AMG workspace through the
 //! real aws-sdk-grafana client pointed at the simulator's control plane.
 
+mod common;
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Command, Output};
 
@@ -146,12 +148,7 @@ async fn plan_then_run_a_self_hosted_grafana_with_the_memory_store() {
     plan_args.extend(target);
     plan_args.extend(["--output", "json", "--detailed-exitcode"]);
     let plan = keyshift(&plan_args);
-    assert_eq!(
-        plan.status.code(),
-        Some(10),
-        "{}",
-        String::from_utf8_lossy(&plan.stderr)
-    );
+    common::assert_exit_code(&plan, 10);
     let plans = json(&plan);
     let credentials = plans[0]["plan"]["credentials"].as_array().unwrap();
     assert_eq!(credentials.len(), 2, "{plans:#}");
@@ -200,12 +197,7 @@ async fn plan_an_amg_workspace_through_the_control_plane_and_revoke_the_planning
         "--output",
         "json",
     ]);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_exit_code(&output, 0);
     let plans = json(&output);
     assert!(plans[0]["error"].is_null(), "{plans:#}");
     assert_eq!(
@@ -236,12 +228,7 @@ async fn plan_an_amg_workspace_through_the_control_plane_and_revoke_the_planning
 #[test]
 fn missing_targets_are_a_usage_error() {
     let output = keyshift(&["plan", "--secret-store", "memory"]);
-    assert_eq!(
-        output.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_exit_code(&output, 2);
     assert!(String::from_utf8_lossy(&output.stderr).contains("no workspace selected"));
 }
 

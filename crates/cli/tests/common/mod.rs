@@ -28,3 +28,13 @@ pub fn stdout_and_stderr(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+/// Asserts the exit code, showing stdout and stderr when it is another.
+pub fn assert_exit_code(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "{}",
+        stdout_and_stderr(output)
+    );
+}
