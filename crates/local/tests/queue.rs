@@ -23,15 +23,6 @@ fn message(execution: &str) -> DlqMessage {
     )
 }
 
-/// How many messages a receive with a five-minute visibility hands out now.
-async fn visible(queue: &InMemoryQueue) -> usize {
-    queue
-        .receive(10, Duration::from_secs(300))
-        .await
-        .unwrap()
-        .len()
-}
-
 fn queue() -> (Arc<ManualClock>, InMemoryQueue) {
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap(),
@@ -108,12 +99,12 @@ async fn a_released_message_is_visible_again_at_once() {
     let (_clock, queue) = queue();
     queue.send(&message("exec-1")).await.unwrap();
     let first = queue.receive(10, Duration::from_secs(300)).await.unwrap();
-    assert_eq!(visible(&queue).await, 0);
+    assert_eq!(visible(&queue, 10, 300).await, 0);
     queue.release(&first[0].receipt).await.unwrap();
     let again = queue.receive(10, Duration::from_secs(300)).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].receive_count, Some(2));
     // An outdated handle releases nothing.
     queue.release(&first[0].receipt).await.unwrap();
-    assert_eq!(visible(&queue).await, 0);
+    assert_eq!(visible(&queue, 10, 300).await, 0);
 }
