@@ -51,7 +51,7 @@ async fn state_machine(aws: &AwsContext) -> String {
 }
 
 /// Every execution of `machine`, with its ARN and status.
-async fn executions(aws: &AwsContext, machine: &str) -> Vec<ExecutionListItem> {
+async fn list_executions(aws: &AwsContext, machine: &str) -> Vec<ExecutionListItem> {
     aws.sfn_client()
         .list_executions()
         .state_machine_arn(machine)
@@ -115,7 +115,7 @@ async fn a_tick_lists_filters_assumes_roles_and_starts_and_a_repeat_starts_nothi
     assert_eq!((first.already_running, first.failed), (0, 0));
     assert_eq!(directory.assumed_roles().await, 2, "one role per account");
 
-    let executions = executions(&aws, &state_machine_arn).await;
+    let executions = list_executions(&aws, &state_machine_arn).await;
     let mut names: Vec<&str> = executions
         .iter()
         .map(|execution| execution.name())
@@ -155,7 +155,7 @@ async fn a_tick_lists_filters_assumes_roles_and_starts_and_a_repeat_starts_nothi
     assert_eq!(again.started, 0, "{again:#?}");
     assert_eq!(again.already_running, 4);
     assert_eq!(again.failed, 0);
-    let after = executions(&aws, &state_machine_arn).await;
+    let after = list_executions(&aws, &state_machine_arn).await;
     assert_eq!(after.len(), 4, "the repeated tick started nothing");
     assert!(
         after
