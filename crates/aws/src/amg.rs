@@ -95,6 +95,14 @@ amg_operation_error!(with_not_found:
 amg_operation_error!(without_not_found: ListWorkspacesError);
 
 /// Maps a typed AMG error to keyshift's taxonomy.
+/// The [`map_error`] of `operation` on `workspace`, for `map_err`.
+fn failed<'a, E: AmgOperationError>(
+    operation: &'a str,
+    workspace: &'a AmgWorkspace,
+) -> impl FnOnce(SdkError<E, aws_sdk_grafana::config::http::HttpResponse>) -> KeyshiftError + 'a {
+    move |error| map_error(operation, &workspace.workspace_id, &error)
+}
+
 fn map_error<E: AmgOperationError>(
     operation: &str,
     workspace_id: &str,
@@ -141,6 +149,25 @@ fn map_error<E: AmgOperationError>(
         },
         _ => classify(SERVICE, operation, error, None),
     }
+}
+
+/// An account as AMG answers it; a role keyshift does not know is a bad answer to `operation`.
+fn service_account(
+    operation: &str,
+    id: &str,
+    name: &str,
+    role: &SdkRole,
+    is_disabled: bool,
+) -> Result<AmgServiceAccount> {
+    Ok(AmgServiceAccount {
+        id: id.to_owned(),
+        name: name.to_owned(),
+        role: role
+            .as_str()
+            .parse()
+            .map_err(|_| bad_answer(operation, "unknown role in the answer"))?,
+        is_disabled,
+    })
 }
 
 fn sdk_role(role: Role) -> Result<SdkRole> {
@@ -275,7 +302,7 @@ impl AmgControlPlane for AmgControlPlaneClient {
             .workspace_id(&workspace.workspace_id)
             .send()
             .await
-            .map_err(|error| map_error(operation, &workspace.workspace_id, &error))?;
+            .map_err(failed(operation, workspace))?;
         let described = output
             .workspace()
             .ok_or_else(|| bad_answer(operation, "no workspace in the answer"))?;
@@ -311,7 +338,7 @@ impl AmgControlPlane for AmgControlPlaneClient {
             .seconds_to_live(ttl(seconds_to_live)?)
             .send()
             .await
-            .map_err(|error| map_error(operation, &workspace.workspace_id, &error))?;
+            .map_err(failed(operation, workspace))?;
         if output.key().is_empty() {
             return Err(bad_answer(operation, "no key in the answer"));
         }
@@ -330,7 +357,7 @@ impl AmgControlPlane for AmgControlPlaneClient {
             .send()
             .await
             .map(|_| ())
-            .map_err(|error| map_error("DeleteWorkspaceApiKey", &workspace.workspace_id, &error))
+            .map_err(failed("DeleteWorkspaceApiKey", workspace))
     }
 
     async fn create_workspace_service_account(
@@ -348,17 +375,14 @@ impl AmgControlPlane for AmgControlPlaneClient {
             .grafana_role(sdk_role(role)?)
             .send()
             .await
-            .map_err(|error| map_error(operation, &workspace.workspace_id, &error))?;
-        Ok(AmgServiceAccount {
-            id: output.id().to_owned(),
-            name: output.name().to_owned(),
-            role: output
-                .grafana_role()
-                .as_str()
-                .parse()
-                .map_err(|_| bad_answer(operation, "unknown role in the answer"))?,
-            is_disabled: false,
-        })
+            .map_err(failed(operation, workspace))?;
+        service_account(
+            operation,
+            output.id(),
+            output.name(),
+            output.grafana_role(),
+            false,
+        )
     }
 
     async fn list_workspace_service_accounts(
@@ -375,21 +399,18 @@ impl AmgControlPlane for AmgControlPlaneClient {
             .send()
             .try_collect()
             .await
-            .map_err(|error| map_error(operation, &workspace.workspace_id, &error))?;
+            .map_err(failed(operation, workspace))?;
         items
             .iter()
             .map(|account| {
-                Ok(AmgServiceAccount {
-                    id: account.id().to_owned(),
-                    name: account.name().to_owned(),
-                    role: account
-                        .grafana_role()
-                        .as_str()
-                        .parse()
-                        .map_err(|_| bad_answer(operation, "unknown role in the answer"))?,
+                service_account(
+                    operation,
+                    account.id(),
+                    account.name(),
+                    account.grafana_role(),
                     // AMG models isDisabled as a string.
-                    is_disabled: account.is_disabled().eq_ignore_ascii_case("true"),
-                })
+                    account.is_disabled().eq_ignore_ascii_case("true"),
+                )
             })
             .collect()
     }
@@ -406,13 +427,7 @@ impl AmgControlPlane for AmgControlPlaneClient {
             .send()
             .await
             .map(|_| ())
-            .map_err(|error| {
-                map_error(
-                    "DeleteWorkspaceServiceAccount",
-                    &workspace.workspace_id,
-                    &error,
-                )
-            })
+            .map_err(failed("DeleteWorkspaceServiceAccount", workspace))
     }
 
     async fn create_workspace_service_account_token(
@@ -432,7 +447,7 @@ impl AmgControlPlane for AmgControlPlaneClient {
             .seconds_to_live(ttl(seconds_to_live)?)
             .send()
             .await
-            .map_err(|error| map_error(operation, &workspace.workspace_id, &error))?;
+            .map_err(failed(operation, workspace))?;
         let token = output
             .service_account_token()
             .ok_or_else(|| bad_answer(operation, "no token in the answer"))?;
@@ -462,7 +477,7 @@ impl AmgControlPlane for AmgControlPlaneClient {
             .send()
             .try_collect()
             .await
-            .map_err(|error| map_error(operation, &workspace.workspace_id, &error))?;
+            .map_err(failed(operation, workspace))?;
         items
             .iter()
             .map(|token| {
@@ -493,12 +508,6 @@ impl AmgControlPlane for AmgControlPlaneClient {
             .send()
             .await
             .map(|_| ())
-            .map_err(|error| {
-                map_error(
-                    "DeleteWorkspaceServiceAccountToken",
-                    &workspace.workspace_id,
-                    &error,
-                )
-            })
+            .map_err(failed("DeleteWorkspaceServiceAccountToken", workspace))
     }
 }

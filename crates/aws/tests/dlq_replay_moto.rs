@@ -10,12 +10,42 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use keyshift_aws::{SfnExecutionStarter, SqsDeadLetterQueue};
+use keyshift_aws::{AwsContext, SfnExecutionStarter, SqsDeadLetterQueue};
 use keyshift_core::KeyshiftError;
 use keyshift_core::dead_letter::DlqMessage;
 use keyshift_core::dead_letter::replay::{ReplayAction, ReplayOptions, replay_dead_letters};
 use keyshift_core::ports::{DeadLetterQueue, ExecutionStarter, StartOutcome, SystemClock};
+use keyshift_test_support::aws::{
+    WAITING_MACHINE, create_queue, create_state_machine, execution_names,
+};
 use serde_json::json;
+
+/// A dead-letter queue and a state machine whose executions wait an hour, on moto.
+struct Moto {
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    queue: SqsDeadLetterQueue,
+    sfn: aws_sdk_sfn::Client,
+    machine: String,
+    starter: SfnExecutionStarter,
+}
+
+impl Moto {
+    async fn new(context: &AwsContext) -> Self {
+        let sqs = context.sqs_client();
+        let queue_url = create_queue(&sqs, "keyshift-dlq").await;
+        let sfn = context.sfn_client();
+        let machine = create_state_machine(&sfn, "keyshift-rotate", WAITING_MACHINE).await;
+        Self {
+            queue: SqsDeadLetterQueue::new(sqs.clone(), queue_url.clone()),
+            starter: SfnExecutionStarter::new(sfn.clone(), machine.clone()),
+            sqs,
+            queue_url,
+            sfn,
+            machine,
+        }
+    }
+}
 
 fn caught(machine: &str, name: &str) -> DlqMessage {
     let execution_arn = format!(
@@ -62,33 +92,14 @@ async fn replay_starts_deletes_what_it_replayed_and_leaves_what_failed() {
     let Some(context) = common::moto_context("dlq_replay_on_moto").await else {
         return;
     };
-    let sqs = context.sqs_client();
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(common::unique("keyshift-dlq"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
-    let queue = SqsDeadLetterQueue::new(sqs.clone(), queue_url.clone());
-    let sfn = context.sfn_client();
-    let definition = json!({
-        "StartAt": "Wait",
-        "States": {"Wait": {"Type": "Wait", "Seconds": 3600, "End": true}}
-    });
-    let machine = sfn
-        .create_state_machine()
-        .name(common::unique("keyshift-rotate"))
-        .definition(definition.to_string())
-        .role_arn("arn:aws:iam::123456789012:role/keyshift-sfn")
-        .send()
-        .await
-        .unwrap()
-        .state_machine_arn()
-        .to_owned();
-    let starter = SfnExecutionStarter::new(sfn.clone(), machine.clone());
+    let Moto {
+        sqs,
+        queue_url,
+        queue,
+        sfn,
+        machine,
+        starter,
+    } = Moto::new(&context).await;
 
     // A recent failure of a real (aborted) execution: redrivable, which moto cannot do.
     let StartOutcome::Started { execution_arn } = starter
@@ -219,32 +230,13 @@ async fn a_replay_interrupted_before_the_delete_is_recognised_on_moto() {
     let Some(context) = common::moto_context("dlq_replay_interrupted_on_moto").await else {
         return;
     };
-    let sqs = context.sqs_client();
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(common::unique("keyshift-dlq"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
-    let queue = SqsDeadLetterQueue::new(sqs, queue_url);
-    let sfn = context.sfn_client();
-    let machine = sfn
-        .create_state_machine()
-        .name(common::unique("keyshift-rotate"))
-        .definition(
-            json!({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 3600, "End": true}}})
-                .to_string(),
-        )
-        .role_arn("arn:aws:iam::123456789012:role/keyshift-sfn")
-        .send()
-        .await
-        .unwrap()
-        .state_machine_arn()
-        .to_owned();
-    let starter = SfnExecutionStarter::new(sfn.clone(), machine.clone());
+    let Moto {
+        queue,
+        sfn,
+        machine,
+        starter,
+        ..
+    } = Moto::new(&context).await;
     let message = caught(&machine, "gone-2");
     queue.send(&message).await.unwrap();
 
@@ -278,14 +270,5 @@ async fn a_replay_interrupted_before_the_delete_is_recognised_on_moto() {
 }
 
 async fn executions(client: &aws_sdk_sfn::Client, machine: &str) -> BTreeSet<String> {
-    client
-        .list_executions()
-        .state_machine_arn(machine)
-        .send()
-        .await
-        .unwrap()
-        .executions()
-        .iter()
-        .map(|execution| execution.name().to_owned())
-        .collect()
+    execution_names(client, machine).await.into_iter().collect()
 }

@@ -13,6 +13,7 @@ use keyshift_core::ports::{
     Sealer, StartOutcome,
 };
 use keyshift_core::secret::SecretString;
+use keyshift_test_support::aws::{WAITING_MACHINE, create_queue, create_state_machine};
 use serde_json::json;
 
 const TOKEN: &str = "glsa_abcdefghijklmnopqrstuvwxyzABCDEF_0a1b2c3d";
@@ -27,23 +28,25 @@ fn context(execution: &str) -> SealContext {
     ])
 }
 
-async fn kms_sealer(test: &str) -> Option<KmsSealer> {
-    let context = common::moto_context(test).await?;
-    let client = context.kms_client();
+/// A sealer on a new moto KMS key and [`TOKEN`] sealed by it for execution `exec-1`.
+async fn sealed_by_kms(test: &str) -> Option<(KmsSealer, SealedToken)> {
+    let aws = common::moto_context(test).await?;
+    let client = aws.kms_client();
     let key = client.create_key().send().await.unwrap();
     let key_id = key.key_metadata().unwrap().key_id().to_owned();
-    Some(KmsSealer::new(client, key_id))
-}
-
-#[tokio::test]
-async fn kms_seal_round_trip() {
-    let Some(sealer) = kms_sealer("kms_seal_round_trip").await else {
-        return;
-    };
+    let sealer = KmsSealer::new(client, key_id);
     let sealed = sealer
         .seal(&SecretString::new(TOKEN), &context("exec-1"))
         .await
         .unwrap();
+    Some((sealer, sealed))
+}
+
+#[tokio::test]
+async fn kms_seal_round_trip() {
+    let Some((sealer, sealed)) = sealed_by_kms("kms_seal_round_trip").await else {
+        return;
+    };
     assert!(!sealed.as_str().contains("glsa_"), "{sealed:?}");
     let ciphertext = BASE64.decode(sealed.as_str()).unwrap();
     assert!(
@@ -58,13 +61,11 @@ async fn kms_seal_round_trip() {
 
 #[tokio::test]
 async fn kms_refuses_another_context_and_tampered_tokens() {
-    let Some(sealer) = kms_sealer("kms_refuses_another_context_and_tampered_tokens").await else {
+    let Some((sealer, sealed)) =
+        sealed_by_kms("kms_refuses_another_context_and_tampered_tokens").await
+    else {
         return;
     };
-    let sealed = sealer
-        .seal(&SecretString::new(TOKEN), &context("exec-1"))
-        .await
-        .unwrap();
     // KMS itself checks the presented context: another execution cannot open the token.
     let error = sealer
         .unseal(&sealed, &context("exec-2"))
@@ -120,15 +121,7 @@ async fn sqs_queue_send_receive_redeliver_delete() {
         return;
     };
     let client = context.sqs_client();
-    let queue_url = client
-        .create_queue()
-        .queue_name(common::unique("keyshift-dlq"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
+    let queue_url = create_queue(&client, "keyshift-dlq").await;
     let queue = SqsDeadLetterQueue::new(client, queue_url);
     queue.send(&dlq_message("exec-1")).await.unwrap();
 
@@ -137,13 +130,8 @@ async fn sqs_queue_send_receive_redeliver_delete() {
     assert_eq!(first[0].receive_count, Some(1));
     let parsed = DlqMessage::parse(&first[0].body).unwrap();
     assert_eq!(parsed, dlq_message("exec-1"));
-    assert!(
-        queue
-            .receive(10, Duration::from_secs(1))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    let hidden = queue.receive(10, Duration::from_secs(1)).await.unwrap();
+    assert!(hidden.is_empty(), "a received message is hidden");
 
     // Not deleted: it comes back after the visibility timeout with a higher count.
     let mut again = Vec::new();
@@ -171,19 +159,8 @@ async fn sfn_start_is_idempotent_by_name() {
         return;
     };
     let client = context.sfn_client();
-    let definition = json!({
-        "StartAt": "Wait",
-        "States": {"Wait": {"Type": "Wait", "Seconds": 3600, "End": true}}
-    });
-    let machine = client
-        .create_state_machine()
-        .name(common::unique("keyshift-rotate"))
-        .definition(definition.to_string())
-        .role_arn("arn:aws:iam::123456789012:role/keyshift-sfn")
-        .send()
-        .await
-        .unwrap();
-    let starter = SfnExecutionStarter::new(client, machine.state_machine_arn());
+    let machine = create_state_machine(&client, "keyshift-rotate", WAITING_MACHINE).await;
+    let starter = SfnExecutionStarter::new(client, machine);
     let input = json!({"workspace": {"kind": "amg", "workspaceId": "g-0123456789"}});
 
     let first = starter

@@ -11,7 +11,7 @@ async fn run(case: &str) {
         return;
     };
     let store = SecretsManagerStore::new(context.secrets_manager_client());
-    let prefix = common::unique("keyshift-contract");
+    let prefix = keyshift_test_support::aws::unique("keyshift-contract");
     contract::run_case(&store, case, &prefix).await.unwrap();
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use keyshift_cli::asl::{LOCAL_DLQ_URL, Step, local_definition};
 use keyshift_cli::contract::{
-    ContractSteps, SAMPLE_SEALED_TOKEN, run_contract, sample_execution_input,
+    ContractRun, ContractSteps, SAMPLE_SEALED_TOKEN, run_contract, sample_execution_input,
 };
 use keyshift_core::steps::io::StoreSecretInput;
 use local_sfn::{ExecutionStatus, TaskError};
@@ -15,18 +15,37 @@ fn rendered() -> Value {
     serde_json::from_str(&local_definition(LOCAL_DLQ_URL).unwrap()).unwrap()
 }
 
-#[tokio::test]
-async fn every_task_payload_deserializes_into_its_step_input() {
-    let steps = ContractSteps::new(3);
-    let run = run_contract(
-        &rendered(),
-        &steps,
+/// Runs `definition` on the sample execution input with `steps`, the DLQ at its local URL.
+async fn run_with(definition: &Value, steps: &ContractSteps, name: &str) -> ContractRun {
+    run_contract(
+        definition,
+        steps,
         sample_execution_input(),
-        "contract-ok",
+        name,
         LOCAL_DLQ_URL,
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+/// How many times `run` invoked `step`.
+fn calls_to(run: &ContractRun, step: Step) -> usize {
+    run.calls.iter().filter(|call| call.step == step).count()
+}
+
+/// How many calls to `step` carried `value` in their payload's `field`.
+fn calls_with(run: &ContractRun, step: Step, field: &str, value: &str) -> usize {
+    run.calls
+        .iter()
+        .filter(|call| call.step == step)
+        .filter(|call| call.payload.get(field).and_then(Value::as_str) == Some(value))
+        .count()
+}
+
+#[tokio::test]
+async fn every_task_payload_deserializes_into_its_step_input() {
+    let steps = ContractSteps::new(3);
+    let run = run_with(&rendered(), &steps, "contract-ok").await;
     assert_eq!(run.violations, Vec::<String>::new());
     assert_eq!(
         run.result.status,
@@ -34,7 +53,7 @@ async fn every_task_payload_deserializes_into_its_step_input() {
         "{:?}",
         run.result.cause
     );
-    let count = |step: Step| run.calls.iter().filter(|call| call.step == step).count();
+    let count = |step: Step| calls_to(&run, step);
     assert_eq!(count(Step::DiscoverKeys), 1);
     assert_eq!(count(Step::CreateSa), 3);
     assert_eq!(count(Step::MintToken), 3);
@@ -49,40 +68,10 @@ async fn every_task_payload_deserializes_into_its_step_input() {
         4,
         "one per credential plus the workspace clean-up"
     );
-    let actions: Vec<&str> = run
-        .calls
-        .iter()
-        .filter(|call| call.step == Step::StoreSecret)
-        .filter_map(|call| call.payload.get("action").and_then(Value::as_str))
-        .collect();
-    assert_eq!(
-        actions.iter().filter(|action| **action == "stage").count(),
-        3
-    );
-    assert_eq!(
-        actions
-            .iter()
-            .filter(|action| **action == "promote")
-            .count(),
-        3
-    );
-    let scopes: Vec<&str> = run
-        .calls
-        .iter()
-        .filter(|call| call.step == Step::RevokeOld)
-        .filter_map(|call| call.payload.get("scope").and_then(Value::as_str))
-        .collect();
-    assert_eq!(
-        scopes
-            .iter()
-            .filter(|scope| **scope == "credential")
-            .count(),
-        3
-    );
-    assert_eq!(
-        scopes.iter().filter(|scope| **scope == "workspace").count(),
-        1
-    );
+    let store = |action| calls_with(&run, Step::StoreSecret, "action", action);
+    assert_eq!((store("stage"), store("promote")), (3, 3));
+    let revoke = |scope| calls_with(&run, Step::RevokeOld, "scope", scope);
+    assert_eq!((revoke("credential"), revoke("workspace")), (3, 1));
     let output = run.result.output.unwrap();
     assert_eq!(output["credentials"].as_array().map(Vec::len), Some(3));
     assert!(output.get("workspaceCleanup").is_some());
@@ -91,15 +80,7 @@ async fn every_task_payload_deserializes_into_its_step_input() {
 #[tokio::test]
 async fn each_task_invokes_the_step_its_name_promises() {
     let steps = ContractSteps::new(1);
-    let run = run_contract(
-        &rendered(),
-        &steps,
-        sample_execution_input(),
-        "contract-map",
-        LOCAL_DLQ_URL,
-    )
-    .await
-    .unwrap();
+    let run = run_with(&rendered(), &steps, "contract-map").await;
     let expected = [
         ("DiscoverKeys", Step::DiscoverKeys),
         ("CreateServiceAccount", Step::CreateSa),
@@ -125,15 +106,7 @@ async fn each_task_invokes_the_step_its_name_promises() {
 #[tokio::test]
 async fn stage_and_promote_tasks_build_their_own_store_secret_inputs() {
     let steps = ContractSteps::new(2);
-    let run = run_contract(
-        &rendered(),
-        &steps,
-        sample_execution_input(),
-        "contract-store",
-        LOCAL_DLQ_URL,
-    )
-    .await
-    .unwrap();
+    let run = run_with(&rendered(), &steps, "contract-store").await;
     assert_eq!(run.violations, Vec::<String>::new());
     let store_calls: Vec<_> = run
         .calls
@@ -162,62 +135,53 @@ async fn stage_and_promote_tasks_build_their_own_store_secret_inputs() {
 /// Runs `definition` with one credential and returns its violations.
 async fn violations_of(definition: &Value, name: &str) -> Vec<String> {
     let steps = ContractSteps::new(1);
-    let run = run_contract(
-        definition,
-        &steps,
-        sample_execution_input(),
-        name,
-        LOCAL_DLQ_URL,
-    )
-    .await
-    .unwrap();
+    let run = run_with(definition, &steps, name).await;
     assert_eq!(run.result.status, ExecutionStatus::Failed, "{name}");
     run.violations
 }
 
 #[tokio::test]
 async fn a_wrong_store_secret_payload_cannot_be_built() {
-    // Promote straight after stage, skipping verify: the promote input has no `verified`.
-    let mut unverified = rendered();
-    let stage = unverified
-        .pointer_mut("/States/RotateCredentials/ItemProcessor/States/StageSecret")
-        .and_then(Value::as_object_mut)
-        .unwrap();
-    stage.insert("Next".to_owned(), json!("PreparePromote"));
-    let violations = violations_of(&unverified, "contract-unverified").await;
-    assert_eq!(violations.len(), 1, "{violations:?}");
-    assert!(
-        violations[0].starts_with("PromoteSecret") && violations[0].contains("verified"),
-        "{violations:?}"
-    );
-
-    // The promote call labelled as a stage: after verify there is no sealed token to store.
-    let mut mislabelled = rendered();
-    let prepare = mislabelled
-        .pointer_mut("/States/RotateCredentials/ItemProcessor/States/PreparePromote")
-        .and_then(Value::as_object_mut)
-        .unwrap();
-    prepare.insert("Result".to_owned(), json!("stage"));
-    let violations = violations_of(&mislabelled, "contract-mislabelled").await;
-    assert_eq!(violations.len(), 1, "{violations:?}");
-    assert!(
-        violations[0].starts_with("PromoteSecret") && violations[0].contains("sealed"),
-        "{violations:?}"
-    );
+    let cases = [
+        // Promote straight after stage, skipping verify: the promote input has no `verified`.
+        (
+            "StageSecret",
+            "Next",
+            "PreparePromote",
+            "contract-unverified",
+            "verified",
+        ),
+        // The promote call labelled as a stage: after verify there is no sealed token to store.
+        (
+            "PreparePromote",
+            "Result",
+            "stage",
+            "contract-mislabelled",
+            "sealed",
+        ),
+    ];
+    for (state, field, value, name, missing) in cases {
+        let mut definition = rendered();
+        definition
+            .pointer_mut(&format!(
+                "/States/RotateCredentials/ItemProcessor/States/{state}"
+            ))
+            .and_then(Value::as_object_mut)
+            .unwrap()
+            .insert(field.to_owned(), json!(value));
+        let violations = violations_of(&definition, name).await;
+        assert_eq!(violations.len(), 1, "{name}: {violations:?}");
+        assert!(
+            violations[0].starts_with("PromoteSecret") && violations[0].contains(missing),
+            "{name}: {violations:?}"
+        );
+    }
 }
 
 #[tokio::test]
 async fn the_sealed_token_travels_only_from_mint_token_to_stage() {
     let steps = ContractSteps::new(2);
-    let run = run_contract(
-        &rendered(),
-        &steps,
-        sample_execution_input(),
-        "contract-sealed",
-        LOCAL_DLQ_URL,
-    )
-    .await
-    .unwrap();
+    let run = run_with(&rendered(), &steps, "contract-sealed").await;
     assert_eq!(run.result.status, ExecutionStatus::Succeeded);
     let mut carrying = BTreeSet::new();
     let mut entered = BTreeSet::new();
@@ -267,15 +231,7 @@ async fn a_payload_missing_a_field_is_reported_as_a_violation() {
         .unwrap();
     payload.remove("workspace.$");
     let steps = ContractSteps::new(1);
-    let run = run_contract(
-        &definition,
-        &steps,
-        sample_execution_input(),
-        "contract-broken",
-        LOCAL_DLQ_URL,
-    )
-    .await
-    .unwrap();
+    let run = run_with(&definition, &steps, "contract-broken").await;
     assert_eq!(run.violations.len(), 1, "{:?}", run.violations);
     assert!(
         run.violations[0].contains("DiscoverInput"),
@@ -291,15 +247,7 @@ async fn verification_failure_skips_promote_and_revoke_and_reaches_the_dlq() {
         "VerifyToken",
         TaskError::new("Verify.Failed", "token did not authenticate"),
     );
-    let run = run_contract(
-        &rendered(),
-        &steps,
-        sample_execution_input(),
-        "contract-verify",
-        LOCAL_DLQ_URL,
-    )
-    .await
-    .unwrap();
+    let run = run_with(&rendered(), &steps, "contract-verify").await;
     assert_eq!(run.result.status, ExecutionStatus::Failed);
     assert_eq!(run.result.error.as_deref(), Some("Verify.Failed"));
     assert!(run.calls.iter().all(|call| call.step != Step::RevokeOld));
@@ -335,15 +283,7 @@ async fn workspace_failures_name_their_state_in_the_dlq_message() {
     ] {
         let steps =
             ContractSteps::new(1).failing_at(state, TaskError::new("Grafana.Forbidden", "denied"));
-        let run = run_contract(
-            &rendered(),
-            &steps,
-            sample_execution_input(),
-            "contract-dlq",
-            LOCAL_DLQ_URL,
-        )
-        .await
-        .unwrap();
+        let run = run_with(&rendered(), &steps, "contract-dlq").await;
         assert_eq!(run.result.status, ExecutionStatus::Failed, "{state}");
         assert_eq!(
             run.result.error.as_deref(),
@@ -367,40 +307,18 @@ async fn workspace_failures_name_their_state_in_the_dlq_message() {
 async fn transient_errors_are_retried_and_permanent_ones_are_not() {
     let steps =
         ContractSteps::new(1).failing_at("MintToken", TaskError::new("Grafana.Throttled", "429"));
-    let run = run_contract(
-        &rendered(),
-        &steps,
-        sample_execution_input(),
-        "contract-retry",
-        LOCAL_DLQ_URL,
-    )
-    .await
-    .unwrap();
-    let mint_calls = run
-        .calls
-        .iter()
-        .filter(|call| call.step == Step::MintToken)
-        .count();
-    assert_eq!(mint_calls, 7, "first attempt plus MaxAttempts 6");
+    let run = run_with(&rendered(), &steps, "contract-retry").await;
+    assert_eq!(
+        calls_to(&run, Step::MintToken),
+        7,
+        "first attempt plus MaxAttempts 6"
+    );
     assert_eq!(run.result.error.as_deref(), Some("Grafana.Throttled"));
 
     let steps = ContractSteps::new(1)
         .failing_at("MintToken", TaskError::new("Grafana.Unauthorized", "401"));
-    let run = run_contract(
-        &rendered(),
-        &steps,
-        sample_execution_input(),
-        "contract-permanent",
-        LOCAL_DLQ_URL,
-    )
-    .await
-    .unwrap();
-    let mint_calls = run
-        .calls
-        .iter()
-        .filter(|call| call.step == Step::MintToken)
-        .count();
-    assert_eq!(mint_calls, 1);
+    let run = run_with(&rendered(), &steps, "contract-permanent").await;
+    assert_eq!(calls_to(&run, Step::MintToken), 1);
 }
 
 #[tokio::test]
@@ -459,15 +377,7 @@ async fn every_dead_letter_the_definition_sends_is_a_schema_v1_message() {
         let steps =
             ContractSteps::new(1).failing_at(state, TaskError::new("Grafana.Forbidden", "denied"));
         let execution = format!("contract-schema-{state}");
-        let run = run_contract(
-            &definition,
-            &steps,
-            sample_execution_input(),
-            &execution,
-            LOCAL_DLQ_URL,
-        )
-        .await
-        .unwrap();
+        let run = run_with(&definition, &steps, &execution).await;
         assert_eq!(run.bad_dlq_messages, Vec::<String>::new(), "{state}");
         assert!(!run.dlq_messages.is_empty(), "{state}: no dead letter");
         reached.extend(

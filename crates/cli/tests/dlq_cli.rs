@@ -1,31 +1,22 @@
 //! `keyshift dlq replay` through the binary against moto's SQS and Step Functions.
 
-use std::process::{Command, Output};
+mod common;
+
+use std::process::Output;
 
 use keyshift_aws::{AwsContext, EndpointOverrides};
 use keyshift_core::KeyshiftError;
 use keyshift_core::dead_letter::DlqMessage;
+use keyshift_test_support::aws::{
+    WAITING_MACHINE, create_queue, create_state_machine, execution_names,
+};
 use serde_json::{Value, json};
 
 fn keyshift(endpoint: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_keyshift"))
+    common::keyshift_on_moto(endpoint)
         .args(args)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("KEYSHIFT_AWS_ENDPOINT_URL", endpoint)
         .output()
         .unwrap()
-}
-
-/// Stdout, and stderr after it, for assertion messages.
-fn stdout(output: &Output) -> String {
-    format!(
-        "{}\nstderr: {}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 #[tokio::test]
@@ -34,47 +25,19 @@ async fn dry_run_then_replay_against_moto() {
         return;
     };
     let aws = AwsContext::for_emulator(EndpointOverrides::for_all(endpoint.clone())).await;
-    let suffix = std::process::id();
     let sqs = aws.sqs_client();
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(format!(
-            "keyshift-dlq-cli-{suffix}-{}",
-            chrono::Utc::now().timestamp_millis()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
+    let queue_url = create_queue(&sqs, "keyshift-dlq-cli").await;
     let sfn = aws.sfn_client();
-    let machine = sfn
-        .create_state_machine()
-        .name(format!("keyshift-cli-{suffix}-{}", chrono::Utc::now().timestamp_millis()))
-        .definition(
-            json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 3600, "End": true}}})
-                .to_string(),
-        )
-        .role_arn("arn:aws:iam::123456789012:role/keyshift-sfn")
-        .send()
-        .await
-        .unwrap()
-        .state_machine_arn()
-        .to_owned();
-    let message = DlqMessage::start_failed(
-        machine.clone(),
-        "ks-cli-tick-20250301-0630",
-        None,
-        json!({"workspace": "w"}),
-        &KeyshiftError::AwsThrottled {
-            service: "states".into(),
-            operation: "StartExecution".into(),
-            retry_after: None,
-        },
-        2,
-        chrono::Utc::now(),
-    );
+    let machine = create_state_machine(&sfn, "keyshift-cli", WAITING_MACHINE).await;
+    let throttled = KeyshiftError::AwsThrottled {
+        service: "states".into(),
+        operation: "StartExecution".into(),
+        retry_after: None,
+    };
+    let input = json!({"workspace": "w"});
+    let now = chrono::Utc::now();
+    let name = "ks-cli-tick-20250301-0630";
+    let message = DlqMessage::start_failed(machine.clone(), name, None, input, &throttled, 2, now);
     for body in [message.to_body().unwrap(), "not a dead letter".to_owned()] {
         sqs.send_message()
             .queue_url(&queue_url)
@@ -83,7 +46,7 @@ async fn dry_run_then_replay_against_moto() {
             .await
             .unwrap();
     }
-    let common = [
+    let replay = [
         "dlq",
         "replay",
         "--queue-url",
@@ -94,13 +57,13 @@ async fn dry_run_then_replay_against_moto() {
 
     let dry = keyshift(
         &endpoint,
-        &[&common[..], &["--dry-run", "--output", "json"]].concat(),
+        &[&replay[..], &["--dry-run", "--output", "json"]].concat(),
     );
     assert_eq!(
         dry.status.code(),
         Some(1),
         "a malformed message: {}",
-        stdout(&dry)
+        common::stdout_and_stderr(&dry)
     );
     let report: Value = serde_json::from_slice(&dry.stdout).unwrap();
     assert_eq!(report["dryRun"], json!(true));
@@ -114,19 +77,16 @@ async fn dry_run_then_replay_against_moto() {
         (&json!(2), &json!(1), &json!(1), &json!(0)),
         "{report}"
     );
-    let listed = sfn
-        .list_executions()
-        .state_machine_arn(&machine)
-        .send()
-        .await
-        .unwrap();
-    assert!(listed.executions().is_empty(), "a dry run starts nothing");
+    assert!(
+        execution_names(&sfn, &machine).await.is_empty(),
+        "a dry run starts nothing"
+    );
 
     let real = keyshift(
         &endpoint,
-        &[&common[..], &["--visibility-timeout", "1"]].concat(),
+        &[&replay[..], &["--visibility-timeout", "1"]].concat(),
     );
-    let table = stdout(&real);
+    let table = common::stdout_and_stderr(&real);
     assert_eq!(real.status.code(), Some(1), "{table}");
     assert!(
         table.lines().any(|line| line.starts_with("start ")
@@ -139,16 +99,8 @@ async fn dry_run_then_replay_against_moto() {
         table.contains("2 received, 0 redriven, 1 started"),
         "{table}"
     );
-    let listed = sfn
-        .list_executions()
-        .state_machine_arn(&machine)
-        .send()
-        .await
-        .unwrap();
-    let names: Vec<&str> = listed
-        .executions()
-        .iter()
-        .map(|execution| execution.name())
-        .collect();
-    assert_eq!(names, ["ks-cli-tick-20250301-0630"]);
+    assert_eq!(
+        execution_names(&sfn, &machine).await,
+        ["ks-cli-tick-20250301-0630"]
+    );
 }

@@ -2,10 +2,13 @@
 //! AMG control plane on grafana-sim (moto has no `grafana` service).
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
 
 use grafana_sim::{FleetSpec, RunningSim, Simulator};
 use keyshift_aws::{AwsContext, EndpointOverrides};
+use keyshift_test_support::aws::{PASSING_MACHINE, create_state_machine};
 use serde_json::{Value, json};
 
 async fn start_sim() -> RunningSim {
@@ -25,15 +28,8 @@ async fn start_sim() -> RunningSim {
 /// The binary with dummy credentials, every AWS service on moto and AMG on the simulator.
 /// The simulator answers from this test's runtime, so tests run on a multi-thread runtime.
 fn keyshift(args: &[&str], moto: &str, sim: &RunningSim) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_keyshift"))
+    common::keyshift_on_moto(moto)
         .args(args)
-        .env_remove("KEYSHIFT_LOG")
-        .env_remove("AWS_PROFILE")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("KEYSHIFT_AWS_ENDPOINT_URL", moto)
         .env("KEYSHIFT_AMG_ENDPOINT", sim.amg_endpoint_url())
         .output()
         .unwrap()
@@ -52,18 +48,7 @@ async fn fleet_start_dry_runs_starts_and_repeats_without_starting_twice() {
     };
     let sim = start_sim().await;
     let aws = AwsContext::for_emulator(EndpointOverrides::for_all(moto.clone())).await;
-    let definition = json!({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": true}}});
-    let machine = aws
-        .sfn_client()
-        .create_state_machine()
-        .name(format!("rotate-{}", uuid::Uuid::new_v4().simple()))
-        .definition(definition.to_string())
-        .role_arn("arn:aws:iam::123456789012:role/keyshift-sfn")
-        .send()
-        .await
-        .unwrap()
-        .state_machine_arn()
-        .to_owned();
+    let machine = create_state_machine(&aws.sfn_client(), "rotate", PASSING_MACHINE).await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("fleet.json");
     std::fs::write(
@@ -93,12 +78,7 @@ async fn fleet_start_dry_runs_starts_and_repeats_without_starting_twice() {
         &moto,
         &sim,
     );
-    assert_eq!(
-        dry.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&dry.stderr)
-    );
+    common::assert_exit_code(&dry, 0);
     let report: Value = serde_json::from_str(&stdout(&dry)).unwrap();
     assert_eq!(report["dryRun"], true);
     assert_eq!(report["listed"], 3);
@@ -107,12 +87,7 @@ async fn fleet_start_dry_runs_starts_and_repeats_without_starting_twice() {
     assert_eq!(report["started"], 0);
 
     let first = keyshift(&base, &moto, &sim);
-    assert_eq!(
-        first.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
-    );
+    common::assert_exit_code(&first, 0);
     let table = stdout(&first);
     assert!(
         table.starts_with("slot 2025-03-01T06:30:00Z: listed 3, not selected 0, started 2, already running 0, skipped 1, failed 0"),

@@ -2,6 +2,8 @@
 //! a self-hosted Grafana with the in-memory secret store, and an AMG workspace through the
 //! real aws-sdk-grafana client pointed at the simulator's control plane.
 
+mod common;
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Command, Output};
 
@@ -63,6 +65,19 @@ fn keyshift_in(args: &[&str], envs: &[(&str, &str)]) -> Output {
         .envs(envs.iter().copied())
         .output()
         .unwrap()
+}
+
+/// `keyshift plan` of a self-hosted Grafana nobody listens on (admin secret `x`), plus `extra`
+/// arguments, run as [`keyshift_in`] runs it.
+fn plan_unreachable(extra: &[&str], envs: &[(&str, &str)]) -> Output {
+    let plan = [
+        "plan",
+        "--url",
+        "http://127.0.0.1:1",
+        "--admin-secret-id",
+        "x",
+    ];
+    keyshift_in(&[&plan[..], extra].concat(), envs)
 }
 
 fn stderr(output: &Output) -> String {
@@ -133,12 +148,7 @@ async fn plan_then_run_a_self_hosted_grafana_with_the_memory_store() {
     plan_args.extend(target);
     plan_args.extend(["--output", "json", "--detailed-exitcode"]);
     let plan = keyshift(&plan_args);
-    assert_eq!(
-        plan.status.code(),
-        Some(10),
-        "{}",
-        String::from_utf8_lossy(&plan.stderr)
-    );
+    common::assert_exit_code(&plan, 10);
     let plans = json(&plan);
     let credentials = plans[0]["plan"]["credentials"].as_array().unwrap();
     assert_eq!(credentials.len(), 2, "{plans:#}");
@@ -187,12 +197,7 @@ async fn plan_an_amg_workspace_through_the_control_plane_and_revoke_the_planning
         "--output",
         "json",
     ]);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_exit_code(&output, 0);
     let plans = json(&output);
     assert!(plans[0]["error"].is_null(), "{plans:#}");
     assert_eq!(
@@ -223,29 +228,13 @@ async fn plan_an_amg_workspace_through_the_control_plane_and_revoke_the_planning
 #[test]
 fn missing_targets_are_a_usage_error() {
     let output = keyshift(&["plan", "--secret-store", "memory"]);
-    assert_eq!(
-        output.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_exit_code(&output, 2);
     assert!(String::from_utf8_lossy(&output.stderr).contains("no workspace selected"));
 }
 
 #[test]
 fn a_trial_outside_aws_without_a_credential_says_how_to_give_one() {
-    let output = keyshift_in(
-        &[
-            "plan",
-            "--url",
-            "http://127.0.0.1:1",
-            "--admin-secret-id",
-            "x",
-            "--secret-store",
-            "memory",
-        ],
-        &[],
-    );
+    let output = plan_unreachable(&["--secret-store", "memory"], &[]);
     let stderr = stderr(&output);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert_no_aws_noise(&stderr);
@@ -282,16 +271,7 @@ fn a_trial_outside_aws_without_a_credential_says_how_to_give_one() {
 
 #[test]
 fn secrets_manager_without_a_region_is_one_sentence() {
-    let output = keyshift_in(
-        &[
-            "plan",
-            "--url",
-            "http://127.0.0.1:1",
-            "--admin-secret-id",
-            "x",
-        ],
-        &[],
-    );
+    let output = plan_unreachable(&[], &[]);
     let stderr = stderr(&output);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert_no_aws_noise(&stderr);
@@ -303,16 +283,8 @@ fn secrets_manager_without_a_region_is_one_sentence() {
 
 #[test]
 fn aws_without_credentials_is_one_sentence() {
-    let output = keyshift_in(
-        &[
-            "plan",
-            "--url",
-            "http://127.0.0.1:1",
-            "--admin-secret-id",
-            "x",
-            "--region",
-            "eu-west-1",
-        ],
+    let output = plan_unreachable(
+        &["--region", "eu-west-1"],
         &[("AWS_EC2_METADATA_DISABLED", "true")],
     );
     let stderr = stderr(&output);
@@ -375,18 +347,8 @@ fn a_bad_credential_file_is_named_without_echoing_it() {
     )
     .unwrap();
     let path = file.path().to_str().unwrap();
-    let output = keyshift_in(
-        &[
-            "plan",
-            "--url",
-            "http://127.0.0.1:1",
-            "--admin-secret-id",
-            "x",
-            "--secret-store",
-            "memory",
-            "--admin-credential-file",
-            path,
-        ],
+    let output = plan_unreachable(
+        &["--secret-store", "memory", "--admin-credential-file", path],
         &[],
     );
     let stderr = stderr(&output);
@@ -398,18 +360,7 @@ fn a_bad_credential_file_is_named_without_echoing_it() {
 
 #[test]
 fn a_credential_file_is_refused_with_secrets_manager() {
-    let output = keyshift_in(
-        &[
-            "plan",
-            "--url",
-            "http://127.0.0.1:1",
-            "--admin-secret-id",
-            "x",
-            "--admin-credential-file",
-            "/nonexistent/admin.json",
-        ],
-        &[],
-    );
+    let output = plan_unreachable(&["--admin-credential-file", "/nonexistent/admin.json"], &[]);
     let stderr = stderr(&output);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use aws_sdk_sfn::types::ExecutionStatus;
+use aws_sdk_sfn::types::{ExecutionListItem, ExecutionStatus};
 use fleet_start::FleetStartConfig;
 use grafana_sim::{FleetSpec, RunningSim, Simulator};
 use keyshift_aws::{
@@ -15,6 +15,7 @@ use keyshift_core::dead_letter::DeadLetterKind;
 use keyshift_core::fleet::{FleetStartDeps, FleetStartEvent, StartRetry, fleet_start};
 use keyshift_core::model::AssumeRole;
 use keyshift_core::ports::{DeadLetterQueue, DlqMessage, SystemClock};
+use keyshift_test_support::aws::{PASSING_MACHINE, create_queue, create_state_machine};
 use serde_json::json;
 
 const PROD_ROLE: &str = "arn:aws:iam::210987654321:role/keyshift-fleet";
@@ -45,34 +46,23 @@ async fn aws(test: &str, sim: &RunningSim) -> Option<AwsContext> {
     Some(AwsContext::for_emulator(endpoints).await)
 }
 
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+async fn state_machine(aws: &AwsContext) -> String {
+    create_state_machine(&aws.sfn_client(), "rotate-workspace", PASSING_MACHINE).await
 }
 
-async fn state_machine(aws: &AwsContext) -> String {
-    let definition = json!({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": true}}});
+/// Every execution of `machine`, with its ARN and status.
+async fn list_executions(aws: &AwsContext, machine: &str) -> Vec<ExecutionListItem> {
     aws.sfn_client()
-        .create_state_machine()
-        .name(unique("rotate-workspace"))
-        .definition(definition.to_string())
-        .role_arn("arn:aws:iam::123456789012:role/keyshift-sfn")
+        .list_executions()
+        .state_machine_arn(machine)
         .send()
         .await
         .unwrap()
-        .state_machine_arn()
-        .to_owned()
+        .executions
 }
 
 async fn queue(aws: &AwsContext) -> String {
-    aws.sqs_client()
-        .create_queue()
-        .queue_name(unique("keyshift-dlq"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned()
+    create_queue(&aws.sqs_client(), "keyshift-dlq").await
 }
 
 /// Own account: us-east-1; account "prod" (with an external id): eu-west-1; account "lab":
@@ -125,15 +115,8 @@ async fn a_tick_lists_filters_assumes_roles_and_starts_and_a_repeat_starts_nothi
     assert_eq!((first.already_running, first.failed), (0, 0));
     assert_eq!(directory.assumed_roles().await, 2, "one role per account");
 
-    let executions = aws
-        .sfn_client()
-        .list_executions()
-        .state_machine_arn(&state_machine_arn)
-        .send()
-        .await
-        .unwrap();
+    let executions = list_executions(&aws, &state_machine_arn).await;
     let mut names: Vec<&str> = executions
-        .executions()
         .iter()
         .map(|execution| execution.name())
         .collect();
@@ -148,7 +131,6 @@ async fn a_tick_lists_filters_assumes_roles_and_starts_and_a_repeat_starts_nothi
         ]
     );
     let prod = executions
-        .executions()
         .iter()
         .find(|execution| execution.name() == "ks-g-00000000b1-1-20250301-0630")
         .unwrap();
@@ -173,21 +155,10 @@ async fn a_tick_lists_filters_assumes_roles_and_starts_and_a_repeat_starts_nothi
     assert_eq!(again.started, 0, "{again:#?}");
     assert_eq!(again.already_running, 4);
     assert_eq!(again.failed, 0);
-    let after = aws
-        .sfn_client()
-        .list_executions()
-        .state_machine_arn(&state_machine_arn)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        after.executions().len(),
-        4,
-        "the repeated tick started nothing"
-    );
+    let after = list_executions(&aws, &state_machine_arn).await;
+    assert_eq!(after.len(), 4, "the repeated tick started nothing");
     assert!(
         after
-            .executions()
             .iter()
             .all(|execution| execution.status() != &ExecutionStatus::Failed)
     );

@@ -220,29 +220,31 @@ mod tests {
 
     use super::*;
 
+    /// The payload every case sends: a step's input with one required field.
     #[derive(Debug, Deserialize)]
     #[serde(rename_all = "camelCase")]
-    struct Echo {
+    struct Named {
         workspace_name: String,
     }
 
-    async fn echo(input: Echo) -> Result<Value, KeyshiftError> {
-        match input.workspace_name.as_str() {
-            "throttle" => Err(KeyshiftError::GrafanaThrottled {
-                operation: "GET /api/org".into(),
-                retry_after: None,
-            }),
-            "leak" => Err(KeyshiftError::GrafanaUnauthorized {
-                operation: "GET /api/org".into(),
-                detail: "rejected glsa_abcdefghijklmnopqrstuvwxyzABCDEF_0a1b2c3d".into(),
-            }),
-            name => Ok(serde_json::json!({ "seen": name })),
-        }
+    /// Invokes a step that answers `{"seen": <workspaceName>}` or, when `failure` is given,
+    /// fails with it: each test names the step error it is about.
+    async fn invoke_answering(
+        payload: Value,
+        failure: Option<KeyshiftError>,
+    ) -> Result<Value, Diagnostic> {
+        let step = |input: Named| {
+            std::future::ready(match failure.clone() {
+                Some(error) => Err(error),
+                None => Ok(serde_json::json!({ "seen": input.workspace_name })),
+            })
+        };
+        invoke(&step, payload).await
     }
 
     #[tokio::test]
     async fn success_serializes_the_output() {
-        let output = invoke(&echo, serde_json::json!({"workspaceName": "prod"}))
+        let output = invoke_answering(serde_json::json!({"workspaceName": "prod"}), None)
             .await
             .unwrap();
         assert_eq!(output, serde_json::json!({"seen": "prod"}));
@@ -250,16 +252,21 @@ mod tests {
 
     #[tokio::test]
     async fn step_errors_carry_their_asl_name() {
-        let diagnostic = invoke(&echo, serde_json::json!({"workspaceName": "throttle"}))
-            .await
-            .unwrap_err();
+        let throttled = KeyshiftError::GrafanaThrottled {
+            operation: "GET /api/org".into(),
+            retry_after: None,
+        };
+        let diagnostic =
+            invoke_answering(serde_json::json!({"workspaceName": "w"}), Some(throttled))
+                .await
+                .unwrap_err();
         assert_eq!(diagnostic.error_type, "Grafana.Throttled");
         assert!(diagnostic.error_message.contains("GET /api/org"));
     }
 
     #[tokio::test]
     async fn unparsable_payloads_are_input_invalid() {
-        let diagnostic = invoke(&echo, serde_json::json!({"unexpected": 1}))
+        let diagnostic = invoke_answering(serde_json::json!({"unexpected": 1}), None)
             .await
             .unwrap_err();
         assert_eq!(diagnostic.error_type, "Input.Invalid");
@@ -267,7 +274,11 @@ mod tests {
 
     #[tokio::test]
     async fn diagnostics_never_carry_credentials() {
-        let diagnostic = invoke(&echo, serde_json::json!({"workspaceName": "leak"}))
+        let leaking = KeyshiftError::GrafanaUnauthorized {
+            operation: "GET /api/org".into(),
+            detail: "rejected glsa_abcdefghijklmnopqrstuvwxyzABCDEF_0a1b2c3d".into(),
+        };
+        let diagnostic = invoke_answering(serde_json::json!({"workspaceName": "w"}), Some(leaking))
             .await
             .unwrap_err();
         assert_eq!(diagnostic.error_type, "Grafana.Unauthorized");

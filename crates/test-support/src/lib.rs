@@ -5,9 +5,13 @@
 //! tool is absent, so `cargo test` works on a bare machine; with `KEYSHIFT_REQUIRE_TOOLS=1`
 //! (set by `scripts/test.sh` and CI) a missing tool fails the test instead, never a skip, so a
 //! broken tool set-up cannot pass silently. The crate depends on nothing of keyshift's, so
-//! every crate (local-sfn included) can use it as a dev-dependency.
+//! every crate (local-sfn included) can use it as a dev-dependency; the `aws` feature adds the
+//! moto set-up the SDK-backed tests share.
 
 #![warn(missing_docs)]
+
+#[cfg(feature = "aws")]
+pub mod aws;
 
 use std::fmt::Display;
 use std::path::{Path, PathBuf};

@@ -10,8 +10,3 @@ pub async fn moto_context(test: &str) -> Option<AwsContext> {
     let endpoint = keyshift_test_support::moto_endpoint(test)?;
     Some(AwsContext::for_emulator(EndpointOverrides::for_all(endpoint)).await)
 }
-
-/// A name no other test (or earlier run against the same server) uses.
-pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
-}

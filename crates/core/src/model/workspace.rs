@@ -98,11 +98,8 @@ impl AssumeRole {
 
 /// The two kinds of Grafana keyshift manages; they differ in how admin access is obtained.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(
-    tag = "kind",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+#[serde(rename_all_fields = "camelCase")]
 pub enum WorkspaceTarget {
     /// An Amazon Managed Grafana workspace: admin access is a short-lived credential minted
     /// through the AMG control plane for each execution.
@@ -144,17 +141,13 @@ impl WorkspaceRef {
         region: impl Into<String>,
         org_id: OrgId,
     ) -> Result<Self> {
-        let reference = Self {
-            target: WorkspaceTarget::Amg {
+        Self::validated(
+            WorkspaceTarget::Amg {
                 workspace_id: workspace_id.into(),
                 region: region.into(),
             },
             org_id,
-            secret_name: None,
-            assume_role: None,
-        };
-        reference.validate()?;
-        Ok(reference)
+        )
     }
 
     /// Builds and validates a self-hosted reference.
@@ -163,11 +156,19 @@ impl WorkspaceRef {
         admin_secret_id: impl Into<String>,
         org_id: OrgId,
     ) -> Result<Self> {
-        let reference = Self {
-            target: WorkspaceTarget::SelfHosted {
+        Self::validated(
+            WorkspaceTarget::SelfHosted {
                 url: url.into(),
                 admin_secret_id: admin_secret_id.into(),
             },
+            org_id,
+        )
+    }
+
+    /// A reference to `target` with default secret names and no role to assume, validated.
+    fn validated(target: WorkspaceTarget, org_id: OrgId) -> Result<Self> {
+        let reference = Self {
+            target,
             org_id,
             secret_name: None,
             assume_role: None,
@@ -416,41 +417,20 @@ mod tests {
 
     #[test]
     fn rejects_invalid_references_with_the_field_named() {
+        let amg = |id, region, org| WorkspaceRef::amg(id, region, org);
+        let hosted = |url, secret| WorkspaceRef::self_hosted(url, secret, 1);
         let cases = [
-            (
-                WorkspaceRef::amg("g-XYZ", "eu-west-1", 1),
-                "workspace.workspaceId",
-            ),
-            (
-                WorkspaceRef::amg("g-0123456789a", "eu-west-1", 1),
-                "workspace.workspaceId",
-            ),
-            (
-                WorkspaceRef::amg("g-0123456789", "Europe", 1),
-                "workspace.region",
-            ),
-            (
-                WorkspaceRef::amg("g-0123456789", "eu-west-1", 0),
-                "workspace.orgId",
-            ),
-            (
-                WorkspaceRef::self_hosted("ftp://grafana", "s", 1),
-                "workspace.url",
-            ),
-            (
-                WorkspaceRef::self_hosted("https://admin:pw@grafana.example.com", "s", 1),
-                "workspace.url",
-            ),
-            (
-                WorkspaceRef::self_hosted("https://grafana.example.com/?x=1", "s", 1),
-                "workspace.url",
-            ),
-            (
-                WorkspaceRef::self_hosted("https://grafana.example.com", " ", 1),
-                "workspace.adminSecretId",
-            ),
+            (amg("g-XYZ", "eu-west-1", 1), "workspaceId"),
+            (amg("g-0123456789a", "eu-west-1", 1), "workspaceId"),
+            (amg("g-0123456789", "Europe", 1), "region"),
+            (amg("g-0123456789", "eu-west-1", 0), "orgId"),
+            (hosted("ftp://grafana", "s"), "url"),
+            (hosted("https://admin:pw@grafana.example.com", "s"), "url"),
+            (hosted("https://grafana.example.com/?x=1", "s"), "url"),
+            (hosted("https://grafana.example.com", " "), "adminSecretId"),
         ];
         for (result, expected_field) in cases {
+            let expected_field = format!("workspace.{expected_field}");
             match result {
                 Err(KeyshiftError::InputInvalid { field, .. }) => assert_eq!(field, expected_field),
                 other => panic!("expected InputInvalid on {expected_field}, got {other:?}"),

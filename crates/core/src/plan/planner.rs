@@ -285,40 +285,17 @@ impl<'a> Planner<'a> {
                 if let Some(pending) = managed.and_then(|state| state.pending_token_id) {
                     protected_after.insert(pending);
                 }
-                let revocations = select_revocations(
-                    RevocationRequest {
-                        account,
-                        tokens: &entry.tokens,
-                        protected: &protected_after,
-                        stored: &stored,
-                        expected_new_tokens: 1,
-                        retire_migrated_keys: true,
-                    },
-                    self.policy,
-                    self.now,
-                );
-                let role = self.policy.roles.cap(account.role);
-                let credential = CredentialPlan {
-                    secret_id: self.secret_id_for(account, managed)?,
-                    action: CredentialAction::Rotate {
+                let revocations = self.superseded_by_new_token(entry, &protected_after, &stored);
+                let credential = self.credential_on(
+                    account,
+                    self.secret_id_for(account, managed)?,
+                    CredentialAction::Rotate {
                         service_account_id: account.id,
                         reason,
                     },
-                    service_account: TargetAccount {
-                        id: Some(account.id),
-                        name: account.name.clone(),
-                        role,
-                        requested_role: account.role,
-                    },
-                    token_ttl_seconds: self.policy.token_ttl_seconds(),
                     revocations,
-                    legacy_key_deletions: Vec::new(),
-                    why: format!(
-                        "rotate {}: {why}{}",
-                        account.name,
-                        self.capping_note(account.role, role)
-                    ),
-                };
+                    &format!("rotate {}: {why}", account.name),
+                );
                 self.plan.credentials.push(credential);
             }
             None => {
@@ -356,28 +333,60 @@ impl<'a> Planner<'a> {
             );
             return Ok(());
         }
-        let protected = BTreeSet::new();
-        let stored = BTreeSet::new();
-        let revocations = select_revocations(
+        let revocations = self.superseded_by_new_token(entry, &BTreeSet::new(), &BTreeSet::new());
+        let credential = self.credential_on(
+            account,
+            self.policy
+                .secret_name_for(&self.inventory.workspace, &account.name)?,
+            CredentialAction::TakeOver {
+                service_account_id: account.id,
+            },
+            revocations,
+            &format!(
+                "take over {}, which Grafana created from a legacy key, and give it a managed token",
+                account.name
+            ),
+        );
+        self.plan.credentials.push(credential);
+        Ok(())
+    }
+
+    /// The tokens of an account that one new token (and the migration that made the account,
+    /// if any) supersedes, minus `protected`.
+    fn superseded_by_new_token(
+        &self,
+        entry: &AccountInventory,
+        protected: &BTreeSet<i64>,
+        stored: &BTreeSet<i64>,
+    ) -> Vec<TokenRevocation> {
+        select_revocations(
             RevocationRequest {
-                account,
+                account: &entry.account,
                 tokens: &entry.tokens,
-                protected: &protected,
-                stored: &stored,
+                protected,
+                stored,
                 expected_new_tokens: 1,
                 retire_migrated_keys: true,
             },
             self.policy,
             self.now,
-        );
+        )
+    }
+
+    /// A new token on an account that already exists: its role capped by the policy, the
+    /// policy's TTL, no legacy key to delete; `why` gets the capping note appended.
+    fn credential_on(
+        &self,
+        account: &ServiceAccount,
+        secret_id: String,
+        action: CredentialAction,
+        revocations: Vec<TokenRevocation>,
+        why: &str,
+    ) -> CredentialPlan {
         let role = self.policy.roles.cap(account.role);
-        let credential = CredentialPlan {
-            secret_id: self
-                .policy
-                .secret_name_for(&self.inventory.workspace, &account.name)?,
-            action: CredentialAction::TakeOver {
-                service_account_id: account.id,
-            },
+        CredentialPlan {
+            secret_id,
+            action,
             service_account: TargetAccount {
                 id: Some(account.id),
                 name: account.name.clone(),
@@ -387,14 +396,8 @@ impl<'a> Planner<'a> {
             token_ttl_seconds: self.policy.token_ttl_seconds(),
             revocations,
             legacy_key_deletions: Vec::new(),
-            why: format!(
-                "take over {}, which Grafana created from a legacy key, and give it a managed token{}",
-                account.name,
-                self.capping_note(account.role, role)
-            ),
-        };
-        self.plan.credentials.push(credential);
-        Ok(())
+            why: format!("{why}{}", self.capping_note(account.role, role)),
+        }
     }
 
     fn rotation_due(

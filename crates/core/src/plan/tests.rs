@@ -105,6 +105,16 @@ fn inventory(
     }
 }
 
+/// An inventory of one keyshift-managed account, id 3, named `keyshift-ci`, with `tokens`.
+fn ci_inventory(
+    grafana: &str,
+    tokens: Vec<ServiceAccountToken>,
+    managed_secrets: Vec<ManagedSecretState>,
+) -> Inventory {
+    let owner = account(3, "keyshift-ci", Role::Editor);
+    inventory(grafana, vec![], vec![entry(owner, tokens)], managed_secrets)
+}
+
 fn plan(inventory: &Inventory) -> Plan {
     compute_plan(inventory, &Policy::default(), now()).unwrap()
 }
@@ -431,12 +441,7 @@ fn rotation_is_due_only_for_the_documented_reasons() {
             .into_iter()
             .collect();
         let current_id = current.map(|_| 100);
-        let input = inventory(
-            "12.1.0",
-            vec![],
-            vec![entry(account(3, name, Role::Editor), tokens)],
-            vec![managed(name, current_id, None)],
-        );
+        let input = ci_inventory("12.1.0", tokens, vec![managed(name, current_id, None)]);
         let result = plan(&input);
         match expected {
             Some(reason) => {
@@ -489,19 +494,15 @@ fn recreated_accounts_without_a_secret_get_a_token() {
 #[test]
 fn rotation_never_revokes_the_current_token_and_supersedes_the_previous() {
     let name = "keyshift-ci";
-    let input = inventory(
+    let input = ci_inventory(
         "11.5.2",
-        vec![],
-        vec![entry(
-            account(3, name, Role::Editor),
-            vec![
-                keyshift_token(10, "run-1", name, 50, -20), // expired
-                keyshift_token(11, "run-2", name, 48, 2),   // AWSPREVIOUS
-                keyshift_token(12, "run-3", name, 24, 6),   // AWSCURRENT, expires soon
-                keyshift_token(13, "run-4", name, 1, 29),   // minted, never stored
-                token(14, "made-by-hand", 3, None),         // not keyshift's
-            ],
-        )],
+        vec![
+            keyshift_token(10, "run-1", name, 50, -20), // expired
+            keyshift_token(11, "run-2", name, 48, 2),   // AWSPREVIOUS
+            keyshift_token(12, "run-3", name, 24, 6),   // AWSCURRENT, expires soon
+            keyshift_token(13, "run-4", name, 1, 29),   // minted, never stored
+            token(14, "made-by-hand", 3, None),         // not keyshift's
+        ],
         vec![managed(name, Some(12), Some(11))],
     );
     let result = plan(&input);
@@ -534,20 +535,16 @@ fn accounts_not_due_only_get_cleanups_that_spare_current_and_previous() {
     let name = "keyshift-ci";
     let mut state = managed(name, Some(12), Some(11));
     state.stored_token_ids.insert(9);
-    let input = inventory(
+    let input = ci_inventory(
         "12.1.0",
-        vec![],
-        vec![entry(
-            account(3, name, Role::Editor),
-            vec![
-                keyshift_token(9, "run-0", name, 40, 2), // stored long ago, unlabelled now
-                keyshift_token(10, "run-1", name, 50, -20), // expired
-                keyshift_token(11, "run-2", name, 20, 10), // AWSPREVIOUS
-                keyshift_token(12, "run-3", name, 2, 28), // AWSCURRENT
-                keyshift_token(13, "run-4", name, 1, 29), // orphan
-                token(14, "made-by-hand", 3, None),
-            ],
-        )],
+        vec![
+            keyshift_token(9, "run-0", name, 40, 2), // stored long ago, unlabelled now
+            keyshift_token(10, "run-1", name, 50, -20), // expired
+            keyshift_token(11, "run-2", name, 20, 10), // AWSPREVIOUS
+            keyshift_token(12, "run-3", name, 2, 28), // AWSCURRENT
+            keyshift_token(13, "run-4", name, 1, 29), // orphan
+            token(14, "made-by-hand", 3, None),
+        ],
         vec![state],
     );
     let result = plan(&input);
@@ -568,16 +565,12 @@ fn pending_tokens_of_a_rotation_in_flight_are_protected() {
     let name = "keyshift-ci";
     let mut state = managed(name, Some(12), None);
     state.pending_token_id = Some(13);
-    let input = inventory(
+    let input = ci_inventory(
         "10.4.1",
-        vec![],
-        vec![entry(
-            account(3, name, Role::Editor),
-            vec![
-                keyshift_token(12, "run-3", name, 2, 28),
-                keyshift_token(13, "run-4", name, 0, 30),
-            ],
-        )],
+        vec![
+            keyshift_token(12, "run-3", name, 2, 28),
+            keyshift_token(13, "run-4", name, 0, 30),
+        ],
         vec![state],
     );
     let result = plan(&input);
@@ -599,12 +592,7 @@ fn max_tokens_per_account_keeps_extra_newest_tokens() {
     ];
     let mut state = managed(name, Some(23), Some(22));
     state.stored_token_ids.extend([20, 21]);
-    let input = inventory(
-        "10.4.1",
-        vec![],
-        vec![entry(account(3, name, Role::Editor), tokens)],
-        vec![state],
-    );
+    let input = ci_inventory("10.4.1", tokens, vec![state]);
     let default_cleanup = revoked_ids(&plan(&input).token_cleanups);
     assert_eq!(
         default_cleanup,
@@ -628,16 +616,12 @@ fn max_tokens_per_account_keeps_extra_newest_tokens() {
 #[test]
 fn orphans_are_revoked_even_when_there_is_room() {
     let name = "keyshift-ci";
-    let input = inventory(
+    let input = ci_inventory(
         "10.4.1",
-        vec![],
-        vec![entry(
-            account(3, name, Role::Editor),
-            vec![
-                keyshift_token(22, "run-3", name, 3, 27),
-                keyshift_token(23, "run-4", name, 1, 29),
-            ],
-        )],
+        vec![
+            keyshift_token(22, "run-3", name, 3, 27),
+            keyshift_token(23, "run-4", name, 1, 29),
+        ],
         vec![managed(name, Some(22), None)],
     );
     let roomy = Policy {

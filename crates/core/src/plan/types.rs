@@ -151,11 +151,8 @@ pub enum RevocationReason {
 
 /// How one credential comes to be (the Map item's kind of work).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(
-    tag = "kind",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+#[serde(rename_all_fields = "camelCase")]
 pub enum CredentialAction {
     /// Migrate a legacy key: in place (Grafana's migrate endpoint) or by recreating an account.
     MigrateKey {

@@ -9,11 +9,8 @@ use crate::error::Result;
 /// What happened when asking for an execution by name, so fleet-start and dlq-replay can be
 /// re-run safely: a duplicate name is information, not a failure.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(
-    tag = "outcome",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
+#[serde(tag = "outcome", rename_all = "camelCase")]
+#[serde(rename_all_fields = "camelCase")]
 pub enum StartOutcome {
     /// A new execution started.
     Started {

@@ -69,11 +69,8 @@ pub struct DiscoverInput {
 /// discover-keys minted for this execution only (revoked by the workspace-scope revoke-old);
 /// for self-hosted Grafana a pointer to the admin credential in Secrets Manager.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(
-    tag = "kind",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+#[serde(rename_all_fields = "camelCase")]
 pub enum Bootstrap {
     /// An AMG workspace API key (Grafana 8–10 workspaces), deleted by name.
     AmgApiKey {

@@ -12,20 +12,64 @@ fn some_value<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value
     Value::deserialize(deserializer).map(Some)
 }
 
+/// Declares the raw shape of one state type: its own fields, then the field groups it shares
+/// with other types (named in brackets, in that order), then `Comment` and `QueryLanguage`,
+/// which every state allows. Missing `Option` fields are `None` without `#[serde(default)]`.
+///
+/// The groups: `paths` (InputPath, OutputPath), `result` (ResultPath), `recover` (Retry,
+/// Catch) and `transition` (Next, End).
+macro_rules! raw_state {
+    ($name:ident [$($group:ident),*] { $($own:tt)* }) => {
+        raw_state!(@group $name [$($group),*] [$($own)*]);
+    };
+    (@group $name:ident [paths $(, $rest:ident)*] [$($fields:tt)*]) => {
+        raw_state!(@group $name [$($rest),*] [$($fields)*
+            #[serde(default)]
+            pub(super) input_path: PathField,
+            #[serde(default)]
+            pub(super) output_path: PathField,
+        ]);
+    };
+    (@group $name:ident [result $(, $rest:ident)*] [$($fields:tt)*]) => {
+        raw_state!(@group $name [$($rest),*] [$($fields)*
+            #[serde(default)]
+            pub(super) result_path: PathField,
+        ]);
+    };
+    (@group $name:ident [recover $(, $rest:ident)*] [$($fields:tt)*]) => {
+        raw_state!(@group $name [$($rest),*] [$($fields)*
+            #[serde(default)]
+            pub(super) retry: Vec<Retrier>,
+            #[serde(default)]
+            pub(super) catch: Vec<Catcher>,
+        ]);
+    };
+    (@group $name:ident [transition $(, $rest:ident)*] [$($fields:tt)*]) => {
+        raw_state!(@group $name [$($rest),*] [$($fields)*
+            pub(super) next: Option<String>,
+            pub(super) end: Option<bool>,
+        ]);
+    };
+    (@group $name:ident [] [$($fields:tt)*]) => {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+        pub(super) struct $name {
+            $($fields)*
+            pub(super) comment: Option<String>,
+            pub(super) query_language: Option<String>,
+        }
+    };
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub(super) struct RawMachine {
     pub(super) start_at: String,
     pub(super) states: Map<String, Value>,
-    #[serde(default)]
     pub(super) timeout_seconds: Option<u64>,
-    #[serde(default)]
     pub(super) comment: Option<String>,
-    #[serde(default)]
     pub(super) version: Option<String>,
-    #[serde(default)]
     pub(super) query_language: Option<String>,
-    #[serde(default)]
     pub(super) processor_config: Option<Value>,
 }
 
@@ -43,217 +87,65 @@ pub(super) enum RawState {
     Parallel(RawParallel),
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub(super) struct RawTask {
+raw_state!(RawTask [paths, result, recover, transition] {
     pub(super) resource: String,
-    #[serde(default)]
     pub(super) parameters: Option<Template>,
-    #[serde(default)]
     pub(super) result_selector: Option<Template>,
-    #[serde(default)]
-    pub(super) input_path: PathField,
-    #[serde(default)]
-    pub(super) output_path: PathField,
-    #[serde(default)]
-    pub(super) result_path: PathField,
-    #[serde(default)]
     pub(super) timeout_seconds: Option<u64>,
-    #[serde(default)]
     pub(super) timeout_seconds_path: Option<JsonPath>,
-    #[serde(default)]
     pub(super) heartbeat_seconds: Option<u64>,
-    #[serde(default)]
     pub(super) heartbeat_seconds_path: Option<JsonPath>,
-    #[serde(default)]
     pub(super) credentials: Option<Value>,
-    #[serde(default)]
-    pub(super) retry: Vec<Retrier>,
-    #[serde(default)]
-    pub(super) catch: Vec<Catcher>,
-    #[serde(default)]
-    pub(super) next: Option<String>,
-    #[serde(default)]
-    pub(super) end: Option<bool>,
-    #[serde(default)]
-    pub(super) comment: Option<String>,
-    #[serde(default)]
-    pub(super) query_language: Option<String>,
-}
+});
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub(super) struct RawPass {
-    #[serde(default)]
+raw_state!(RawPass [paths, result, transition] {
     pub(super) parameters: Option<Template>,
     #[serde(default, deserialize_with = "some_value")]
     pub(super) result: Option<Value>,
-    #[serde(default)]
-    pub(super) input_path: PathField,
-    #[serde(default)]
-    pub(super) output_path: PathField,
-    #[serde(default)]
-    pub(super) result_path: PathField,
-    #[serde(default)]
-    pub(super) next: Option<String>,
-    #[serde(default)]
-    pub(super) end: Option<bool>,
-    #[serde(default)]
-    pub(super) comment: Option<String>,
-    #[serde(default)]
-    pub(super) query_language: Option<String>,
-}
+});
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub(super) struct RawChoice {
+raw_state!(RawChoice [paths] {
     pub(super) choices: Vec<ChoiceRule>,
-    #[serde(default)]
     pub(super) default: Option<String>,
-    #[serde(default)]
-    pub(super) input_path: PathField,
-    #[serde(default)]
-    pub(super) output_path: PathField,
-    #[serde(default)]
-    pub(super) comment: Option<String>,
-    #[serde(default)]
-    pub(super) query_language: Option<String>,
-}
+});
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub(super) struct RawWait {
-    #[serde(default)]
+raw_state!(RawWait [paths, transition] {
     pub(super) seconds: Option<u64>,
-    #[serde(default)]
     pub(super) seconds_path: Option<JsonPath>,
-    #[serde(default)]
     pub(super) timestamp: Option<String>,
-    #[serde(default)]
     pub(super) timestamp_path: Option<JsonPath>,
-    #[serde(default)]
-    pub(super) input_path: PathField,
-    #[serde(default)]
-    pub(super) output_path: PathField,
-    #[serde(default)]
-    pub(super) next: Option<String>,
-    #[serde(default)]
-    pub(super) end: Option<bool>,
-    #[serde(default)]
-    pub(super) comment: Option<String>,
-    #[serde(default)]
-    pub(super) query_language: Option<String>,
-}
+});
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub(super) struct RawSucceed {
-    #[serde(default)]
-    pub(super) input_path: PathField,
-    #[serde(default)]
-    pub(super) output_path: PathField,
-    #[serde(default)]
-    pub(super) comment: Option<String>,
-    #[serde(default)]
-    pub(super) query_language: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub(super) struct RawFail {
-    #[serde(default)]
+raw_state!(RawFail [] {
     pub(super) error: Option<String>,
-    #[serde(default)]
     pub(super) error_path: Option<Dynamic>,
-    #[serde(default)]
     pub(super) cause: Option<String>,
-    #[serde(default)]
     pub(super) cause_path: Option<Dynamic>,
-    #[serde(default)]
-    pub(super) comment: Option<String>,
-    #[serde(default)]
-    pub(super) query_language: Option<String>,
-}
+});
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub(super) struct RawMap {
-    #[serde(default)]
+raw_state!(RawSucceed [paths] {});
+
+raw_state!(RawMap [paths, result, recover, transition] {
     pub(super) items_path: Option<JsonPath>,
-    #[serde(default)]
     pub(super) item_selector: Option<Template>,
-    #[serde(default)]
     pub(super) parameters: Option<Template>,
-    #[serde(default)]
     pub(super) item_processor: Option<Value>,
-    #[serde(default)]
     pub(super) iterator: Option<Value>,
-    #[serde(default)]
     pub(super) max_concurrency: Option<f64>,
-    #[serde(default)]
     pub(super) max_concurrency_path: Option<JsonPath>,
-    #[serde(default)]
     pub(super) tolerated_failure_count: Option<f64>,
-    #[serde(default)]
     pub(super) tolerated_failure_count_path: Option<JsonPath>,
-    #[serde(default)]
     pub(super) tolerated_failure_percentage: Option<f64>,
-    #[serde(default)]
     pub(super) tolerated_failure_percentage_path: Option<JsonPath>,
-    #[serde(default)]
     pub(super) result_selector: Option<Template>,
-    #[serde(default)]
-    pub(super) input_path: PathField,
-    #[serde(default)]
-    pub(super) output_path: PathField,
-    #[serde(default)]
-    pub(super) result_path: PathField,
-    #[serde(default)]
-    pub(super) retry: Vec<Retrier>,
-    #[serde(default)]
-    pub(super) catch: Vec<Catcher>,
-    #[serde(default)]
-    pub(super) next: Option<String>,
-    #[serde(default)]
-    pub(super) end: Option<bool>,
-    #[serde(default)]
     pub(super) label: Option<String>,
-    #[serde(default)]
     pub(super) item_reader: Option<Value>,
-    #[serde(default)]
     pub(super) item_batcher: Option<Value>,
-    #[serde(default)]
     pub(super) result_writer: Option<Value>,
-    #[serde(default)]
-    pub(super) comment: Option<String>,
-    #[serde(default)]
-    pub(super) query_language: Option<String>,
-}
+});
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub(super) struct RawParallel {
+raw_state!(RawParallel [paths, result, recover, transition] {
     pub(super) branches: Vec<Value>,
-    #[serde(default)]
     pub(super) parameters: Option<Template>,
-    #[serde(default)]
     pub(super) result_selector: Option<Template>,
-    #[serde(default)]
-    pub(super) input_path: PathField,
-    #[serde(default)]
-    pub(super) output_path: PathField,
-    #[serde(default)]
-    pub(super) result_path: PathField,
-    #[serde(default)]
-    pub(super) retry: Vec<Retrier>,
-    #[serde(default)]
-    pub(super) catch: Vec<Catcher>,
-    #[serde(default)]
-    pub(super) next: Option<String>,
-    #[serde(default)]
-    pub(super) end: Option<bool>,
-    #[serde(default)]
-    pub(super) comment: Option<String>,
-    #[serde(default)]
-    pub(super) query_language: Option<String>,
-}
+});
