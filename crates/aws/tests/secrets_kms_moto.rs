@@ -24,7 +24,7 @@ async fn created_secrets_carry_the_configured_kms_key() {
     let key_arn = key.key_metadata().unwrap().arn().unwrap().to_owned();
     let client = context.secrets_manager_client();
     let store = SecretsManagerStore::new(client.clone()).with_kms_key_id(key_arn.clone());
-    let name = common::unique("keyshift-kms/grafana");
+    let name = keyshift_test_support::aws::unique("keyshift-kms/grafana");
     let arn = store
         .ensure_secret(&name, "token of a test", &BTreeMap::new())
         .await
@@ -34,7 +34,7 @@ async fn created_secrets_carry_the_configured_kms_key() {
 
     // Without a configured key CreateSecret names none, so AWS picks its managed key.
     let plain = SecretsManagerStore::new(client.clone());
-    let plain_name = common::unique("keyshift-kms/plain");
+    let plain_name = keyshift_test_support::aws::unique("keyshift-kms/plain");
     plain
         .ensure_secret(&plain_name, "", &BTreeMap::new())
         .await
