@@ -87,15 +87,33 @@ pub const NO_CREDENTIALS: &str = "no AWS credentials: set AWS_PROFILE, or AWS_AC
 /// Loads aws-config's default chain, with `--region` as the region when the environment names
 /// none, and the endpoint overrides of the flags on top of the environment's.
 async fn aws_context(targets: &TargetArgs, needs: AwsNeeds) -> Result<AwsContext, CliError> {
-    let mut region = RegionProviderChain::default_provider();
-    if let Some(fallback) = &targets.region {
-        region = region.or_else(Region::new(fallback.clone()));
+    let mut endpoints = EndpointOverrides::from_env();
+    if let Some(url) = &targets.amg_endpoint {
+        endpoints = endpoints.with_service(AwsService::Grafana, url.clone());
+    }
+    if let Some(url) = &targets.secrets_endpoint {
+        endpoints = endpoints.with_service(AwsService::SecretsManager, url.clone());
+    }
+    operator_aws_context(targets.region.as_deref(), needs.regional, endpoints).await
+}
+
+/// The operator's AWS context for every CLI verb: aws-config's default chain, `region` when
+/// the environment names none, and one sentence instead of SDK noise when a region
+/// (`require_region`) or credentials are missing.
+pub async fn operator_aws_context(
+    region: Option<&str>,
+    require_region: bool,
+    endpoints: EndpointOverrides,
+) -> Result<AwsContext, CliError> {
+    let mut chain = RegionProviderChain::default_provider();
+    if let Some(fallback) = region {
+        chain = chain.or_else(Region::new(fallback.to_owned()));
     }
     let sdk_config = aws_config::defaults(BehaviorVersion::latest())
-        .region(region)
+        .region(chain)
         .load()
         .await;
-    if needs.regional && sdk_config.region().is_none() {
+    if require_region && sdk_config.region().is_none() {
         return Err(CliError::Usage(NO_REGION.to_owned()));
     }
     if let Some(provider) = sdk_config.credentials_provider() {
@@ -103,13 +121,6 @@ async fn aws_context(targets: &TargetArgs, needs: AwsNeeds) -> Result<AwsContext
             tracing::debug!(?error, "the AWS credential chain found nothing");
             CliError::Usage(NO_CREDENTIALS.to_owned())
         })?;
-    }
-    let mut endpoints = EndpointOverrides::from_env();
-    if let Some(url) = &targets.amg_endpoint {
-        endpoints = endpoints.with_service(AwsService::Grafana, url.clone());
-    }
-    if let Some(url) = &targets.secrets_endpoint {
-        endpoints = endpoints.with_service(AwsService::SecretsManager, url.clone());
     }
     Ok(AwsContext::new(sdk_config, endpoints))
 }

@@ -5,10 +5,6 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use aws_config::BehaviorVersion;
-use aws_config::meta::region::RegionProviderChain;
-use aws_credential_types::provider::ProvideCredentials;
-use aws_types::region::Region;
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use keyshift_aws::{
@@ -23,7 +19,7 @@ use keyshift_core::ports::{DeadLetterQueue, StartOutcome, SystemClock};
 use crate::cli::OutputFormat;
 use crate::config::LoadFleetConfig;
 use crate::exit::{self, CliError};
-use crate::fleet::{NO_CREDENTIALS, NO_REGION};
+use crate::fleet::operator_aws_context;
 
 /// `keyshift fleet …`.
 #[derive(Debug, Subcommand)]
@@ -75,28 +71,11 @@ pub async fn fleet_command(command: FleetCommand) -> Result<u8, CliError> {
 }
 
 async fn aws_context(args: &FleetStartArgs) -> Result<AwsContext, CliError> {
-    let mut region = RegionProviderChain::default_provider();
-    if let Some(fallback) = &args.region {
-        region = region.or_else(Region::new(fallback.clone()));
-    }
-    let sdk_config = aws_config::defaults(BehaviorVersion::latest())
-        .region(region)
-        .load()
-        .await;
-    if sdk_config.region().is_none() {
-        return Err(CliError::Usage(NO_REGION.to_owned()));
-    }
-    if let Some(provider) = sdk_config.credentials_provider() {
-        provider.provide_credentials().await.map_err(|error| {
-            tracing::debug!(?error, "the AWS credential chain found nothing");
-            CliError::Usage(NO_CREDENTIALS.to_owned())
-        })?;
-    }
     let mut endpoints = EndpointOverrides::from_env();
     if let Some(url) = &args.amg_endpoint {
         endpoints = endpoints.with_service(AwsService::Grafana, url.clone());
     }
-    Ok(AwsContext::new(sdk_config, endpoints))
+    operator_aws_context(args.region.as_deref(), true, endpoints).await
 }
 
 async fn start_command(args: FleetStartArgs) -> Result<u8, CliError> {
