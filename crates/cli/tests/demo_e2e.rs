@@ -328,6 +328,17 @@ fn generate_fleet_refuses_zero_workspaces() {
 }
 
 #[test]
+fn faulting_more_workspaces_than_the_fleet_has_is_refused() {
+    let output = Command::new(env!("CARGO_BIN_EXE_keyshift"))
+        .args(["demo", "--generate-fleet", "2", "--faulted", "3"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--faulted"), "{stderr}");
+}
+
+#[test]
 fn keyshift_demo_binary_exits_0_and_prints_the_report() {
     let output = Command::new(env!("CARGO_BIN_EXE_keyshift"))
         .arg("demo")
