@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::Credentials;
+use aws_smithy_runtime_api::client::interceptors::{Intercept, SharedInterceptor};
 use aws_smithy_types::retry::RetryConfig;
 use aws_types::region::Region;
 
@@ -117,6 +118,23 @@ impl EndpointOverrides {
 pub struct AwsContext {
     sdk_config: SdkConfig,
     endpoints: EndpointOverrides,
+    interceptors: Vec<SharedInterceptor>,
+}
+
+/// Builds one service's client from the context: the shared SDK config, that service's
+/// endpoint override and the context's interceptors, the same way for every service.
+macro_rules! client_for {
+    ($context:expr, $sdk:ident, $service:expr) => {{
+        let context: &AwsContext = $context;
+        let mut builder = $sdk::config::Builder::from(&context.sdk_config);
+        if let Some(url) = context.endpoints.endpoint_for($service) {
+            builder = builder.endpoint_url(url);
+        }
+        for interceptor in &context.interceptors {
+            builder.push_interceptor(interceptor.clone());
+        }
+        $sdk::Client::from_conf(builder.build())
+    }};
 }
 
 impl AwsContext {
@@ -124,10 +142,7 @@ impl AwsContext {
     /// `KEYSHIFT_AWS_ENDPOINT_URL*` variables; what deployed Lambdas use.
     pub async fn from_env() -> Self {
         let sdk_config = aws_config::defaults(BehaviorVersion::latest()).load().await;
-        Self {
-            sdk_config,
-            endpoints: EndpointOverrides::from_env(),
-        }
+        Self::new(sdk_config, EndpointOverrides::from_env())
     }
 
     /// Wraps an already loaded SDK config, for callers that customise aws-config themselves.
@@ -135,7 +150,15 @@ impl AwsContext {
         Self {
             sdk_config,
             endpoints,
+            interceptors: Vec::new(),
         }
+    }
+
+    /// The same context with `interceptor` on every client it builds from now on: one place
+    /// to observe every AWS operation keyshift sends (the IAM-actions test records them).
+    pub fn with_interceptor(mut self, interceptor: impl Intercept + 'static) -> Self {
+        self.interceptors.push(SharedInterceptor::new(interceptor));
+        self
     }
 
     /// A context for emulators (moto, grafana-sim): static dummy credentials, `us-east-1` and
@@ -148,10 +171,7 @@ impl AwsContext {
             .retry_config(RetryConfig::disabled())
             .load()
             .await;
-        Self {
-            sdk_config,
-            endpoints,
-        }
+        Self::new(sdk_config, endpoints)
     }
 
     /// The underlying SDK config, for clients keyshift has no adapter for.
@@ -166,49 +186,29 @@ impl AwsContext {
 
     /// Client for the AMG control plane.
     pub fn grafana_client(&self) -> aws_sdk_grafana::Client {
-        let mut builder = aws_sdk_grafana::config::Builder::from(&self.sdk_config);
-        if let Some(url) = self.endpoints.endpoint_for(AwsService::Grafana) {
-            builder = builder.endpoint_url(url);
-        }
-        aws_sdk_grafana::Client::from_conf(builder.build())
+        client_for!(self, aws_sdk_grafana, AwsService::Grafana)
     }
 
     /// Client for Secrets Manager.
     pub fn secrets_manager_client(&self) -> aws_sdk_secretsmanager::Client {
-        let mut builder = aws_sdk_secretsmanager::config::Builder::from(&self.sdk_config);
-        if let Some(url) = self.endpoints.endpoint_for(AwsService::SecretsManager) {
-            builder = builder.endpoint_url(url);
-        }
-        aws_sdk_secretsmanager::Client::from_conf(builder.build())
+        client_for!(self, aws_sdk_secretsmanager, AwsService::SecretsManager)
     }
 
     /// Client for KMS.
     pub fn kms_client(&self) -> aws_sdk_kms::Client {
-        let mut builder = aws_sdk_kms::config::Builder::from(&self.sdk_config);
-        if let Some(url) = self.endpoints.endpoint_for(AwsService::Kms) {
-            builder = builder.endpoint_url(url);
-        }
-        aws_sdk_kms::Client::from_conf(builder.build())
+        client_for!(self, aws_sdk_kms, AwsService::Kms)
     }
 
     /// Client for Step Functions.
     #[cfg(feature = "sfn")]
     pub fn sfn_client(&self) -> aws_sdk_sfn::Client {
-        let mut builder = aws_sdk_sfn::config::Builder::from(&self.sdk_config);
-        if let Some(url) = self.endpoints.endpoint_for(AwsService::Sfn) {
-            builder = builder.endpoint_url(url);
-        }
-        aws_sdk_sfn::Client::from_conf(builder.build())
+        client_for!(self, aws_sdk_sfn, AwsService::Sfn)
     }
 
     /// Client for SQS.
     #[cfg(feature = "sqs")]
     pub fn sqs_client(&self) -> aws_sdk_sqs::Client {
-        let mut builder = aws_sdk_sqs::config::Builder::from(&self.sdk_config);
-        if let Some(url) = self.endpoints.endpoint_for(AwsService::Sqs) {
-            builder = builder.endpoint_url(url);
-        }
-        aws_sdk_sqs::Client::from_conf(builder.build())
+        client_for!(self, aws_sdk_sqs, AwsService::Sqs)
     }
 }
 

@@ -495,9 +495,26 @@ fn execution_payload(input: &ExecutionInput) -> Value {
     serde_json::to_value(input).unwrap_or(Value::Null)
 }
 
+tokio::task_local! {
+    static RUNNING_STEP: Step;
+}
+
+/// The step whose invocation the current task is inside, if any. Deployed, each step is its
+/// own Lambda with its own IAM role; locally all six share one process, so this is how an SDK
+/// interceptor (or a log line) tells which function's role a call would need.
+pub fn running_step() -> Option<Step> {
+    RUNNING_STEP.try_with(|step| *step).ok()
+}
+
 /// Runs one core step on a payload, turning its error into the ASL error the Lambda would
 /// report (`errorType` = the stable name, message without secrets).
 pub async fn invoke_step(step: Step, deps: &StepDeps, payload: Value) -> Result<Value, TaskError> {
+    RUNNING_STEP
+        .scope(step, dispatch_step(step, deps, payload))
+        .await
+}
+
+async fn dispatch_step(step: Step, deps: &StepDeps, payload: Value) -> Result<Value, TaskError> {
     match step {
         Step::DiscoverKeys => run(payload, |input| discover_keys(deps, input)).await,
         Step::CreateSa => run(payload, |input| create_service_account(deps, input)).await,

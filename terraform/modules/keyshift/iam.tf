@@ -78,7 +78,6 @@ locals {
           "grafana:ListWorkspaceServiceAccounts",
           "grafana:ListWorkspaceServiceAccountTokens",
           "grafana:DeleteWorkspaceServiceAccountToken",
-          "grafana:DeleteWorkspaceApiKey",
         ]
         resources  = local.amg_workspace_arns
         conditions = local.amg_tag_conditions

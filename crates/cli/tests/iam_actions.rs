@@ -1,0 +1,361 @@
+//! Holds deploy/iam-actions.json (the list the Terraform module grants from) against what the
+//! steps really send: the shipped state machine runs on the local engine with the real AWS
+//! adapters on moto (Secrets Manager, KMS) and grafana-sim's AMG control plane, and an SDK
+//! interceptor records every operation with the step (= Lambda function) that sent it.
+//! Deployed, a call missing from its function's list is an AccessDenied in production; a
+//! listed call nothing sends is a grant wider than needed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use grafana_sim::{FaultKind, FaultSpec, FleetSpec, SharedState, Simulator};
+use keyshift_aws::{
+    AmgControlPlaneClient, AwsContext, EndpointOverrides, GrafanaHttpSettings,
+    HttpGrafanaConnector, KmsSealer, SecretsManagerStore,
+};
+use keyshift_cli::asl::{ROTATE_WORKSPACE_ASL, Step};
+use keyshift_cli::local::{LocalDlq, LocalRuntime, SyncedClock, TimeFollower, running_step};
+use keyshift_core::model::{Policy, WorkspaceRef};
+use keyshift_core::ports::NoMetrics;
+use keyshift_core::steps::StepDeps;
+use keyshift_core::steps::io::ExecutionInput;
+use keyshift_local::InMemoryQueue;
+use local_sfn::ExecutionStatus;
+use serde_json::{Value, json};
+
+/// Operations sent while a step ran, per step's Lambda crate name, as IAM actions.
+#[derive(Debug, Clone, Default)]
+struct OperationLog {
+    by_function: Arc<Mutex<BTreeMap<String, BTreeSet<String>>>>,
+    total: Arc<Mutex<usize>>,
+    /// Calls the test could not attribute; any is a failure.
+    problems: Arc<Mutex<Vec<String>>>,
+}
+
+impl OperationLog {
+    fn snapshot(&self) -> BTreeMap<String, BTreeSet<String>> {
+        self.by_function.lock().unwrap().clone()
+    }
+
+    fn total(&self) -> usize {
+        *self.total.lock().unwrap()
+    }
+}
+
+impl Intercept for OperationLog {
+    fn name(&self) -> &'static str {
+        "OperationLog"
+    }
+
+    /// The operation's metadata is in the config bag from serialisation on.
+    fn read_before_serialization(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(metadata) = cfg.load::<Metadata>() else {
+            self.problems
+                .lock()
+                .unwrap()
+                .push("an AWS operation without its metadata".to_owned());
+            return Ok(());
+        };
+        let Some(step) = running_step() else {
+            self.problems.lock().unwrap().push(format!(
+                "{} {} was sent outside any step",
+                metadata.service(),
+                metadata.name()
+            ));
+            return Ok(());
+        };
+        let Some(prefix) = iam_prefix(metadata.service()) else {
+            self.problems.lock().unwrap().push(format!(
+                "{} is an SDK service the test does not know",
+                metadata.service()
+            ));
+            return Ok(());
+        };
+        let action = format!("{prefix}:{}", metadata.name());
+        self.by_function
+            .lock()
+            .unwrap()
+            .entry(function_of(step).to_owned())
+            .or_default()
+            .insert(action);
+        *self.total.lock().unwrap() += 1;
+        Ok(())
+    }
+}
+
+/// The IAM service prefix of an SDK's service name.
+fn iam_prefix(service: &str) -> Option<&'static str> {
+    match service {
+        "grafana" => Some("grafana"),
+        "Secrets Manager" => Some("secretsmanager"),
+        "KMS" => Some("kms"),
+        _ => None,
+    }
+}
+
+/// The Lambda crate (= Terraform function key) that runs a step.
+fn function_of(step: Step) -> &'static str {
+    step.local_function_name()
+        .strip_prefix("keyshift-")
+        .unwrap_or_else(|| panic!("unexpected local function name of {step:?}"))
+}
+
+/// The operations deploy/iam-actions.json lists under each function's `calls`.
+fn listed_calls() -> BTreeMap<String, BTreeSet<String>> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/iam-actions.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
+    let document: Value = serde_json::from_str(&text).unwrap();
+    let functions = document["functions"]
+        .as_object()
+        .expect("iam-actions.json has a `functions` object");
+    functions
+        .iter()
+        .map(|(function, entry)| {
+            let calls = entry["calls"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{function} has no `calls` list"))
+                .iter()
+                .map(|call| call.as_str().unwrap().to_owned())
+                .collect();
+            (function.clone(), calls)
+        })
+        .collect()
+}
+
+struct SimFollower(SharedState);
+
+impl TimeFollower for SimFollower {
+    fn offset_seconds(&self) -> i64 {
+        self.0.clock().offset_seconds()
+    }
+
+    fn advance_seconds(&self, seconds: i64) {
+        self.0.clock().advance_seconds(seconds);
+    }
+}
+
+const ADMIN_PASSWORD: &str = "admin-pass-iam";
+
+fn fleet() -> FleetSpec {
+    let keys = json!([
+        {"name": "ci-deploy", "role": "Editor", "expires": "20d"},
+        {"name": "terraform-admin", "role": "Admin"},
+        {"name": "old-exporter", "role": "Viewer", "expires": "-2d"}
+    ]);
+    let amg = |id: &str, version: &str| {
+        json!({"kind": "amg", "id": id, "region": "eu-west-1", "status": "ACTIVE",
+               "version": version, "apiKeys": keys})
+    };
+    serde_json::from_value(json!({"seed": 11, "workspaces": [
+        amg("g-0000000094", "9.4"),
+        amg("g-0000000104", "10.4"),
+        {"kind": "selfHosted", "id": "sh-104", "version": "10.4.1",
+         "users": [{"login": "admin", "password": ADMIN_PASSWORD, "isGrafanaAdmin": true,
+                    "roles": {"1": "Admin"}}],
+         "apiKeys": keys}
+    ]}))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_aws_call_of_each_step_is_in_that_functions_iam_list() {
+    let Some(moto) = keyshift_test_support::moto_endpoint(
+        "every_aws_call_of_each_step_is_in_that_functions_iam_list",
+    ) else {
+        return;
+    };
+    let sim = Simulator::from_fleet(fleet())
+        .unwrap()
+        .serve(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .await
+        .unwrap();
+    let state = sim.state().clone();
+    let prefix = keyshift_test_support::aws::unique("iam-actions");
+
+    let log = OperationLog::default();
+    let moto_context = AwsContext::for_emulator(EndpointOverrides::for_all(&moto)).await;
+    let kms_key = moto_context
+        .kms_client()
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    let admin_secret = format!("{prefix}/admin/sh-104");
+    moto_context
+        .secrets_manager_client()
+        .create_secret()
+        .name(&admin_secret)
+        .secret_string(json!({"username": "admin", "password": ADMIN_PASSWORD}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let observed = moto_context.with_interceptor(log.clone());
+    let amg = AwsContext::for_emulator(EndpointOverrides::for_all(sim.amg_endpoint_url()))
+        .await
+        .with_interceptor(log.clone());
+
+    // No in-client retry, so an injected 503 reaches the state machine's Retry.
+    let mut single_attempt = GrafanaHttpSettings::default();
+    single_attempt.retry.max_attempts = 1;
+    let clock = SyncedClock::new(state.now(), Some(Arc::new(SimFollower(state.clone()))));
+    let deps = StepDeps {
+        grafana: Arc::new(HttpGrafanaConnector::new(single_attempt).unwrap()),
+        secrets: Arc::new(
+            SecretsManagerStore::new(observed.secrets_manager_client())
+                .with_kms_key_id(kms_key.clone()),
+        ),
+        sealer: Arc::new(KmsSealer::new(observed.kms_client(), kms_key)),
+        amg: Some(Arc::new(AmgControlPlaneClient::new(&amg.grafana_client()))),
+        clock: Arc::new(clock.clone()),
+        amg_url_template: Some(format!("{}/g/{{workspace_id}}", sim.base_url())),
+        metrics: Arc::new(NoMetrics),
+    };
+    let dlq = LocalDlq::on_queue(Arc::new(InMemoryQueue::with_clock(Arc::new(clock.clone()))));
+    let runtime =
+        LocalRuntime::new(ROTATE_WORKSPACE_ASL, deps, Arc::new(clock.clone()), dlq).unwrap();
+
+    let policy = |mode: &str| -> Policy {
+        serde_json::from_value(json!({
+            "secretNameTemplate": format!("{prefix}/{{workspace}}/{{org_id}}/{{service_account}}/token"),
+            "migrationMode": mode,
+        }))
+        .unwrap()
+    };
+    let workspaces = [
+        (
+            WorkspaceRef::amg("g-0000000094", "eu-west-1", 1).unwrap(),
+            "in-place",
+        ),
+        (
+            WorkspaceRef::amg("g-0000000104", "eu-west-1", 1).unwrap(),
+            "recreate",
+        ),
+        (
+            WorkspaceRef::self_hosted(sim.instance_url("sh-104"), admin_secret.clone(), 1).unwrap(),
+            "in-place",
+        ),
+    ];
+    // A lost answer after discover-keys minted its AMG bootstrap token: the Retry's second
+    // attempt finds the first attempt's token and deletes it, the one path that needs
+    // discover-keys' DeleteWorkspaceServiceAccountToken.
+    state
+        .faults()
+        .add(FaultSpec {
+            workspace: "g-0000000104".to_owned(),
+            endpoint: "GET /api/auth/keys".to_owned(),
+            kind: FaultKind::Status {
+                status: 503,
+                retry_after_seconds: None,
+            },
+            times: Some(1),
+            probability: None,
+            seed: None,
+        })
+        .unwrap();
+    assert_eq!(state.faults().list().len(), 1);
+    // Migration, then (after the tokens come due) a rotation of every workspace: the two
+    // executions every managed secret goes through.
+    let mut executions = 0;
+    for round in ["migrate", "rotate"] {
+        if round == "rotate" {
+            clock.advance(Duration::from_secs(80 * 24 * 3600));
+        }
+        for (index, (workspace, mode)) in workspaces.iter().enumerate() {
+            let input = ExecutionInput {
+                workspace: workspace.clone(),
+                policy: policy(mode),
+            };
+            let result = runtime
+                .execute(&format!("iam-{round}-{index}"), &input, 4)
+                .await;
+            assert_eq!(
+                result.status,
+                ExecutionStatus::Succeeded,
+                "{round} of {}: {:?} {:?} {:?}",
+                workspace.key(),
+                result.error,
+                result.cause,
+                log.problems.lock().unwrap()
+            );
+            executions += 1;
+        }
+    }
+    assert_eq!(executions, 6);
+    let failed_discoveries = runtime
+        .log()
+        .steps
+        .iter()
+        .filter(|record| record.state == "DiscoverKeys" && record.error.is_some())
+        .count();
+    assert_eq!(
+        failed_discoveries, 1,
+        "the 503 failed one discover-keys attempt"
+    );
+    // A rule with a count retires when it has fired that often, and only then.
+    assert!(
+        state.faults().list().is_empty(),
+        "the injected 503 never fired: {:?}",
+        state.faults().list()
+    );
+
+    let problems = log.problems.lock().unwrap().clone();
+    assert!(problems.is_empty(), "{problems:?}");
+    let listed = listed_calls();
+    let sent = log.snapshot();
+    // Each step function sent exactly the calls its entry lists: none missing (AccessDenied
+    // once deployed) and none unused (a grant wider than needed).
+    let mut compared = 0;
+    for step in Step::ALL {
+        let function = function_of(step);
+        let sent_by = sent.get(function).cloned().unwrap_or_default();
+        let allowed = listed
+            .get(function)
+            .unwrap_or_else(|| panic!("deploy/iam-actions.json has no entry for {function}"));
+        let missing: Vec<&String> = sent_by.difference(allowed).collect();
+        assert!(
+            missing.is_empty(),
+            "{function} sends {missing:?}, which deploy/iam-actions.json does not grant it"
+        );
+        let unused: Vec<&String> = allowed.difference(&sent_by).collect();
+        assert!(
+            unused.is_empty(),
+            "{function} is granted {unused:?} but never sent them in a migration and a rotation"
+        );
+        assert!(!sent_by.is_empty(), "{function} sent no AWS call at all");
+        compared += sent_by.len();
+    }
+    assert_eq!(
+        sent.len(),
+        Step::ALL.len(),
+        "calls attributed to functions that are not steps: {:?}",
+        sent.keys()
+    );
+    let listed_for_steps: usize = Step::ALL
+        .iter()
+        .map(|step| listed.get(function_of(*step)).map_or(0, BTreeSet::len))
+        .sum();
+    assert_eq!(compared, listed_for_steps);
+    assert!(
+        log.total() > compared,
+        "{} operations recorded for {compared} distinct pairs",
+        log.total()
+    );
+}
