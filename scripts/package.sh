@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds keyshift's Lambda functions as `bootstrap` zips for the provided.al2023 runtime:
-#   scripts/package.sh [--arch arm64|x86_64] [function...]
-# Without function names every Lambda crate is built. The zips land in target/lambda-zips/
+#   scripts/package.sh [--arch arm64|x86_64] [--profile lambda|package-check] [function...]
+# Without function names every Lambda crate is built. `--profile package-check` (what the
+# test command uses to prove this path) builds fast and barely optimised; deploy `lambda`
+# (the default: release with size optimisation). The zips land in target/lambda-zips/
 # as <function>.zip, the directory the Terraform module's `lambda_zip_dir` points at.
 # cargo-lambda (and the zig linker it brings) is installed from PyPI into .venv if missing.
 set -euo pipefail
@@ -11,6 +13,7 @@ cd "$ROOT"
 
 ALL_FUNCTIONS=(discover-keys create-sa mint-token store-secret verify revoke-old fleet-start dlq-replay)
 ARCH=arm64
+PROFILE=lambda
 FUNCTIONS=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -23,12 +26,21 @@ while [ $# -gt 0 ]; do
       ARCH="${1#--arch=}"
       shift
       ;;
+    --profile)
+      [ $# -ge 2 ] || { echo "--profile needs a value: lambda or package-check" >&2; exit 2; }
+      PROFILE="$2"
+      shift 2
+      ;;
+    --profile=*)
+      PROFILE="${1#--profile=}"
+      shift
+      ;;
     -h|--help)
       sed -n '2,6p' "$0"
       exit 0
       ;;
     -*)
-      echo "unknown option $1 (expected --arch arm64|x86_64)" >&2
+      echo "unknown option $1 (expected --arch arm64|x86_64 or --profile lambda|package-check)" >&2
       exit 2
       ;;
     *)
@@ -41,6 +53,10 @@ case "$ARCH" in
   arm64) TARGET_FLAG=--arm64 ;;
   x86_64) TARGET_FLAG=--x86-64 ;;
   *) echo "--arch must be arm64 or x86_64, not $ARCH" >&2; exit 2 ;;
+esac
+case "$PROFILE" in
+  lambda|package-check) ;;
+  *) echo "--profile must be lambda or package-check, not $PROFILE" >&2; exit 2 ;;
 esac
 if [ ${#FUNCTIONS[@]} -eq 0 ]; then
   FUNCTIONS=("${ALL_FUNCTIONS[@]}")
@@ -69,15 +85,32 @@ mkdir -p "$OUT_DIR"
 
 packages=()
 for function in "${FUNCTIONS[@]}"; do packages+=(--package "$function"); done
-echo "==> cargo lambda build --release $TARGET_FLAG ${FUNCTIONS[*]}"
+echo "==> cargo lambda build --profile $PROFILE $TARGET_FLAG ${FUNCTIONS[*]}"
 start=$(date +%s)
-cargo lambda build --release "$TARGET_FLAG" --output-format zip --lambda-dir "$TARGET_DIR/lambda" "${packages[@]}"
+cargo lambda build --profile "$PROFILE" "$TARGET_FLAG" --output-format zip --lambda-dir "$TARGET_DIR/lambda" "${packages[@]}"
 echo "built in $(( $(date +%s) - start ))s"
 
 for function in "${FUNCTIONS[@]}"; do
   zip="$TARGET_DIR/lambda/$function/bootstrap.zip"
   [ -f "$zip" ] || { echo "cargo lambda did not produce $zip" >&2; exit 1; }
   cp "$zip" "$OUT_DIR/$function.zip"
+  # What provided.al2023 runs: one executable `bootstrap` for the chosen architecture.
+  python3 - "$OUT_DIR/$function.zip" "$ARCH" <<'PY'
+import stat, sys, zipfile
+path, arch = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(path) as archive:
+    names = archive.namelist()
+    if names != ["bootstrap"]:
+        sys.exit(f"{path} must hold exactly `bootstrap`, not {names}")
+    info = archive.getinfo("bootstrap")
+    mode = info.external_attr >> 16
+    if not mode & stat.S_IXUSR:
+        sys.exit(f"{path}: bootstrap is not executable (mode {oct(mode)})")
+    header = archive.read("bootstrap")[:20]
+machine = {"x86_64": 62, "arm64": 183}[arch]
+if header[:4] != b"\x7fELF" or int.from_bytes(header[18:20], "little") != machine:
+    sys.exit(f"{path}: bootstrap is not an ELF executable for {arch}")
+PY
   size=$(stat -c %s "$OUT_DIR/$function.zip")
   printf '%-14s %8d bytes (%s MB)  %s\n' "$function" "$size" \
     "$(awk -v s="$size" 'BEGIN { printf "%.2f", s / 1048576 }')" "$OUT_DIR/$function.zip"

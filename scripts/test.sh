@@ -80,3 +80,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 log "cargo test --workspace"
 cargo test --workspace --locked
+
+log "Lambda packaging path: one function through scripts/package.sh (package-check profile)"
+# The whole optimised set takes most of an hour on two cores and is built on demand
+# (scripts/package.sh); this proves cargo-lambda, zig and the zip layout on every run.
+bash scripts/package.sh --arch x86_64 --profile package-check verify
