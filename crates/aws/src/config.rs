@@ -163,53 +163,40 @@ impl AwsContext {
     pub fn endpoints(&self) -> &EndpointOverrides {
         &self.endpoints
     }
+}
 
+/// Writes `AwsContext`'s client constructors: each builds its SDK's config from the shared SDK
+/// config and applies the service's endpoint override, the same way for every service.
+macro_rules! client_constructors {
+    ($($(#[$attr:meta])* $name:ident: $sdk:ident for $service:ident;)*) => {
+        impl AwsContext {
+            $(
+                $(#[$attr])*
+                pub fn $name(&self) -> $sdk::Client {
+                    let mut builder = $sdk::config::Builder::from(&self.sdk_config);
+                    if let Some(url) = self.endpoints.endpoint_for(AwsService::$service) {
+                        builder = builder.endpoint_url(url);
+                    }
+                    $sdk::Client::from_conf(builder.build())
+                }
+            )*
+        }
+    };
+}
+
+client_constructors! {
     /// Client for the AMG control plane.
-    pub fn grafana_client(&self) -> aws_sdk_grafana::Client {
-        let mut builder = aws_sdk_grafana::config::Builder::from(&self.sdk_config);
-        if let Some(url) = self.endpoints.endpoint_for(AwsService::Grafana) {
-            builder = builder.endpoint_url(url);
-        }
-        aws_sdk_grafana::Client::from_conf(builder.build())
-    }
-
+    grafana_client: aws_sdk_grafana for Grafana;
     /// Client for Secrets Manager.
-    pub fn secrets_manager_client(&self) -> aws_sdk_secretsmanager::Client {
-        let mut builder = aws_sdk_secretsmanager::config::Builder::from(&self.sdk_config);
-        if let Some(url) = self.endpoints.endpoint_for(AwsService::SecretsManager) {
-            builder = builder.endpoint_url(url);
-        }
-        aws_sdk_secretsmanager::Client::from_conf(builder.build())
-    }
-
+    secrets_manager_client: aws_sdk_secretsmanager for SecretsManager;
     /// Client for KMS.
-    pub fn kms_client(&self) -> aws_sdk_kms::Client {
-        let mut builder = aws_sdk_kms::config::Builder::from(&self.sdk_config);
-        if let Some(url) = self.endpoints.endpoint_for(AwsService::Kms) {
-            builder = builder.endpoint_url(url);
-        }
-        aws_sdk_kms::Client::from_conf(builder.build())
-    }
-
+    kms_client: aws_sdk_kms for Kms;
     /// Client for Step Functions.
     #[cfg(feature = "sfn")]
-    pub fn sfn_client(&self) -> aws_sdk_sfn::Client {
-        let mut builder = aws_sdk_sfn::config::Builder::from(&self.sdk_config);
-        if let Some(url) = self.endpoints.endpoint_for(AwsService::Sfn) {
-            builder = builder.endpoint_url(url);
-        }
-        aws_sdk_sfn::Client::from_conf(builder.build())
-    }
-
+    sfn_client: aws_sdk_sfn for Sfn;
     /// Client for SQS.
     #[cfg(feature = "sqs")]
-    pub fn sqs_client(&self) -> aws_sdk_sqs::Client {
-        let mut builder = aws_sdk_sqs::config::Builder::from(&self.sdk_config);
-        if let Some(url) = self.endpoints.endpoint_for(AwsService::Sqs) {
-            builder = builder.endpoint_url(url);
-        }
-        aws_sdk_sqs::Client::from_conf(builder.build())
-    }
+    sqs_client: aws_sdk_sqs for Sqs;
 }
 
 #[cfg(test)]
