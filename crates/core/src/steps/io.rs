@@ -272,19 +272,9 @@ pub struct PromotedVersion {
     pub previous_version_id: Option<String>,
 }
 
-/// store-secret's stage input: mint-token's output. The sealed token is required, so a stage
-/// without a token to store cannot be expressed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StageInput {
-    /// The Map item.
-    #[serde(flatten)]
-    pub context: CredentialContext,
-    /// The account.
-    pub service_account: AccountRef,
-    /// The token to store, sealed.
-    pub token: MintedTokenRef,
-}
+/// store-secret's stage input: mint-token's output as it is. The sealed token is required, so a
+/// stage without a token to store cannot be expressed.
+pub type StageInput = MintTokenOutput;
 
 /// store-secret's stage output: the staged version, and the token without its seal (the last
 /// place the sealed token is read is stage).
@@ -302,20 +292,8 @@ pub struct StageOutput {
     pub staged: StagedVersion,
 }
 
-/// verify's input: stage's output.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct VerifyInput {
-    /// The Map item.
-    #[serde(flatten)]
-    pub context: CredentialContext,
-    /// The account the token must act as.
-    pub service_account: AccountRef,
-    /// The staged token.
-    pub token: TokenRef,
-    /// The version to read back.
-    pub staged: StagedVersion,
-}
+/// verify's input: stage's output as it is (the staged token and the version to read back).
+pub type VerifyInput = StageOutput;
 
 /// verify's output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -334,23 +312,10 @@ pub struct VerifyOutput {
     pub verified: Verification,
 }
 
-/// store-secret's promote input: verify's output. The staged version and verify's result are
-/// required, so an unverified version can never become AWSCURRENT through this contract.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PromoteInput {
-    /// The Map item.
-    #[serde(flatten)]
-    pub context: CredentialContext,
-    /// The account.
-    pub service_account: AccountRef,
-    /// The verified token.
-    pub token: TokenRef,
-    /// The version to promote.
-    pub staged: StagedVersion,
-    /// Verify's result.
-    pub verified: Verification,
-}
+/// store-secret's promote input: verify's output as it is. The staged version and verify's
+/// result are required, so an unverified version can never become AWSCURRENT through this
+/// contract.
+pub type PromoteInput = VerifyOutput;
 
 /// store-secret's promote output: what the per-credential revoke-old needs after the grace
 /// period.
@@ -389,21 +354,10 @@ pub enum StoreSecretOutput {
     Staged(StageOutput),
 }
 
-/// revoke-old after one credential's grace period: retire what the new token replaces.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CredentialRevokeInput {
-    /// The Map item.
-    #[serde(flatten)]
-    pub context: CredentialContext,
-    /// The account.
-    pub service_account: AccountRef,
-    /// The new token (protected).
-    pub token: TokenRef,
-    /// The promotion; revoke-old refuses to run without it (nothing is revoked unless the
-    /// replacement was verified and promoted).
-    pub promoted: PromotedVersion,
-}
+/// revoke-old after one credential's grace period: promote's output as it is, to retire what the
+/// new token replaces. The promotion is required: nothing is revoked unless the replacement was
+/// verified and promoted.
+pub type CredentialRevokeInput = PromoteOutput;
 
 /// revoke-old once per execution after the Map: expired keys, clean-ups and the bootstrap.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -702,54 +656,39 @@ mod tests {
         }
     }
 
-    fn store_secret_error(payload: Value) -> String {
-        serde_json::from_value::<StoreSecretInput>(payload)
-            .unwrap_err()
-            .to_string()
-    }
-
     #[test]
-    fn a_promote_without_the_verified_staged_version_does_not_deserialize() {
-        let unverified = merge(
-            context_json(),
-            json!({
-                "action": "promote",
-                "serviceAccount": account(),
-                "token": {"id": 31, "name": "keyshift-x"},
-                "staged": staged_version(),
-            }),
-        );
-        assert!(store_secret_error(unverified).contains("verified"));
-        let unstaged = merge(
-            context_json(),
-            json!({
-                "action": "promote",
-                "serviceAccount": account(),
-                "token": {"id": 31, "name": "keyshift-x"},
-                "verified": verification(),
-            }),
-        );
-        assert!(store_secret_error(unstaged).contains("staged"));
-    }
-
-    #[test]
-    fn a_stage_without_the_sealed_token_does_not_deserialize() {
-        let unsealed = merge(
-            context_json(),
-            json!({
-                "action": "stage",
-                "serviceAccount": account(),
-                "token": {"id": 31, "name": "keyshift-x"},
-            }),
-        );
-        assert!(store_secret_error(unsealed).contains("sealed"));
-        let unknown = merge(
-            context_json(),
-            json!({"action": "publish", "serviceAccount": account()}),
-        );
-        assert!(store_secret_error(unknown).contains("publish"));
-        let untagged = merge(context_json(), json!({"serviceAccount": account()}));
-        assert!(store_secret_error(untagged).contains("action"));
+    fn store_secret_refuses_an_action_without_the_fields_it_needs() {
+        let token = json!({"id": 31, "name": "keyshift-x"});
+        let cases = [
+            // A promote needs the staged version and verify's result.
+            (
+                json!({"action": "promote", "serviceAccount": account(), "token": token,
+                "staged": staged_version()}),
+                "verified",
+            ),
+            (
+                json!({"action": "promote", "serviceAccount": account(), "token": token,
+                "verified": verification()}),
+                "staged",
+            ),
+            // A stage needs the sealed token.
+            (
+                json!({"action": "stage", "serviceAccount": account(), "token": token}),
+                "sealed",
+            ),
+            (
+                json!({"action": "publish", "serviceAccount": account()}),
+                "publish",
+            ),
+            (json!({"serviceAccount": account()}), "action"),
+        ];
+        for (fields, named) in &cases {
+            let error =
+                serde_json::from_value::<StoreSecretInput>(merge(context_json(), fields.clone()))
+                    .unwrap_err()
+                    .to_string();
+            assert!(error.contains(named), "the error names {named}: {error}");
+        }
     }
 
     #[test]
