@@ -76,21 +76,29 @@ impl CrashSwitch {
         self.calls.fetch_add(1, Ordering::SeqCst) + 1
     }
 
+    /// Counts a Grafana or secret-store call that was performed, and loses its answer when it
+    /// is the one to crash at.
     fn after<T>(&self, operation: &str, result: Result<T>) -> Result<T> {
-        let number = self.count(operation);
-        if number == self.crash_at.load(Ordering::SeqCst) {
-            self.crashed.store(true, Ordering::SeqCst);
-            return Err(crash(operation));
-        }
-        result
+        self.report(operation, result, crash)
     }
 
     /// As [`Self::after`], for AWS calls: a lost AWS answer looks like `Aws.Unavailable`.
     fn after_aws<T>(&self, operation: &str, result: Result<T>) -> Result<T> {
+        self.report(operation, result, aws_crash)
+    }
+
+    /// Counts one performed call; the one numbered `crash_at` returns what `lost` makes of
+    /// its operation instead of its result.
+    fn report<T>(
+        &self,
+        operation: &str,
+        result: Result<T>,
+        lost: fn(&str) -> KeyshiftError,
+    ) -> Result<T> {
         let number = self.count(operation);
         if number == self.crash_at.load(Ordering::SeqCst) {
             self.crashed.store(true, Ordering::SeqCst);
-            return Err(aws_crash(operation));
+            return Err(lost(operation));
         }
         result
     }
