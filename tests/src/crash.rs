@@ -76,21 +76,29 @@ impl CrashSwitch {
         self.calls.fetch_add(1, Ordering::SeqCst) + 1
     }
 
+    /// Counts a Grafana or secret-store call that was performed, and loses its answer when it
+    /// is the one to crash at.
     fn after<T>(&self, operation: &str, result: Result<T>) -> Result<T> {
-        let number = self.count(operation);
-        if number == self.crash_at.load(Ordering::SeqCst) {
-            self.crashed.store(true, Ordering::SeqCst);
-            return Err(crash(operation));
-        }
-        result
+        self.report(operation, result, crash)
     }
 
     /// As [`Self::after`], for AWS calls: a lost AWS answer looks like `Aws.Unavailable`.
     fn after_aws<T>(&self, operation: &str, result: Result<T>) -> Result<T> {
+        self.report(operation, result, aws_crash)
+    }
+
+    /// Counts one performed call; the one numbered `crash_at` returns what `lost` makes of
+    /// its operation instead of its result.
+    fn report<T>(
+        &self,
+        operation: &str,
+        result: Result<T>,
+        lost: fn(&str) -> KeyshiftError,
+    ) -> Result<T> {
         let number = self.count(operation);
         if number == self.crash_at.load(Ordering::SeqCst) {
             self.crashed.store(true, Ordering::SeqCst);
-            return Err(aws_crash(operation));
+            return Err(lost(operation));
         }
         result
     }
@@ -125,6 +133,25 @@ pub fn is_crash(error: &KeyshiftError) -> bool {
     )
 }
 
+/// Writes a crashing wrapper's impl of a port: every method performs the real call on
+/// `self.inner`, then hands the result to `self.switch.$report` under its operation name, so
+/// each remote call is one crash point, counted after the request went out.
+macro_rules! crashing_impl {
+    ($port:ident for $wrapper:ty, $report:ident {
+        $(fn $method:ident($($arg:ident: $ty:ty),* $(,)?) -> $ok:ty = $operation:literal;)*
+    }) => {
+        #[async_trait]
+        impl $port for $wrapper {
+            $(
+                async fn $method(&self, $($arg: $ty),*) -> Result<$ok> {
+                    let result = self.inner.$method($($arg),*).await;
+                    self.switch.$report($operation, result)
+                }
+            )*
+        }
+    };
+}
+
 /// A connector whose clients report through a [`CrashSwitch`].
 pub struct CrashingConnector {
     /// The real connector.
@@ -154,101 +181,27 @@ struct CrashingApi {
     switch: Arc<CrashSwitch>,
 }
 
-#[async_trait]
-impl GrafanaApi for CrashingApi {
-    async fn health(&self) -> Result<GrafanaVersion> {
-        self.switch.after("health", self.inner.health().await)
-    }
-    async fn org(&self) -> Result<Org> {
-        self.switch.after("org", self.inner.org().await)
-    }
-    async fn permissions(&self) -> Result<Permissions> {
-        self.switch
-            .after("permissions", self.inner.permissions().await)
-    }
-    async fn list_legacy_keys(&self, include_expired: bool) -> Result<Vec<LegacyApiKey>> {
-        self.switch.after(
-            "list_legacy_keys",
-            self.inner.list_legacy_keys(include_expired).await,
-        )
-    }
-    async fn delete_legacy_key(&self, key_id: i64) -> Result<()> {
-        self.switch.after(
-            "delete_legacy_key",
-            self.inner.delete_legacy_key(key_id).await,
-        )
-    }
-    async fn migrate_legacy_key(&self, key_id: i64) -> Result<()> {
-        self.switch.after(
-            "migrate_legacy_key",
-            self.inner.migrate_legacy_key(key_id).await,
-        )
-    }
-    async fn migrate_all_legacy_keys(&self) -> Result<MigrationReport> {
-        self.switch.after(
-            "migrate_all_legacy_keys",
-            self.inner.migrate_all_legacy_keys().await,
-        )
-    }
-    async fn search_service_accounts(&self, query: &str) -> Result<Vec<ServiceAccount>> {
-        self.switch.after(
-            "search_service_accounts",
-            self.inner.search_service_accounts(query).await,
-        )
-    }
-    async fn get_service_account(&self, service_account_id: i64) -> Result<ServiceAccount> {
-        self.switch.after(
-            "get_service_account",
-            self.inner.get_service_account(service_account_id).await,
-        )
-    }
-    async fn create_service_account(&self, name: &str, role: Role) -> Result<ServiceAccount> {
-        self.switch.after(
-            "create_service_account",
-            self.inner.create_service_account(name, role).await,
-        )
-    }
-    async fn update_service_account_role(
-        &self,
-        service_account_id: i64,
-        role: Role,
-    ) -> Result<ServiceAccount> {
-        let result = self
-            .inner
-            .update_service_account_role(service_account_id, role)
-            .await;
-        self.switch.after("update_service_account_role", result)
-    }
-    async fn delete_service_account(&self, service_account_id: i64) -> Result<()> {
-        self.switch.after(
-            "delete_service_account",
-            self.inner.delete_service_account(service_account_id).await,
-        )
-    }
-    async fn list_tokens(&self, service_account_id: i64) -> Result<Vec<ServiceAccountToken>> {
-        self.switch.after(
-            "list_tokens",
-            self.inner.list_tokens(service_account_id).await,
-        )
-    }
-    async fn create_token(
-        &self,
-        service_account_id: i64,
-        name: &str,
-        seconds_to_live: u64,
-        requested_at: DateTime<Utc>,
-    ) -> Result<MintedToken> {
-        let result = self
-            .inner
-            .create_token(service_account_id, name, seconds_to_live, requested_at)
-            .await;
-        self.switch.after("create_token", result)
-    }
-    async fn delete_token(&self, service_account_id: i64, token_id: i64) -> Result<()> {
-        self.switch.after(
-            "delete_token",
-            self.inner.delete_token(service_account_id, token_id).await,
-        )
+crashing_impl! {
+    GrafanaApi for CrashingApi, after {
+        fn health() -> GrafanaVersion = "health";
+        fn org() -> Org = "org";
+        fn permissions() -> Permissions = "permissions";
+        fn list_legacy_keys(include_expired: bool) -> Vec<LegacyApiKey> = "list_legacy_keys";
+        fn delete_legacy_key(key_id: i64) -> () = "delete_legacy_key";
+        fn migrate_legacy_key(key_id: i64) -> () = "migrate_legacy_key";
+        fn migrate_all_legacy_keys() -> MigrationReport = "migrate_all_legacy_keys";
+        fn search_service_accounts(query: &str) -> Vec<ServiceAccount> = "search_service_accounts";
+        fn get_service_account(service_account_id: i64) -> ServiceAccount = "get_service_account";
+        fn create_service_account(name: &str, role: Role) -> ServiceAccount =
+            "create_service_account";
+        fn update_service_account_role(service_account_id: i64, role: Role) -> ServiceAccount =
+            "update_service_account_role";
+        fn delete_service_account(service_account_id: i64) -> () = "delete_service_account";
+        fn list_tokens(service_account_id: i64) -> Vec<ServiceAccountToken> = "list_tokens";
+        fn create_token(
+            service_account_id: i64, name: &str, seconds_to_live: u64, requested_at: DateTime<Utc>
+        ) -> MintedToken = "create_token";
+        fn delete_token(service_account_id: i64, token_id: i64) -> () = "delete_token";
     }
 }
 
@@ -260,63 +213,19 @@ pub struct CrashingStore {
     pub switch: Arc<CrashSwitch>,
 }
 
-#[async_trait]
-impl SecretStore for CrashingStore {
-    async fn describe(&self, secret_id: &str) -> Result<SecretDescription> {
-        self.switch
-            .after("describe", self.inner.describe(secret_id).await)
-    }
-    async fn get(&self, secret_id: &str, selector: &VersionSelector) -> Result<SecretVersionValue> {
-        self.switch
-            .after("get", self.inner.get(secret_id, selector).await)
-    }
-    async fn ensure_secret(
-        &self,
-        name: &str,
-        description: &str,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<String> {
-        self.switch.after(
-            "ensure_secret",
-            self.inner.ensure_secret(name, description, tags).await,
-        )
-    }
-    async fn put_pending(
-        &self,
-        secret_id: &str,
-        client_request_token: &str,
-        value: &SecretString,
-    ) -> Result<String> {
-        let result = self
-            .inner
-            .put_pending(secret_id, client_request_token, value)
-            .await;
-        self.switch.after("put_pending", result)
-    }
-    async fn move_stage(
-        &self,
-        secret_id: &str,
-        stage: &str,
-        to_version: &str,
-        from_version: Option<&str>,
-    ) -> Result<()> {
-        let result = self
-            .inner
-            .move_stage(secret_id, stage, to_version, from_version)
-            .await;
-        self.switch.after("move_stage", result)
-    }
-    async fn remove_stage(&self, secret_id: &str, stage: &str, from_version: &str) -> Result<()> {
-        self.switch.after(
-            "remove_stage",
-            self.inner
-                .remove_stage(secret_id, stage, from_version)
-                .await,
-        )
-    }
-    async fn list_tagged(&self, key: &str, value: &str) -> Result<Vec<String>> {
-        self.switch
-            .after("list_tagged", self.inner.list_tagged(key, value).await)
+crashing_impl! {
+    SecretStore for CrashingStore, after {
+        fn describe(secret_id: &str) -> SecretDescription = "describe";
+        fn get(secret_id: &str, selector: &VersionSelector) -> SecretVersionValue = "get";
+        fn ensure_secret(name: &str, description: &str, tags: &BTreeMap<String, String>) -> String =
+            "ensure_secret";
+        fn put_pending(secret_id: &str, client_request_token: &str, value: &SecretString) -> String =
+            "put_pending";
+        fn move_stage(
+            secret_id: &str, stage: &str, to_version: &str, from_version: Option<&str>
+        ) -> () = "move_stage";
+        fn remove_stage(secret_id: &str, stage: &str, from_version: &str) -> () = "remove_stage";
+        fn list_tagged(key: &str, value: &str) -> Vec<String> = "list_tagged";
     }
 }
 
@@ -328,117 +237,29 @@ pub struct CrashingAmg {
     pub switch: Arc<CrashSwitch>,
 }
 
-#[async_trait]
-impl AmgControlPlane for CrashingAmg {
-    async fn list_workspaces(&self, region: &str) -> Result<Vec<AmgWorkspaceSummary>> {
-        self.switch
-            .after_aws("ListWorkspaces", self.inner.list_workspaces(region).await)
-    }
-    async fn describe_workspace(&self, workspace: &AmgWorkspace) -> Result<AmgWorkspaceSummary> {
-        self.switch.after_aws(
-            "DescribeWorkspace",
-            self.inner.describe_workspace(workspace).await,
-        )
-    }
-    async fn create_workspace_api_key(
-        &self,
-        workspace: &AmgWorkspace,
-        key_name: &str,
-        role: Role,
-        seconds_to_live: u64,
-    ) -> Result<SecretString> {
-        let result = self
-            .inner
-            .create_workspace_api_key(workspace, key_name, role, seconds_to_live)
-            .await;
-        self.switch.after_aws("CreateWorkspaceApiKey", result)
-    }
-    async fn delete_workspace_api_key(
-        &self,
-        workspace: &AmgWorkspace,
-        key_name: &str,
-    ) -> Result<()> {
-        let result = self
-            .inner
-            .delete_workspace_api_key(workspace, key_name)
-            .await;
-        self.switch.after_aws("DeleteWorkspaceApiKey", result)
-    }
-    async fn create_workspace_service_account(
-        &self,
-        workspace: &AmgWorkspace,
-        name: &str,
-        role: Role,
-    ) -> Result<AmgServiceAccount> {
-        let result = self
-            .inner
-            .create_workspace_service_account(workspace, name, role)
-            .await;
-        self.switch
-            .after_aws("CreateWorkspaceServiceAccount", result)
-    }
-    async fn list_workspace_service_accounts(
-        &self,
-        workspace: &AmgWorkspace,
-    ) -> Result<Vec<AmgServiceAccount>> {
-        let result = self.inner.list_workspace_service_accounts(workspace).await;
-        self.switch
-            .after_aws("ListWorkspaceServiceAccounts", result)
-    }
-    async fn delete_workspace_service_account(
-        &self,
-        workspace: &AmgWorkspace,
-        service_account_id: &str,
-    ) -> Result<()> {
-        let result = self
-            .inner
-            .delete_workspace_service_account(workspace, service_account_id)
-            .await;
-        self.switch
-            .after_aws("DeleteWorkspaceServiceAccount", result)
-    }
-    async fn create_workspace_service_account_token(
-        &self,
-        workspace: &AmgWorkspace,
-        service_account_id: &str,
-        name: &str,
-        seconds_to_live: u64,
-    ) -> Result<AmgMintedToken> {
-        let result = self
-            .inner
-            .create_workspace_service_account_token(
-                workspace,
-                service_account_id,
-                name,
-                seconds_to_live,
-            )
-            .await;
-        self.switch
-            .after_aws("CreateWorkspaceServiceAccountToken", result)
-    }
-    async fn list_workspace_service_account_tokens(
-        &self,
-        workspace: &AmgWorkspace,
-        service_account_id: &str,
-    ) -> Result<Vec<AmgServiceAccountToken>> {
-        let result = self
-            .inner
-            .list_workspace_service_account_tokens(workspace, service_account_id)
-            .await;
-        self.switch
-            .after_aws("ListWorkspaceServiceAccountTokens", result)
-    }
-    async fn delete_workspace_service_account_token(
-        &self,
-        workspace: &AmgWorkspace,
-        service_account_id: &str,
-        token_id: &str,
-    ) -> Result<()> {
-        let result = self
-            .inner
-            .delete_workspace_service_account_token(workspace, service_account_id, token_id)
-            .await;
-        self.switch
-            .after_aws("DeleteWorkspaceServiceAccountToken", result)
+crashing_impl! {
+    AmgControlPlane for CrashingAmg, after_aws {
+        fn list_workspaces(region: &str) -> Vec<AmgWorkspaceSummary> = "ListWorkspaces";
+        fn describe_workspace(workspace: &AmgWorkspace) -> AmgWorkspaceSummary = "DescribeWorkspace";
+        fn create_workspace_api_key(
+            workspace: &AmgWorkspace, key_name: &str, role: Role, seconds_to_live: u64
+        ) -> SecretString = "CreateWorkspaceApiKey";
+        fn delete_workspace_api_key(workspace: &AmgWorkspace, key_name: &str) -> () =
+            "DeleteWorkspaceApiKey";
+        fn create_workspace_service_account(workspace: &AmgWorkspace, name: &str, role: Role)
+            -> AmgServiceAccount = "CreateWorkspaceServiceAccount";
+        fn list_workspace_service_accounts(workspace: &AmgWorkspace) -> Vec<AmgServiceAccount> =
+            "ListWorkspaceServiceAccounts";
+        fn delete_workspace_service_account(workspace: &AmgWorkspace, service_account_id: &str)
+            -> () = "DeleteWorkspaceServiceAccount";
+        fn create_workspace_service_account_token(
+            workspace: &AmgWorkspace, service_account_id: &str, name: &str, seconds_to_live: u64
+        ) -> AmgMintedToken = "CreateWorkspaceServiceAccountToken";
+        fn list_workspace_service_account_tokens(
+            workspace: &AmgWorkspace, service_account_id: &str
+        ) -> Vec<AmgServiceAccountToken> = "ListWorkspaceServiceAccountTokens";
+        fn delete_workspace_service_account_token(
+            workspace: &AmgWorkspace, service_account_id: &str, token_id: &str
+        ) -> () = "DeleteWorkspaceServiceAccountToken";
     }
 }

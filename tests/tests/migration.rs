@@ -46,38 +46,32 @@ async fn migrate_instance(harness: &Harness, instance: &str, version: &str, mode
     planned.sort();
     let expected = expected_accounts(version, mode);
     assert_eq!(planned, expected, "{instance} {mode}: planned accounts");
+    let plan = &discovered.plan;
     assert!(
-        discovered
-            .plan
-            .excluded_keys
+        plan.excluded_keys
             .iter()
-            .any(|excluded| excluded.key_name == "break-glass"),
+            .any(|key| key.key_name == "break-glass"),
         "{instance}: break-glass must be excluded"
     );
+    let actions: Vec<&CredentialAction> = plan.credentials.iter().map(|c| &c.action).collect();
     if discovered.version.has_legacy_key_endpoints() && !discovered.version.auto_migrates_keys() {
         assert!(
-            discovered
-                .plan
-                .expired_keys
+            plan.expired_keys
                 .iter()
                 .any(|key| key.key_name == "old-exporter"),
             "{instance}: the expired key is planned for deletion"
         );
         assert!(
-            discovered
-                .plan
-                .credentials
+            actions
                 .iter()
-                .all(|credential| matches!(credential.action, CredentialAction::MigrateKey { .. })),
+                .all(|action| matches!(action, CredentialAction::MigrateKey { .. })),
             "{instance}: keys are migrated"
         );
     } else {
         assert!(
-            discovered
-                .plan
-                .credentials
+            actions
                 .iter()
-                .all(|credential| matches!(credential.action, CredentialAction::TakeOver { .. })),
+                .all(|action| matches!(action, CredentialAction::TakeOver { .. })),
             "{instance}: auto-migrated accounts are taken over"
         );
     }

@@ -12,7 +12,7 @@ use crate::asl::{
     render_template,
 };
 use crate::config::FleetConfig;
-use crate::contract::{ContractSteps, run_contract, sample_execution_input};
+use crate::contract::{ContractRun, ContractSteps, run_contract, sample_execution_input};
 use crate::exit::{CliError, read_text};
 
 /// One problem found, located by file and, for definitions, state.
@@ -73,27 +73,15 @@ pub async fn check_definition(file: &str, template: &str) -> Vec<Problem> {
 pub async fn contract_problems(rendered: &Value) -> Vec<String> {
     let mut problems = Vec::new();
     let happy = ContractSteps::new(2);
-    match run_contract(
-        rendered,
-        &happy,
-        sample_execution_input(),
-        "contract-happy",
-        LOCAL_DLQ_URL,
-    )
-    .await
+    if let Some(run) = contract_run(rendered, &happy, "contract-happy", &mut problems).await
+        && run.result.status != ExecutionStatus::Succeeded
     {
-        Err(error) => problems.push(error.to_string()),
-        Ok(run) => {
-            problems.extend(run.violations);
-            if run.result.status != ExecutionStatus::Succeeded {
-                problems.push(format!(
-                    "the happy path ended {} ({}: {})",
-                    run.result.status.as_str(),
-                    run.result.error.unwrap_or_default(),
-                    run.result.cause.unwrap_or_default()
-                ));
-            }
-        }
+        problems.push(format!(
+            "the happy path ended {} ({}: {})",
+            run.result.status.as_str(),
+            run.result.error.unwrap_or_default(),
+            run.result.cause.unwrap_or_default()
+        ));
     }
     let failing = ContractSteps::new(1).failing_at(
         "VerifyToken",
@@ -102,48 +90,66 @@ pub async fn contract_problems(rendered: &Value) -> Vec<String> {
             "contract check: token did not authenticate",
         ),
     );
+    if let Some(run) =
+        contract_run(rendered, &failing, "contract-verify-fails", &mut problems).await
+    {
+        problems.extend(
+            run.bad_dlq_messages
+                .into_iter()
+                .map(|message| format!("a DLQ message is not a DlqMessage: {message}")),
+        );
+        if run.result.status != ExecutionStatus::Failed {
+            problems.push("a Verify.Failed error must fail the execution".to_owned());
+        }
+        if run.dlq_messages.is_empty() {
+            problems.push("a Verify.Failed error must send a DLQ message".to_owned());
+        }
+        let after_verify: Vec<String> = run
+            .calls
+            .iter()
+            .filter(|call| {
+                call.step == Step::RevokeOld
+                    || (call.step == Step::StoreSecret
+                        && call.payload.get("action").and_then(Value::as_str) == Some("promote"))
+            })
+            .map(|call| call.state.clone())
+            .collect();
+        if !after_verify.is_empty() {
+            problems.push(format!(
+                "after a verification failure nothing may be promoted or revoked, but {after_verify:?} ran"
+            ));
+        }
+    }
+    problems
+}
+
+/// Runs the definition with `steps` as execution `name` on the sample input. A run that could
+/// not be made is a problem, and so is every contract violation the run saw; the run is
+/// returned for the caller's own checks.
+async fn contract_run(
+    rendered: &Value,
+    steps: &ContractSteps,
+    name: &str,
+    problems: &mut Vec<String>,
+) -> Option<ContractRun> {
     match run_contract(
         rendered,
-        &failing,
+        steps,
         sample_execution_input(),
-        "contract-verify-fails",
+        name,
         LOCAL_DLQ_URL,
     )
     .await
     {
-        Err(error) => problems.push(error.to_string()),
-        Ok(run) => {
-            problems.extend(run.violations);
-            problems.extend(
-                run.bad_dlq_messages
-                    .into_iter()
-                    .map(|message| format!("a DLQ message is not a DlqMessage: {message}")),
-            );
-            if run.result.status != ExecutionStatus::Failed {
-                problems.push("a Verify.Failed error must fail the execution".to_owned());
-            }
-            if run.dlq_messages.is_empty() {
-                problems.push("a Verify.Failed error must send a DLQ message".to_owned());
-            }
-            let after_verify: Vec<String> = run
-                .calls
-                .iter()
-                .filter(|call| {
-                    call.step == Step::RevokeOld
-                        || (call.step == Step::StoreSecret
-                            && call.payload.get("action").and_then(Value::as_str)
-                                == Some("promote"))
-                })
-                .map(|call| call.state.clone())
-                .collect();
-            if !after_verify.is_empty() {
-                problems.push(format!(
-                    "after a verification failure nothing may be promoted or revoked, but {after_verify:?} ran"
-                ));
-            }
+        Err(error) => {
+            problems.push(error.to_string());
+            None
+        }
+        Ok(mut run) => {
+            problems.append(&mut run.violations);
+            Some(run)
         }
     }
-    problems
 }
 
 /// Checks a definition file, or the shipped definition when `path` is `None`.

@@ -29,6 +29,13 @@ async fn run_with(definition: &Value, steps: &ContractSteps, name: &str) -> Cont
 }
 
 /// How many times `run` invoked `step`.
+/// The run, as execution `name`, in which `state` fails with a permanent `Grafana.Forbidden`.
+async fn forbidden_at(definition: &Value, state: &str, name: &str) -> ContractRun {
+    let steps =
+        ContractSteps::new(1).failing_at(state, TaskError::new("Grafana.Forbidden", "denied"));
+    run_with(definition, &steps, name).await
+}
+
 fn calls_to(run: &ContractRun, step: Step) -> usize {
     run.calls.iter().filter(|call| call.step == step).count()
 }
@@ -281,9 +288,7 @@ async fn workspace_failures_name_their_state_in_the_dlq_message() {
         "CreateServiceAccount",
         "PromoteSecret",
     ] {
-        let steps =
-            ContractSteps::new(1).failing_at(state, TaskError::new("Grafana.Forbidden", "denied"));
-        let run = run_with(&rendered(), &steps, "contract-dlq").await;
+        let run = forbidden_at(&rendered(), state, "contract-dlq").await;
         assert_eq!(run.result.status, ExecutionStatus::Failed, "{state}");
         assert_eq!(
             run.result.error.as_deref(),
@@ -374,10 +379,8 @@ async fn every_dead_letter_the_definition_sends_is_a_schema_v1_message() {
         "RevokeSuperseded",
         "RevokeWorkspaceLeftovers",
     ] {
-        let steps =
-            ContractSteps::new(1).failing_at(state, TaskError::new("Grafana.Forbidden", "denied"));
         let execution = format!("contract-schema-{state}");
-        let run = run_with(&definition, &steps, &execution).await;
+        let run = forbidden_at(&definition, state, &execution).await;
         assert_eq!(run.bad_dlq_messages, Vec::<String>::new(), "{state}");
         assert!(!run.dlq_messages.is_empty(), "{state}: no dead letter");
         reached.extend(

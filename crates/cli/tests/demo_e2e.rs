@@ -5,19 +5,24 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use keyshift_cli::demo::{DemoFleet, DemoOptions, census, run_demo};
+use keyshift_cli::demo::{DemoFleet, DemoOptions, DemoReport, DemoWorld, census, run_demo};
 use keyshift_core::model::ManagedSecretValue;
 use keyshift_core::ports::{AWSCURRENT, SecretStore, VersionSelector};
 
+/// Runs the demo on `fleet` without progress lines, `faulted` workspaces failing on purpose.
+async fn demo(fleet: DemoFleet, max_concurrency: u32, faulted: usize) -> (DemoReport, DemoWorld) {
+    let options = DemoOptions {
+        fleet,
+        max_concurrency,
+        progress: false,
+        faulted,
+    };
+    run_demo(&options).await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_migrates_every_key_rotates_and_keeps_every_secret_working() {
-    let options = DemoOptions {
-        fleet: DemoFleet::Sample,
-        max_concurrency: 3,
-        progress: false,
-        faulted: 1,
-    };
-    let (report, world) = run_demo(&options).await.unwrap();
+    let (report, world) = demo(DemoFleet::Sample, 3, 1).await;
     let state = world.sim.state().clone();
 
     // One workspace was faulted on purpose: its migration failed into the DLQ, its replay
@@ -182,13 +187,7 @@ async fn demo_migrates_every_key_rotates_and_keeps_every_secret_working() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn execution_histories_carry_no_plaintext_token() {
     use keyshift_core::steps::io::ExecutionInput;
-    let options = DemoOptions {
-        fleet: DemoFleet::Sample,
-        max_concurrency: 2,
-        progress: false,
-        faulted: 0,
-    };
-    let (_, world) = run_demo(&options).await.unwrap();
+    let (_, world) = demo(DemoFleet::Sample, 2, 0).await;
     let state = world.sim.state().clone();
     // Run one more execution (a no-op rotation) and inspect its whole history.
     let workspace = world.workspaces[0].clone();
@@ -231,13 +230,7 @@ const FLEET_SIZE: usize = 30;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_generated_fleet_migrates_in_one_grace_period_and_passes_every_check_per_instance() {
-    let options = DemoOptions {
-        fleet: DemoFleet::Generated(FLEET_SIZE),
-        max_concurrency: 4,
-        progress: false,
-        faulted: 0,
-    };
-    let (report, world) = run_demo(&options).await.unwrap();
+    let (report, world) = demo(DemoFleet::Generated(FLEET_SIZE), 4, 0).await;
     assert_eq!(report.before.len(), FLEET_SIZE);
     assert_eq!(world.workspaces.len(), FLEET_SIZE);
     assert_eq!(report.executions.len(), 2 * FLEET_SIZE);

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use keyshift_cli::demo::{DemoOptions, DemoWorld, run_demo};
 use keyshift_cli::exit::{STATUS_ATTENTION, SUCCESS};
 use keyshift_cli::status::{
-    ExecutionResult, Health, StatusReport, Thresholds, collect_status, render_status,
+    ExecutionResult, Health, SecretStatus, StatusReport, Thresholds, collect_status, render_status,
 };
 use keyshift_core::model::{ManagedSecretValue, WorkspaceRef};
 use keyshift_core::naming::client_request_token_for;
@@ -19,6 +19,19 @@ use keyshift_core::ports::metrics::{DAYS_TO_EXPIRY, EXECUTION_SUCCEEDED};
 use keyshift_core::ports::{RotationMetric, SecretStore, VersionSelector};
 use keyshift_core::steps::store_secret::WORKSPACE_TAG;
 use serde_json::Value;
+
+/// The report's last row, after checking it is `workspace`'s (the one just added) and has
+/// `health`.
+fn last_row_of<'a>(
+    report: &'a StatusReport,
+    workspace: &WorkspaceRef,
+    health: Health,
+) -> &'a SecretStatus {
+    let row = report.secrets.last().unwrap();
+    assert_eq!(row.workspace, workspace.key());
+    assert_eq!(row.health, health);
+    row
+}
 
 async fn status_at(
     world: &DemoWorld,
@@ -268,16 +281,12 @@ async fn status_and_metrics_after_a_local_run() {
     extended.push(never.clone());
     let only_never = status_at(&world, &extended, now).await;
     assert_eq!(only_never.exit_code(), SUCCESS);
-    let never_row = only_never.secrets.last().unwrap();
-    assert_eq!(never_row.workspace, never.key());
-    assert_eq!(never_row.health, Health::NeverRotated);
+    let never_row = last_row_of(&only_never, &never, Health::NeverRotated);
     assert_eq!(never_row.secret_name, None);
     extended.push(stalled.clone());
     let with_stalled = status_at(&world, &extended, now).await;
     assert_eq!(with_stalled.exit_code(), STATUS_ATTENTION);
-    let stalled_row = with_stalled.secrets.last().unwrap();
-    assert_eq!(stalled_row.workspace, stalled.key());
-    assert_eq!(stalled_row.health, Health::NeverPromoted);
+    let stalled_row = last_row_of(&with_stalled, &stalled, Health::NeverPromoted);
     assert_eq!(
         stalled_row.secret_name.as_deref(),
         Some(stalled_secret.as_str())

@@ -96,28 +96,27 @@ mod tests {
         assert_eq!(output, serde_json::json!({"seen": "prod"}));
     }
 
+    /// How `echo` fails on `payload`.
+    async fn echo_failure(payload: Value) -> StepFailure {
+        invoke(echo, payload).await.unwrap_err()
+    }
+
     #[tokio::test]
     async fn step_errors_carry_their_asl_name() {
-        let failure = invoke(echo, serde_json::json!({"workspaceName": "throttle"}))
-            .await
-            .unwrap_err();
+        let failure = echo_failure(serde_json::json!({"workspaceName": "throttle"})).await;
         assert_eq!(failure.error, "Grafana.Throttled");
         assert!(failure.message.contains("GET /api/org"), "{failure:?}");
     }
 
     #[tokio::test]
     async fn unparsable_payloads_are_input_invalid() {
-        let failure = invoke(echo, serde_json::json!({"unexpected": 1}))
-            .await
-            .unwrap_err();
+        let failure = echo_failure(serde_json::json!({"unexpected": 1})).await;
         assert_eq!(failure.error, "Input.Invalid");
     }
 
     #[tokio::test]
     async fn messages_never_carry_credentials() {
-        let failure = invoke(echo, serde_json::json!({"workspaceName": "leak"}))
-            .await
-            .unwrap_err();
+        let failure = echo_failure(serde_json::json!({"workspaceName": "leak"})).await;
         assert_eq!(failure.error, "Grafana.Unauthorized");
         assert!(failure.message.contains("rejected"), "{failure:?}");
         assert!(!failure.message.contains("glsa_abc"), "{failure:?}");

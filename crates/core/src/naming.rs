@@ -130,6 +130,27 @@ pub fn execution_name_for(workspace: &WorkspaceRef, slot: DateTime<Utc>) -> Stri
     format!("ks-{}-{hash}-{org}-{stamp}", prefix.trim_end_matches('-'))
 }
 
+/// Debug and Serialize for a name type that is written as its source text (`field`): the
+/// text the operator wrote is both what people are shown and what goes back into config.
+macro_rules! shown_as_its_text {
+    ($name:ident, $field:ident) => {
+        impl fmt::Debug for $name {
+            fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(formatter, "{:?}", self.$field)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(
+                &self,
+                serializer: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.$field)
+            }
+        }
+    };
+}
+
 /// A name template with `{placeholder}`s, validated once so rendering cannot fail later.
 #[derive(Clone, PartialEq, Eq)]
 pub struct NameTemplate {
@@ -231,17 +252,7 @@ impl NameTemplate {
     }
 }
 
-impl fmt::Debug for NameTemplate {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(formatter, "{:?}", self.text)
-    }
-}
-
-impl Serialize for NameTemplate {
-    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.text)
-    }
-}
+shown_as_its_text!(NameTemplate, text);
 
 impl<'de> Deserialize<'de> for NameTemplate {
     /// Deserializes without placeholder checks (the set depends on the field);
@@ -309,17 +320,7 @@ impl PartialEq for NamePattern {
 
 impl Eq for NamePattern {}
 
-impl fmt::Debug for NamePattern {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(formatter, "{:?}", self.glob)
-    }
-}
-
-impl Serialize for NamePattern {
-    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.glob)
-    }
-}
+shown_as_its_text!(NamePattern, glob);
 
 impl<'de> Deserialize<'de> for NamePattern {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {

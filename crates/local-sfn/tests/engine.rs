@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use local_sfn::{
-    AbortHandle, Clock, Engine, ExecutionStatus, HistoryEvent, RecordingQueue, StartOptions,
-    TaskContext, TaskError, VirtualClock,
+    AbortHandle, Clock, Engine, ExecutionResult, ExecutionStatus, HistoryEvent, RecordingQueue,
+    StartOptions, TaskContext, TaskError, VirtualClock,
 };
 use serde_json::{Value, json};
 
@@ -23,6 +23,20 @@ fn event_types(history: &[HistoryEvent]) -> Vec<&str> {
         .iter()
         .map(|event| event.event_type.as_str())
         .collect()
+}
+
+/// How many events of `event_type` the execution recorded.
+fn count_events(result: &ExecutionResult, event_type: &str) -> usize {
+    event_types(&result.history)
+        .into_iter()
+        .filter(|seen| *seen == event_type)
+        .count()
+}
+
+/// Asserts the execution failed with the error `error`.
+fn assert_failed_with(result: &ExecutionResult, error: &str) {
+    assert_eq!(result.status, ExecutionStatus::Failed, "{:?}", result.cause);
+    assert_eq!(result.error.as_deref(), Some(error), "{:?}", result.cause);
 }
 
 fn lambda_task(function: &str) -> Value {
@@ -91,11 +105,7 @@ async fn unknown_function_is_a_lambda_resource_not_found_error() {
     task["End"] = json!(true);
     let engine = engine(json!({"StartAt": "T", "States": {"T": task}}), &clock);
     let result = engine.start("e", json!({}), StartOptions::default()).await;
-    assert_eq!(result.status, ExecutionStatus::Failed);
-    assert_eq!(
-        result.error.as_deref(),
-        Some("Lambda.ResourceNotFoundException")
-    );
+    assert_failed_with(&result, "Lambda.ResourceNotFoundException");
 }
 
 #[tokio::test]
@@ -129,10 +139,7 @@ async fn retry_delays_follow_backoff_and_cap_on_the_virtual_clock() {
     );
     assert_eq!(*seen_retry_counts.lock().unwrap(), vec![0, 1, 2, 3, 4]);
     assert_eq!(clock.now() - start, chrono::Duration::seconds(28));
-    let scheduled = event_types(&result.history)
-        .iter()
-        .filter(|event_type| **event_type == "TaskScheduled")
-        .count();
+    let scheduled = count_events(&result, "TaskScheduled");
     assert_eq!(scheduled, 5);
 }
 
@@ -190,8 +197,7 @@ async fn task_timeout_is_states_timeout_and_not_task_failed() {
         if caught {
             assert_eq!(result.status, ExecutionStatus::Succeeded);
         } else {
-            assert_eq!(result.status, ExecutionStatus::Failed);
-            assert_eq!(result.error.as_deref(), Some("States.Timeout"));
+            assert_failed_with(&result, "States.Timeout");
         }
         assert!(event_types(&result.history).contains(&"TaskTimedOut"));
     }
@@ -235,10 +241,7 @@ async fn map_never_runs_more_iterations_than_max_concurrency() {
     let peak = peak.load(Ordering::SeqCst);
     assert!(peak <= 3, "peak in-flight {peak} exceeds MaxConcurrency");
     assert!(peak >= 2, "iterations should overlap, peak was {peak}");
-    let started = event_types(&result.history)
-        .iter()
-        .filter(|event_type| **event_type == "MapIterationStarted")
-        .count();
+    let started = count_events(&result, "MapIterationStarted");
     assert_eq!(started, 12);
 }
 
@@ -253,29 +256,15 @@ async fn tolerated_failures_within_the_threshold_succeed() {
             "Ok": {"Type": "Succeed"}}},
         "End": true}}});
     let engine = engine(definition, &clock);
-    let result = engine
-        .start(
-            "e",
-            json!([true, false, true, true]),
-            StartOptions::default(),
-        )
-        .await;
+    let run = |name: &'static str, items: Value| engine.start(name, items, StartOptions::default());
+    let result = run("e", json!([true, false, true, true])).await;
     assert_eq!(result.status, ExecutionStatus::Succeeded);
     assert_eq!(
         result.output,
         Some(json!([true, {"Error": "Item.Bad", "Cause": "no"}, true, true]))
     );
-    let result = engine
-        .start(
-            "e2",
-            json!([false, false, false, true]),
-            StartOptions::default(),
-        )
-        .await;
-    assert_eq!(
-        result.error.as_deref(),
-        Some("States.ExceedToleratedFailureThreshold")
-    );
+    let result = run("e2", json!([false, false, false, true])).await;
+    assert_failed_with(&result, "States.ExceedToleratedFailureThreshold");
 }
 
 #[tokio::test]
@@ -487,6 +476,5 @@ async fn a_missing_handler_for_a_custom_resource_is_not_catchable() {
     let result = engine(definition, &clock)
         .start("e", json!({}), StartOptions::default())
         .await;
-    assert_eq!(result.status, ExecutionStatus::Failed);
-    assert_eq!(result.error.as_deref(), Some("States.Runtime"));
+    assert_failed_with(&result, "States.Runtime");
 }

@@ -102,12 +102,19 @@ locals {
   }
 }
 
-data "aws_iam_policy_document" "lambda_assume" {
+# Each service keyshift's roles are for may assume them, from this account only.
+data "aws_iam_policy_document" "assume" {
+  for_each = {
+    lambda        = "lambda.amazonaws.com"
+    state_machine = "states.amazonaws.com"
+    scheduler     = "scheduler.amazonaws.com"
+  }
+
   statement {
     actions = ["sts:AssumeRole"]
     principals {
       type        = "Service"
-      identifiers = ["lambda.amazonaws.com"]
+      identifiers = [each.value]
     }
     condition {
       test     = "StringEquals"
@@ -122,7 +129,7 @@ resource "aws_iam_role" "function" {
 
   name               = "${var.name}-${each.key}"
   description        = "keyshift ${each.key} Lambda: only the actions it calls"
-  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+  assume_role_policy = data.aws_iam_policy_document.assume["lambda"].json
   tags               = var.tags
 }
 

@@ -38,33 +38,25 @@ resource "aws_sqs_queue_redrive_allow_policy" "parking" {
 }
 
 data "aws_iam_policy_document" "dlq" {
-  statement {
-    sid       = "StateMachineSendsFailures"
-    actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.dlq.arn]
-    principals {
-      type        = "Service"
-      identifiers = ["states.amazonaws.com"]
-    }
-    condition {
-      test     = "ArnEquals"
-      variable = "aws:SourceArn"
-      values   = [local.state_machine_arn]
-    }
-  }
-
-  statement {
-    sid       = "EventBridgeSendsFailedExecutions"
-    actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.dlq.arn]
-    principals {
-      type        = "Service"
-      identifiers = ["events.amazonaws.com"]
-    }
-    condition {
-      test     = "ArnEquals"
-      variable = "aws:SourceArn"
-      values   = [aws_cloudwatch_event_rule.execution_failed.arn]
+  # The state machine and the failed-execution rule may each send, from their own ARN only.
+  dynamic "statement" {
+    for_each = [
+      { sid = "StateMachineSendsFailures", service = "states.amazonaws.com", source_arn = local.state_machine_arn },
+      { sid = "EventBridgeSendsFailedExecutions", service = "events.amazonaws.com", source_arn = aws_cloudwatch_event_rule.execution_failed.arn },
+    ]
+    content {
+      sid       = statement.value.sid
+      actions   = ["sqs:SendMessage"]
+      resources = [aws_sqs_queue.dlq.arn]
+      principals {
+        type        = "Service"
+        identifiers = [statement.value.service]
+      }
+      condition {
+        test     = "ArnEquals"
+        variable = "aws:SourceArn"
+        values   = [statement.value.source_arn]
+      }
     }
   }
 

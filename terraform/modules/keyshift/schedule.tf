@@ -8,25 +8,10 @@ resource "aws_sqs_queue" "schedule_dlq" {
   tags                      = var.tags
 }
 
-data "aws_iam_policy_document" "scheduler_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["scheduler.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-  }
-}
-
 resource "aws_iam_role" "scheduler" {
   name               = "${var.name}-scheduler"
   description        = "keyshift schedules: invoke fleet-start (and dlq-replay), dead-letter undeliverable ticks"
-  assume_role_policy = data.aws_iam_policy_document.scheduler_assume.json
+  assume_role_policy = data.aws_iam_policy_document.assume["scheduler"].json
   tags               = var.tags
 }
 

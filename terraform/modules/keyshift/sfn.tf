@@ -7,25 +7,10 @@ resource "aws_cloudwatch_log_group" "state_machine" {
   depends_on = [aws_kms_key_policy.this]
 }
 
-data "aws_iam_policy_document" "state_machine_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["states.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-  }
-}
-
 resource "aws_iam_role" "state_machine" {
   name               = "${var.name}-state-machine"
   description        = "keyshift rotate-workspace state machine: invoke the steps, send to the DLQ"
-  assume_role_policy = data.aws_iam_policy_document.state_machine_assume.json
+  assume_role_policy = data.aws_iam_policy_document.assume["state_machine"].json
   tags               = var.tags
 }
 

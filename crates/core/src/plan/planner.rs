@@ -16,7 +16,7 @@ use crate::model::{
     AUTOGEN_ACCOUNT_PREFIX, LegacyApiKey, MigrationMode, Policy, Role, ServiceAccount,
     ServiceAccountToken,
 };
-use crate::naming::BOOTSTRAP_NAME_PREFIX;
+use crate::naming::{BOOTSTRAP_NAME_PREFIX, NamePattern};
 
 struct Planner<'a> {
     inventory: &'a Inventory,
@@ -89,17 +89,13 @@ impl<'a> Planner<'a> {
                 continue;
             }
             if let Some(pattern) = self.policy.exclusion_for(&key.name) {
-                self.plan.excluded_keys.push(ExcludedKey {
-                    key_id: Some(key.id),
-                    service_account_id: None,
-                    key_name: key.name.clone(),
-                    pattern: pattern.as_str().to_owned(),
-                    why: format!(
-                        "legacy key {} matches exclude pattern {}",
-                        key.name,
-                        pattern.as_str()
-                    ),
-                });
+                self.plan.excluded_keys.push(excluded(
+                    Some(key.id),
+                    None,
+                    &key.name,
+                    pattern,
+                    format!("legacy key {}", key.name),
+                ));
                 continue;
             }
             if key.is_expired(self.now) {
@@ -229,17 +225,16 @@ impl<'a> Planner<'a> {
             if let Some(key_name) = autogen_key
                 && let Some(pattern) = self.policy.exclusion_for(key_name)
             {
-                self.plan.excluded_keys.push(ExcludedKey {
-                    key_id: None,
-                    service_account_id: Some(account.id),
-                    key_name: key_name.to_owned(),
-                    pattern: pattern.as_str().to_owned(),
-                    why: format!(
-                        "account {} stands for legacy key {key_name}, which matches exclude pattern {}",
-                        account.name,
-                        pattern.as_str()
+                self.plan.excluded_keys.push(excluded(
+                    None,
+                    Some(account.id),
+                    key_name,
+                    pattern,
+                    format!(
+                        "account {} stands for legacy key {key_name}, which",
+                        account.name
                     ),
-                });
+                ));
                 continue;
             }
             if account.is_disabled {
@@ -512,5 +507,23 @@ fn describe(duration: chrono::Duration) -> String {
         format!("{hours}h")
     } else {
         format!("{}m", duration.num_minutes())
+    }
+}
+
+/// The note for a key an exclude pattern protects; `subject` says what matched ("legacy key
+/// x", or the autogen account standing for one).
+fn excluded(
+    key_id: Option<i64>,
+    service_account_id: Option<i64>,
+    key_name: &str,
+    pattern: &NamePattern,
+    subject: String,
+) -> ExcludedKey {
+    ExcludedKey {
+        key_id,
+        service_account_id,
+        key_name: key_name.to_owned(),
+        pattern: pattern.as_str().to_owned(),
+        why: format!("{subject} matches exclude pattern {}", pattern.as_str()),
     }
 }

@@ -1,17 +1,14 @@
 //! Inline Map states: iterations under MaxConcurrency and the tolerated-failure threshold.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use super::dataflow::{
-    evaluate_path, render, resolve_input, resolve_number, set_member, shape_result,
-};
+use super::RunningBranches;
+use super::dataflow::{evaluate_path, render, resolve_number, set_member};
+use super::retry::Attempt;
 use super::states::run_machine;
-use super::{RunningBranches, Shared};
-use crate::definition::State;
 use crate::error::{Failure, names};
 use crate::history::Track;
 
@@ -38,22 +35,19 @@ impl Tolerance {
 }
 
 pub(super) async fn run_map_attempt(
-    shared: &Arc<Shared>,
-    state: &State,
+    attempt: Attempt<'_>,
     map: &crate::definition::MapState,
-    input: &Value,
-    context: &Value,
     track: &mut Track,
 ) -> Result<Value, Failure> {
-    let effective = resolve_input(&map.input_path, input, context)?;
+    let effective = attempt.effective_input()?;
     let items = match &map.items_path {
-        Some(path) => evaluate_path(path, &effective, context)?,
+        Some(path) => evaluate_path(path, &effective, attempt.context)?,
         None => effective.clone(),
     };
     let Value::Array(items) = items else {
         return Err(Failure::runtime(format!(
             "state '{}': ItemsPath must select an array",
-            state.name
+            attempt.state.name
         )));
     };
     let limit = match &map.max_concurrency {
@@ -82,7 +76,7 @@ pub(super) async fn run_map_attempt(
     for (index, item) in items.into_iter().enumerate() {
         let iteration_input = match &map.item_selector {
             Some(selector) => {
-                let mut item_context = context.clone();
+                let mut item_context = attempt.context.clone();
                 set_member(
                     &mut item_context,
                     "Map",
@@ -94,7 +88,7 @@ pub(super) async fn run_map_attempt(
         };
         iteration_inputs.push(iteration_input);
     }
-    shared.record(
+    attempt.shared.record(
         track,
         "MapStateStarted",
         "mapStateStartedEventDetails",
@@ -106,18 +100,25 @@ pub(super) async fn run_map_attempt(
     let mut pending = iteration_inputs.into_iter().enumerate();
     let mut running: RunningBranches = JoinSet::new();
     let launch = |running: &mut JoinSet<_>, track: &mut Track, index: usize, item: Value| {
-        shared.record(
+        attempt.shared.record(
             track,
             "MapIterationStarted",
             "mapIterationStartedEventDetails",
-            json!({"name": state.name, "index": index}),
+            json!({"name": attempt.state.name, "index": index}),
         );
         let iteration_track = Track {
             last: track.last,
             nested: true,
         };
-        let run = run_machine(shared.clone(), map.processor.clone(), item, iteration_track);
-        shared.spawn_branch(running, async move { (index, run.await) });
+        let run = run_machine(
+            attempt.shared.clone(),
+            map.processor.clone(),
+            item,
+            iteration_track,
+        );
+        attempt
+            .shared
+            .spawn_branch(running, async move { (index, run.await) });
     };
     for _ in 0..limit {
         if let Some((index, item)) = pending.next() {
@@ -125,26 +126,23 @@ pub(super) async fn run_map_attempt(
         }
     }
     let mut threshold_failure: Option<Failure> = None;
-    while let Some(joined) = shared.join_branch(&mut running).await {
-        let (index, result) = joined.map_err(|e| {
-            Failure::runtime(format!("a Map iteration of '{}' panicked: {e}", state.name))
-        })?;
+    while let Some((index, result)) = attempt.join(&mut running, "a Map iteration").await? {
         match result {
             Ok(output) => {
-                shared.record(
+                attempt.shared.record(
                     track,
                     "MapIterationSucceeded",
                     "mapIterationSucceededEventDetails",
-                    json!({"name": state.name, "index": index}),
+                    json!({"name": attempt.state.name, "index": index}),
                 );
                 results.insert(index, output);
             }
             Err(failure) => {
-                shared.record(
+                attempt.shared.record(
                     track,
                     "MapIterationFailed",
                     "mapIterationFailedEventDetails",
-                    json!({"name": state.name, "index": index}),
+                    json!({"name": attempt.state.name, "index": index}),
                 );
                 failures += 1;
                 if failure.is_terminal() || !tolerance.is_set() {
@@ -156,7 +154,7 @@ pub(super) async fn run_map_attempt(
                         names::EXCEED_TOLERATED_FAILURE_THRESHOLD,
                         format!(
                             "The Map state '{}' exceeded its tolerated failures: {failures} of {total} iterations failed",
-                            state.name
+                            attempt.state.name
                         ),
                     ));
                     break;
@@ -172,19 +170,12 @@ pub(super) async fn run_map_attempt(
         let aborted = running.len();
         running.abort_all();
         for _ in 0..aborted {
-            shared.record_bare(track, "MapIterationAborted");
+            attempt.shared.record_bare(track, "MapIterationAborted");
         }
-        shared.record_bare(track, "MapStateFailed");
+        attempt.shared.record_bare(track, "MapStateFailed");
         return Err(failure);
     }
-    shared.record_bare(track, "MapStateSucceeded");
+    attempt.shared.record_bare(track, "MapStateSucceeded");
     let results = Value::Array(results.into_values().collect());
-    shape_result(
-        map.result_selector.as_ref(),
-        &map.result_path,
-        &map.output_path,
-        input,
-        results,
-        context,
-    )
+    attempt.shape(results)
 }

@@ -8,12 +8,12 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde_json::Value;
 
-use super::Shared;
-use super::dataflow::{apply_result_path, transition_target};
+use super::dataflow::{apply_result_path, render, resolve_input, shape_result, transition_target};
 use super::map::run_map_attempt;
 use super::parallel::run_parallel_attempt;
 use super::task::run_task_attempt;
-use crate::definition::{ErrorHandling, State, Transition};
+use super::{RunningBranches, Shared};
+use crate::definition::{ErrorHandling, State, Template, Transition};
 use crate::error::Failure;
 use crate::history::Track;
 
@@ -44,21 +44,80 @@ pub(super) enum Attempted<'a> {
     Parallel(&'a crate::definition::ParallelState),
 }
 
+/// The field `$field` of whichever state `$work` attempts: Task, Map and Parallel name their
+/// shared fields alike.
+macro_rules! field_of {
+    ($work:expr, $field:ident) => {
+        match $work {
+            Attempted::Task(state) => &state.$field,
+            Attempted::Map(state) => &state.$field,
+            Attempted::Parallel(state) => &state.$field,
+        }
+    };
+}
+
 impl Attempted<'_> {
     fn errors(&self) -> &ErrorHandling {
-        match self {
-            Self::Task(task) => &task.errors,
-            Self::Map(map) => &map.errors,
-            Self::Parallel(parallel) => &parallel.errors,
-        }
+        field_of!(self, errors)
     }
 
     fn transition(&self) -> &Transition {
-        match self {
-            Self::Task(task) => &task.transition,
-            Self::Map(map) => &map.transition,
-            Self::Parallel(parallel) => &parallel.transition,
+        field_of!(self, transition)
+    }
+}
+
+/// One attempt of a Task, Map or Parallel state: the run, the state, what it attempts, the
+/// state's input and this attempt's context object (with its retry count).
+#[derive(Clone, Copy)]
+pub(super) struct Attempt<'a> {
+    pub(super) shared: &'a Arc<Shared>,
+    pub(super) state: &'a State,
+    work: Attempted<'a>,
+    pub(super) input: &'a Value,
+    pub(super) context: &'a Value,
+}
+
+impl Attempt<'_> {
+    /// The part of the state input the state works on (`InputPath`).
+    pub(super) fn effective_input(&self) -> Result<Value, Failure> {
+        resolve_input(field_of!(self.work, input_path), self.input, self.context)
+    }
+
+    /// The effective input with `template` (`Parameters`) rendered over it, or as it is
+    /// without one: what a Task's handler or every Parallel branch receives.
+    pub(super) fn parameters(&self, template: Option<&Template>) -> Result<Value, Failure> {
+        let effective = self.effective_input()?;
+        match template {
+            Some(template) => render(template, &effective, self.context),
+            None => Ok(effective),
         }
+    }
+
+    /// The next Map iteration or Parallel branch to end, `None` once all have; a panic in one
+    /// is a runtime failure naming `what` of this state.
+    pub(super) async fn join(
+        &self,
+        running: &mut RunningBranches,
+        what: &str,
+    ) -> Result<Option<(usize, Result<Value, Failure>)>, Failure> {
+        self.shared
+            .join_branch(running)
+            .await
+            .transpose()
+            .map_err(|e| Failure::runtime(format!("{what} of '{}' panicked: {e}", self.state.name)))
+    }
+
+    /// The state's output: its `ResultSelector`, `ResultPath` and `OutputPath` applied to the
+    /// attempt's raw result against the state input.
+    pub(super) fn shape(&self, raw: Value) -> Result<Value, Failure> {
+        shape_result(
+            field_of!(self.work, result_selector).as_ref(),
+            field_of!(self.work, result_path),
+            field_of!(self.work, output_path),
+            self.input,
+            raw,
+            self.context,
+        )
     }
 }
 
@@ -78,33 +137,21 @@ pub(super) async fn run_with_error_handling(
             let shared = shared.clone();
             let input = input.clone();
             async move {
+                let attempt = Attempt {
+                    shared: &shared,
+                    state,
+                    work,
+                    input: &input,
+                    context: &context,
+                };
+                let track = &mut inner_track;
                 let result = match work {
                     Attempted::Task(task) => {
-                        run_task_attempt(
-                            &shared,
-                            state,
-                            task,
-                            &input,
-                            &context,
-                            retry_count,
-                            &mut inner_track,
-                        )
-                        .await
+                        run_task_attempt(attempt, task, retry_count, track).await
                     }
-                    Attempted::Map(map) => {
-                        run_map_attempt(&shared, state, map, &input, &context, &mut inner_track)
-                            .await
-                    }
+                    Attempted::Map(map) => run_map_attempt(attempt, map, track).await,
                     Attempted::Parallel(parallel) => {
-                        run_parallel_attempt(
-                            &shared,
-                            state,
-                            parallel,
-                            &input,
-                            &context,
-                            &mut inner_track,
-                        )
-                        .await
+                        run_parallel_attempt(attempt, parallel, track).await
                     }
                 };
                 (result, inner_track)

@@ -7,7 +7,8 @@ use md5::Digest as _;
 use serde_json::{Value, json};
 
 use super::Shared;
-use super::dataflow::{evaluate_path, render, resolve_input, set_member, shape_result, to_text};
+use super::dataflow::{evaluate_path, set_member, to_text};
+use super::retry::Attempt;
 use crate::definition::State;
 use crate::error::{Failure, TaskError, names};
 use crate::handlers::{QueueMessage, TaskContext, TaskHandler};
@@ -41,25 +42,17 @@ fn positive_seconds(value: &Value, what: &str) -> Result<u64, Failure> {
         .ok_or_else(|| Failure::runtime(format!("{what} must be a positive integer, got {value}")))
 }
 
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn run_task_attempt(
-    shared: &Arc<Shared>,
-    state: &State,
+    attempt: Attempt<'_>,
     task: &crate::definition::TaskState,
-    input: &Value,
-    context: &Value,
     retry_count: u32,
     track: &mut Track,
 ) -> Result<Value, Failure> {
-    let effective = resolve_input(&task.input_path, input, context)?;
-    let parameters = match &task.parameters {
-        Some(t) => render(t, &effective, context)?,
-        None => effective,
-    };
+    let parameters = attempt.parameters(task.parameters.as_ref())?;
     let timeout = match (&task.timeout_seconds, &task.timeout_seconds_path) {
         (Some(s), _) => Some(*s),
         (None, Some(path)) => Some(positive_seconds(
-            &evaluate_path(path, input, context)?,
+            &evaluate_path(path, attempt.input, attempt.context)?,
             "TimeoutSecondsPath",
         )?),
         (None, None) => None,
@@ -68,34 +61,34 @@ pub(super) async fn run_task_attempt(
     let mut scheduled = json!({
         "resourceType": resource_type,
         "resource": resource,
-        "region": shared.region,
+        "region": attempt.shared.region,
         "parameters": to_text(&parameters),
     });
     if let Some(t) = timeout {
         set_member(&mut scheduled, "timeoutInSeconds", json!(t));
     }
-    shared.record(
+    attempt.shared.record(
         track,
         "TaskScheduled",
         "taskScheduledEventDetails",
         scheduled,
     );
-    shared.record(
+    attempt.shared.record(
         track,
         "TaskStarted",
         "taskStartedEventDetails",
         json!({"resourceType": resource_type, "resource": resource}),
     );
-    let started = shared.clock.now();
-    let invocation = dispatch(shared, state, task, parameters, retry_count);
+    let started = attempt.shared.clock.now();
+    let invocation = dispatch(attempt.shared, attempt.state, task, parameters, retry_count);
     let result = match timeout {
         Some(seconds) => {
             let deadline = started + chrono::Duration::seconds(seconds as i64);
             tokio::select! {
                 result = invocation => result,
-                _ = shared.clock.wait_until(deadline) => {
+                _ = attempt.shared.clock.wait_until(deadline) => {
                     let failure = Failure::new(names::TIMEOUT, format!("The task did not complete within {seconds} seconds"));
-                    shared.record(
+                    attempt.shared.record(
                         track,
                         "TaskTimedOut",
                         "taskTimedOutEventDetails",
@@ -119,7 +112,7 @@ pub(super) async fn run_task_attempt(
     });
     let value = match result {
         Ok(value) => {
-            shared.record(
+            attempt.shared.record(
                 track,
                 "TaskSucceeded",
                 "taskSucceededEventDetails",
@@ -129,7 +122,7 @@ pub(super) async fn run_task_attempt(
             value
         }
         Err(failure) => {
-            shared.record(
+            attempt.shared.record(
                 track,
                 "TaskFailed",
                 "taskFailedEventDetails",
@@ -139,14 +132,7 @@ pub(super) async fn run_task_attempt(
             return Err(failure);
         }
     };
-    shape_result(
-        task.result_selector.as_ref(),
-        &task.result_path,
-        &task.output_path,
-        input,
-        value,
-        context,
-    )
+    attempt.shape(value)
 }
 
 fn task_failure(error: TaskError) -> Failure {
