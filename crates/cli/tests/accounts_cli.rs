@@ -116,8 +116,9 @@ async fn plan_over_a_config_with_an_account_plans_its_workspaces_under_the_role(
     let (account, account_calls) = signers(&sim, &moto, ACCOUNT).await;
     assert_eq!(own, BTreeSet::from([BASE_KEY.to_owned()]));
     assert_eq!(account, BTreeSet::from([ROLE_SESSION.to_owned()]));
-    // Plan: describe, bootstrap account and token, then the bootstrap clean-up.
-    assert_eq!((own_calls, account_calls), (7, 7), "calls checked per workspace");
+    // discover-keys: describe, find and create the bootstrap account, look for a stale token,
+    // mint one; the plan's clean-up: check the account, delete the token, sweep expired ones.
+    assert_eq!((own_calls, account_calls), (8, 8), "calls checked per workspace");
     let (listing, listings) = signers(&sim, &moto, "(account)").await;
     assert_eq!(listings, 2, "one ListWorkspaces per selection");
     assert_eq!(
