@@ -2,7 +2,7 @@
 //! credentials, grafana-sim's AMG endpoint records the access key id each call was signed
 //! with, and moto says whose key that is.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use grafana_sim::{FleetSpec, RunningSim, Simulator};
@@ -80,18 +80,22 @@ async fn each_role_signs_its_calls_with_its_own_assumed_credentials_and_no_role_
         ]
     );
     assert_eq!(calls[0].access_key_id.as_deref(), Some(BASE_KEY));
-    let mut identities = BTreeMap::new();
+    let mut keys = BTreeSet::new();
     for call in &calls[1..] {
-        let key = call.access_key_id.clone().expect("every SDK call is signed");
+        let key = call
+            .access_key_id
+            .clone()
+            .expect("every SDK call is signed");
         assert_ne!(key, BASE_KEY, "{} under the role", call.operation);
-        if !identities.contains_key(&key) {
-            let identity = caller_arn_on_moto(&moto, &key).await;
-            identities.insert(key, identity);
-        }
+        keys.insert(key);
+    }
+    let mut identities = Vec::new();
+    for key in &keys {
+        identities.push(caller_arn_on_moto(&moto, key).await);
     }
     assert_eq!(
-        identities.values().collect::<Vec<_>>(),
-        [&format!(
+        identities,
+        [format!(
             "arn:aws:sts::210987654321:assumed-role/keyshift-target/{SESSION}"
         )],
         "the role's three calls carry the one key moto's AssumeRole issued for this session"

@@ -84,17 +84,31 @@ async fn signers(sim: &RunningSim, moto: &str, scope: &str) -> (BTreeSet<String>
     (identities, calls.len())
 }
 
+/// Runs `verb` over the config with an account (exit 0 expected) and checks the listing:
+/// one ListWorkspaces per selection, this account's signed with the base key and the
+/// account's with the role's. Returns the report with moto and the simulator, or `None` when
+/// moto is not available and the test may skip.
+async fn listed_with_the_account(test: &str, verb: &str) -> Option<(String, RunningSim, Value)> {
+    let moto = keyshift_test_support::moto_endpoint(test)?;
+    let sim = start_sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = keyshift(verb, &config_file(&dir), &moto, &sim);
+    common::assert_exit_code(&output, 0);
+    let (listing, listings) = signers(&sim, &moto, "(account)").await;
+    assert_eq!(listings, 2, "one ListWorkspaces per selection");
+    assert_eq!(
+        listing,
+        BTreeSet::from([BASE_KEY.to_owned(), ROLE_SESSION.to_owned()])
+    );
+    Some((moto, sim, json_of(&output)))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_over_a_config_with_an_account_plans_its_workspaces_under_the_role() {
     let test = "plan_over_a_config_with_an_account_plans_its_workspaces_under_the_role";
-    let Some(moto) = keyshift_test_support::moto_endpoint(test) else {
+    let Some((moto, sim, plans)) = listed_with_the_account(test, "plan").await else {
         return;
     };
-    let sim = start_sim().await;
-    let dir = tempfile::tempdir().unwrap();
-    let output = keyshift("plan", &config_file(&dir), &moto, &sim);
-    common::assert_exit_code(&output, 0);
-    let plans = json_of(&output);
     let planned: Vec<&str> = plans
         .as_array()
         .unwrap()
@@ -111,19 +125,16 @@ async fn plan_over_a_config_with_an_account_plans_its_workspaces_under_the_role(
             format!("amg:eu-west-1:{ACCOUNT}:1")
         ]
     );
-
     let (own, own_calls) = signers(&sim, &moto, OWN).await;
     let (account, account_calls) = signers(&sim, &moto, ACCOUNT).await;
     assert_eq!(own, BTreeSet::from([BASE_KEY.to_owned()]));
     assert_eq!(account, BTreeSet::from([ROLE_SESSION.to_owned()]));
     // discover-keys: describe, find and create the bootstrap account, look for a stale token,
     // mint one; the plan's clean-up: check the account, delete the token, sweep expired ones.
-    assert_eq!((own_calls, account_calls), (8, 8), "calls checked per workspace");
-    let (listing, listings) = signers(&sim, &moto, "(account)").await;
-    assert_eq!(listings, 2, "one ListWorkspaces per selection");
     assert_eq!(
-        listing,
-        BTreeSet::from([BASE_KEY.to_owned(), ROLE_SESSION.to_owned()])
+        (own_calls, account_calls),
+        (8, 8),
+        "calls checked per workspace"
     );
     sim.shutdown().await;
 }
@@ -131,32 +142,17 @@ async fn plan_over_a_config_with_an_account_plans_its_workspaces_under_the_role(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_over_a_config_with_an_account_lists_its_workspaces() {
     let test = "status_over_a_config_with_an_account_lists_its_workspaces";
-    let Some(moto) = keyshift_test_support::moto_endpoint(test) else {
+    let Some((_, sim, report)) = listed_with_the_account(test, "status").await else {
         return;
     };
-    let sim = start_sim().await;
-    let dir = tempfile::tempdir().unwrap();
-    let output = keyshift("status", &config_file(&dir), &moto, &sim);
-    common::assert_exit_code(&output, 0);
-    let report = json_of(&output);
     let workspaces: BTreeSet<&str> = report["secrets"]
         .as_array()
         .unwrap()
         .iter()
         .map(|row| row["workspace"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        workspaces,
-        BTreeSet::from([
-            format!("amg:eu-west-1:{ACCOUNT}:1").as_str(),
-            format!("amg:us-east-1:{OWN}:1").as_str()
-        ])
-    );
-    let (listing, listings) = signers(&sim, &moto, "(account)").await;
-    assert_eq!(listings, 2, "one ListWorkspaces per selection");
-    assert_eq!(
-        listing,
-        BTreeSet::from([BASE_KEY.to_owned(), ROLE_SESSION.to_owned()])
-    );
+    let own = format!("amg:us-east-1:{OWN}:1");
+    let account = format!("amg:eu-west-1:{ACCOUNT}:1");
+    assert_eq!(workspaces, BTreeSet::from([own.as_str(), account.as_str()]));
     sim.shutdown().await;
 }
