@@ -5,7 +5,10 @@
 
 #![warn(missing_docs)]
 
+pub mod accounts;
 pub mod crash;
+
+pub use accounts::{AmgAccounts, E2E_SESSION};
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -22,8 +25,7 @@ use keyshift_aws::{
 };
 use keyshift_core::model::{ManagedSecretValue, Policy, WorkspaceRef};
 use keyshift_core::ports::{
-    AmgConnector, AmgControlPlane, Clock, GrafanaConnector, SecretStore, SingleAccountAmg,
-    VersionSelector,
+    AmgControlPlane, Clock, GrafanaConnector, SecretStore, SingleAccountAmg, VersionSelector,
 };
 use keyshift_core::secret::SecretString;
 use keyshift_core::steps::io::{
@@ -155,30 +157,6 @@ pub enum CrashScope {
     GrafanaAndStore,
     /// The AMG control plane only, so a test can walk through every AMG call of a run.
     Amg,
-}
-
-/// The STS session name of the harness's AssumeRole calls ([`AmgAccounts::AssumedOnMoto`]).
-pub const E2E_SESSION: &str = "keyshift-e2e";
-
-/// Which AWS accounts the steps' AMG control-plane calls reach.
-#[derive(Clone)]
-pub enum AmgAccounts {
-    /// grafana-sim as the one account there is: every role opens the same control plane, and
-    /// each opening is counted under its role ([`SingleAccountAmg::requests`]).
-    Single(Arc<SingleAccountAmg>),
-    /// Roles assumed for real through STS on moto ([`AwsAmgConnector`], session
-    /// [`E2E_SESSION`]), AMG on grafana-sim, whose signer log shows each call's access key.
-    AssumedOnMoto(Arc<AwsAmgConnector>),
-}
-
-impl AmgAccounts {
-    /// The connector the steps get.
-    pub fn connector(&self) -> Arc<dyn AmgConnector> {
-        match self {
-            Self::Single(single) => single.clone(),
-            Self::AssumedOnMoto(assumed) => assumed.clone(),
-        }
-    }
 }
 
 /// How a [`Harness`] is built; `Default` is the test fleet on the in-memory store with no
