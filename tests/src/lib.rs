@@ -5,7 +5,10 @@
 
 #![warn(missing_docs)]
 
+pub mod accounts;
 pub mod crash;
+
+pub use accounts::{AmgAccounts, E2E_SESSION};
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -17,12 +20,12 @@ use aws_config::timeout::TimeoutConfig;
 use chrono::{DateTime, Utc};
 use grafana_sim::{FaultKind, FaultSpec, FleetSpec, RunningSim, SharedState, Simulator};
 use keyshift_aws::{
-    AmgControlPlaneClient, AwsContext, EndpointOverrides, GrafanaHttpSettings,
-    HttpGrafanaConnector, RetryPolicy, SecretsManagerStore,
+    AmgControlPlaneClient, AwsAmgConnector, AwsContext, AwsService, EndpointOverrides,
+    GrafanaHttpSettings, HttpGrafanaConnector, RetryPolicy, SecretsManagerStore,
 };
 use keyshift_core::model::{ManagedSecretValue, Policy, WorkspaceRef};
 use keyshift_core::ports::{
-    AmgControlPlane, Clock, GrafanaConnector, SecretStore, VersionSelector,
+    AmgControlPlane, Clock, GrafanaConnector, SecretStore, SingleAccountAmg, VersionSelector,
 };
 use keyshift_core::secret::SecretString;
 use keyshift_core::steps::io::{
@@ -172,6 +175,9 @@ pub struct HarnessOptions {
     pub amg_retry: Option<RetryConfig>,
     /// The AMG SDK client's timeouts, to turn a slow control plane into a named error.
     pub amg_timeout: Option<TimeoutConfig>,
+    /// Assume workspaces' roles through STS on moto ([`AmgAccounts::AssumedOnMoto`]) instead
+    /// of treating grafana-sim as the only account; the harness is `None` without moto.
+    pub assume_roles_on_moto: bool,
 }
 
 impl Default for HarnessOptions {
@@ -183,6 +189,7 @@ impl Default for HarnessOptions {
             crash: None,
             amg_retry: None,
             amg_timeout: None,
+            assume_roles_on_moto: false,
         }
     }
 }
@@ -203,6 +210,8 @@ pub struct Harness {
     pub crash_switch: Option<Arc<crash::CrashSwitch>>,
     /// The metrics the steps emitted (also in `deps`), for counting.
     pub metrics: Arc<RecordingMetrics>,
+    /// The AMG connector in `deps`, for checking which roles the steps used.
+    pub amg_accounts: AmgAccounts,
 }
 
 impl Harness {
@@ -258,6 +267,7 @@ impl Harness {
             crash,
             amg_retry,
             amg_timeout,
+            assume_roles_on_moto,
         } = options;
         // A fleet the simulator rejects is a broken test, never a skipped one.
         let simulator = match Simulator::from_fleet(fleet) {
@@ -265,12 +275,17 @@ impl Harness {
             Err(error) => panic!("the test fleet is invalid: {error}"),
         };
         let loopback = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0));
-        let sim = match simulator.serve(loopback).await {
+        let sim = match simulator.with_amg_signer_log().serve(loopback).await {
             Ok(sim) => sim,
             Err(error) => panic!("grafana-sim did not start: {error}"),
         };
-        let mut amg_context =
-            AwsContext::for_emulator(EndpointOverrides::for_all(sim.amg_endpoint_url())).await;
+        let endpoints = if assume_roles_on_moto {
+            EndpointOverrides::for_all(moto_endpoint()?)
+                .with_service(AwsService::Grafana, sim.amg_endpoint_url())
+        } else {
+            EndpointOverrides::for_all(sim.amg_endpoint_url())
+        };
+        let mut amg_context = AwsContext::for_emulator(endpoints).await;
         if amg_retry.is_some() || amg_timeout.is_some() {
             let mut sdk_config = amg_context.sdk_config().to_builder();
             if let Some(retry) = amg_retry {
@@ -322,12 +337,21 @@ impl Harness {
             ),
             None => (Arc::new(connector), Arc::clone(&store), amg_client),
         };
+        let amg_accounts = if assume_roles_on_moto {
+            assert!(
+                crash_switch.is_none(),
+                "crashes are injected on the single-account control plane only"
+            );
+            AmgAccounts::AssumedOnMoto(Arc::new(AwsAmgConnector::new(amg_context, E2E_SESSION)))
+        } else {
+            AmgAccounts::Single(Arc::new(SingleAccountAmg::new(amg)))
+        };
         let metrics = Arc::new(RecordingMetrics::new());
         let deps = StepDeps {
             grafana,
             secrets,
             sealer: Arc::new(LocalSealer::random()),
-            amg: Some(amg),
+            amg: Some(amg_accounts.connector()),
             clock: Arc::new(SimClockPort(sim.state().clone())),
             amg_url_template: Some(format!("{}/g/{{workspace_id}}", sim.base_url())),
             metrics: metrics.clone(),
@@ -340,6 +364,7 @@ impl Harness {
             prefix,
             crash_switch,
             metrics,
+            amg_accounts,
         };
         for (id, _) in SELF_HOSTED {
             harness.seed_admin_secret(id).await;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_grafana::Client;
 use aws_sdk_grafana::config::Region;
+use aws_sdk_grafana::config::http::HttpResponse;
 use aws_sdk_grafana::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_grafana::types::Role as SdkRole;
 use chrono::{DateTime, Utc};
@@ -94,19 +95,41 @@ amg_operation_error!(with_not_found:
 );
 amg_operation_error!(without_not_found: ListWorkspacesError);
 
-/// Maps a typed AMG error to keyshift's taxonomy.
-/// The [`map_error`] of `operation` on `workspace`, for `map_err`.
-fn failed<'a, E: AmgOperationError>(
-    operation: &'a str,
-    workspace: &'a AmgWorkspace,
-) -> impl FnOnce(SdkError<E, aws_sdk_grafana::config::http::HttpResponse>) -> KeyshiftError + 'a {
-    move |error| map_error(operation, &workspace.workspace_id, &error)
+/// Awaits one AMG call about `workspace` and maps its failure ([`map_error`]), so each
+/// operation below reads as its request only.
+async fn answer<T, E: AmgOperationError>(
+    operation: &str,
+    workspace: &AmgWorkspace,
+    call: impl Future<Output = std::result::Result<T, SdkError<E, HttpResponse>>>,
+) -> Result<T> {
+    call.await
+        .map_err(|error| map_error(operation, &workspace.workspace_id, &error))
 }
 
+/// A delete on `$workspace`'s regional client: `$method` with the workspace id and the
+/// given `$setter`s, its (empty) answer dropped and its failure mapped as `$operation`.
+macro_rules! delete_on {
+    ($self:ident, $workspace:ident, $operation:literal, $method:ident $(, $setter:ident($value:expr))* $(,)?) => {
+        answer(
+            $operation,
+            $workspace,
+            $self
+                .regional($workspace)
+                .$method()
+                .workspace_id(&$workspace.workspace_id)
+                $(.$setter($value))*
+                .send(),
+        )
+        .await
+        .map(drop)
+    };
+}
+
+/// Maps a typed AMG error to keyshift's taxonomy.
 fn map_error<E: AmgOperationError>(
     operation: &str,
     workspace_id: &str,
-    error: &SdkError<E, aws_sdk_grafana::config::http::HttpResponse>,
+    error: &SdkError<E, HttpResponse>,
 ) -> KeyshiftError {
     let Some(service_error) = error.as_service_error() else {
         return classify(SERVICE, operation, error, None);
@@ -248,6 +271,11 @@ impl AmgControlPlaneClient {
         }
     }
 
+    /// The client of `workspace`'s region.
+    fn regional(&self, workspace: &AmgWorkspace) -> Client {
+        self.client(&workspace.region)
+    }
+
     fn client(&self, region: &str) -> Client {
         let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
         clients
@@ -296,13 +324,13 @@ impl AmgControlPlane for AmgControlPlaneClient {
 
     async fn describe_workspace(&self, workspace: &AmgWorkspace) -> Result<AmgWorkspaceSummary> {
         let operation = "DescribeWorkspace";
-        let output = self
-            .client(&workspace.region)
-            .describe_workspace()
-            .workspace_id(&workspace.workspace_id)
-            .send()
-            .await
-            .map_err(failed(operation, workspace))?;
+        let request = self.regional(workspace).describe_workspace();
+        let output = answer(
+            operation,
+            workspace,
+            request.workspace_id(&workspace.workspace_id).send(),
+        )
+        .await?;
         let described = output
             .workspace()
             .ok_or_else(|| bad_answer(operation, "no workspace in the answer"))?;
@@ -329,16 +357,14 @@ impl AmgControlPlane for AmgControlPlaneClient {
         let role_name = role
             .as_amg()
             .ok_or_else(|| KeyshiftError::invalid_input("role", "AMG API keys need a role"))?;
-        let output = self
-            .client(&workspace.region)
+        let request = self
+            .regional(workspace)
             .create_workspace_api_key()
             .workspace_id(&workspace.workspace_id)
             .key_name(key_name)
             .key_role(role_name)
-            .seconds_to_live(ttl(seconds_to_live)?)
-            .send()
-            .await
-            .map_err(failed(operation, workspace))?;
+            .seconds_to_live(ttl(seconds_to_live)?);
+        let output = answer(operation, workspace, request.send()).await?;
         if output.key().is_empty() {
             return Err(bad_answer(operation, "no key in the answer"));
         }
@@ -350,14 +376,13 @@ impl AmgControlPlane for AmgControlPlaneClient {
         workspace: &AmgWorkspace,
         key_name: &str,
     ) -> Result<()> {
-        self.client(&workspace.region)
-            .delete_workspace_api_key()
-            .workspace_id(&workspace.workspace_id)
-            .key_name(key_name)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(failed("DeleteWorkspaceApiKey", workspace))
+        delete_on!(
+            self,
+            workspace,
+            "DeleteWorkspaceApiKey",
+            delete_workspace_api_key,
+            key_name(key_name)
+        )
     }
 
     async fn create_workspace_service_account(
@@ -367,15 +392,13 @@ impl AmgControlPlane for AmgControlPlaneClient {
         role: Role,
     ) -> Result<AmgServiceAccount> {
         let operation = "CreateWorkspaceServiceAccount";
-        let output = self
-            .client(&workspace.region)
+        let request = self
+            .regional(workspace)
             .create_workspace_service_account()
             .workspace_id(&workspace.workspace_id)
             .name(name)
-            .grafana_role(sdk_role(role)?)
-            .send()
-            .await
-            .map_err(failed(operation, workspace))?;
+            .grafana_role(sdk_role(role)?);
+        let output = answer(operation, workspace, request.send()).await?;
         service_account(
             operation,
             output.id(),
@@ -390,16 +413,11 @@ impl AmgControlPlane for AmgControlPlaneClient {
         workspace: &AmgWorkspace,
     ) -> Result<Vec<AmgServiceAccount>> {
         let operation = "ListWorkspaceServiceAccounts";
-        let items: Vec<_> = self
-            .client(&workspace.region)
-            .list_workspace_service_accounts()
+        let request = self.regional(workspace).list_workspace_service_accounts();
+        let pages = request
             .workspace_id(&workspace.workspace_id)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(failed(operation, workspace))?;
+            .into_paginator();
+        let items = answer(operation, workspace, pages.items().send().try_collect()).await?;
         items
             .iter()
             .map(|account| {
@@ -420,14 +438,13 @@ impl AmgControlPlane for AmgControlPlaneClient {
         workspace: &AmgWorkspace,
         service_account_id: &str,
     ) -> Result<()> {
-        self.client(&workspace.region)
-            .delete_workspace_service_account()
-            .workspace_id(&workspace.workspace_id)
-            .service_account_id(service_account_id)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(failed("DeleteWorkspaceServiceAccount", workspace))
+        delete_on!(
+            self,
+            workspace,
+            "DeleteWorkspaceServiceAccount",
+            delete_workspace_service_account,
+            service_account_id(service_account_id),
+        )
     }
 
     async fn create_workspace_service_account_token(
@@ -438,16 +455,14 @@ impl AmgControlPlane for AmgControlPlaneClient {
         seconds_to_live: u64,
     ) -> Result<AmgMintedToken> {
         let operation = "CreateWorkspaceServiceAccountToken";
-        let output = self
-            .client(&workspace.region)
+        let request = self
+            .regional(workspace)
             .create_workspace_service_account_token()
             .workspace_id(&workspace.workspace_id)
             .service_account_id(service_account_id)
             .name(name)
-            .seconds_to_live(ttl(seconds_to_live)?)
-            .send()
-            .await
-            .map_err(failed(operation, workspace))?;
+            .seconds_to_live(ttl(seconds_to_live)?);
+        let output = answer(operation, workspace, request.send()).await?;
         let token = output
             .service_account_token()
             .ok_or_else(|| bad_answer(operation, "no token in the answer"))?;
@@ -467,17 +482,14 @@ impl AmgControlPlane for AmgControlPlaneClient {
         service_account_id: &str,
     ) -> Result<Vec<AmgServiceAccountToken>> {
         let operation = "ListWorkspaceServiceAccountTokens";
-        let items: Vec<_> = self
-            .client(&workspace.region)
-            .list_workspace_service_account_tokens()
+        let request = self
+            .regional(workspace)
+            .list_workspace_service_account_tokens();
+        let pages = request
             .workspace_id(&workspace.workspace_id)
             .service_account_id(service_account_id)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(failed(operation, workspace))?;
+            .into_paginator();
+        let items = answer(operation, workspace, pages.items().send().try_collect()).await?;
         items
             .iter()
             .map(|token| {
@@ -500,14 +512,13 @@ impl AmgControlPlane for AmgControlPlaneClient {
         service_account_id: &str,
         token_id: &str,
     ) -> Result<()> {
-        self.client(&workspace.region)
-            .delete_workspace_service_account_token()
-            .workspace_id(&workspace.workspace_id)
-            .service_account_id(service_account_id)
-            .token_id(token_id)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(failed("DeleteWorkspaceServiceAccountToken", workspace))
+        delete_on!(
+            self,
+            workspace,
+            "DeleteWorkspaceServiceAccountToken",
+            delete_workspace_service_account_token,
+            service_account_id(service_account_id),
+            token_id(token_id),
+        )
     }
 }

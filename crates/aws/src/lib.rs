@@ -6,12 +6,15 @@
 //! SDK type; [`config::AwsContext`] builds every client once from aws-config's default chain
 //! (plus endpoint overrides for moto and grafana-sim).
 //!
-//! The Step Functions and SQS adapters sit behind the `sfn` and `sqs` features, the
-//! assume-role helper and fleet-start's adapters behind `sts` (all on by default, off for the
-//! step Lambdas), so a Lambda links only the SDKs its steps call.
+//! The Step Functions and SQS adapters sit behind the `sfn` and `sqs` features (on by default,
+//! off for the step Lambdas), the assume-role helper, the per-account AMG connector and
+//! fleet-start's sleeper behind `sts` (which adds no SDK), so a Lambda links only the SDKs its
+//! steps call.
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "sts")]
+pub mod accounts;
 pub mod amg;
 mod aws_errors;
 pub mod config;
@@ -28,10 +31,12 @@ pub mod sqs;
 #[cfg(feature = "sts")]
 pub mod sts;
 
+#[cfg(feature = "sts")]
+pub use accounts::{AwsAmgConnector, CLI_SESSION, FLEET_START_SESSION};
 pub use amg::AmgControlPlaneClient;
 pub use config::{AwsContext, AwsService, EndpointOverrides};
 #[cfg(feature = "sts")]
-pub use fleet::{AwsFleetDirectory, TokioSleeper};
+pub use fleet::TokioSleeper;
 pub use grafana_http::{GrafanaHttpSettings, HttpGrafanaApi, HttpGrafanaConnector};
 pub use kms::KmsSealer;
 pub use retry::RetryPolicy;

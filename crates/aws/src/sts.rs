@@ -1,7 +1,8 @@
 //! Reaching another AWS account: STS AssumeRole through aws-config's assume-role provider.
 //!
 //! fleet-start lists the AMG workspaces of every configured account under that account's
-//! role. The provider refreshes the temporary credentials itself; [`assume_role`] only checks
+//! role, and the steps call the AMG control plane of such a workspace under the same role
+//! (see [`crate::AwsAmgConnector`]). The provider refreshes the temporary credentials itself; [`assume_role`] only checks
 //! once, up front, that the role can be assumed, so a wrong role or external id is reported as
 //! one named error instead of as an access failure of every later call.
 

@@ -169,9 +169,12 @@ pub enum DlqKind {
 /// Which workspaces a fleet command covers.
 #[derive(Debug, Args)]
 pub struct TargetArgs {
-    /// Fleet config file (JSON): AMG selection by tag and self-hosted targets. Format:
+    /// Fleet config file (JSON): AMG selection by tag (of this account, and of other accounts
+    /// through their role), and self-hosted targets. Format:
     /// `{"amg": {"regions": ["eu-west-1"], "tags": {"keyshift": "managed"},
     ///   "secretNames": {"g-0123456789": "prod-grafana"}},
+    ///   "accounts": [{"roleArn": "arn:aws:iam::210987654321:role/keyshift-target",
+    ///   "externalId": "…", "regions": ["eu-west-1"], "tags": {"keyshift": "managed"}}],
     ///   "selfHosted": [{"url": "https://grafana.example.com", "adminSecretId": "grafana/admin",
     ///   "orgId": 1, "secretName": "ops-grafana"}], "policy": {"gracePeriod": "24h"}}`; every
     ///   part optional.
@@ -198,8 +201,8 @@ pub struct TargetArgs {
     /// or URL (the config's `secretName`), so a Grafana moved to a new URL keeps its secrets.
     #[arg(long)]
     pub secret_name: Option<String>,
-    /// Select AMG workspaces carrying this tag (`key=value`, repeatable); overrides the
-    /// config's tags.
+    /// Select AMG workspaces carrying this tag (`key=value`, repeatable); overrides the tags of
+    /// every selection of the config (`amg` and each of `accounts`).
     #[arg(long = "tag", value_name = "KEY=VALUE")]
     pub tags: Vec<String>,
     /// Override the AMG control-plane endpoint (for emulators such as grafana-sim).

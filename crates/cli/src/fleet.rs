@@ -10,15 +10,16 @@ use aws_config::meta::region::RegionProviderChain;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_types::region::Region;
 use keyshift_aws::{
-    AmgControlPlaneClient, AwsContext, AwsService, EndpointOverrides, GrafanaHttpSettings,
+    AwsAmgConnector, AwsContext, AwsService, CLI_SESSION, EndpointOverrides, GrafanaHttpSettings,
     HttpGrafanaConnector, KmsSealer, SecretsManagerStore, SqsDeadLetterQueue,
 };
 use keyshift_core::SecretString;
+use keyshift_core::fleet::FleetDirectory;
 use keyshift_core::model::duration::parse_duration;
 use keyshift_core::model::{GrafanaCredential, Policy, WorkspaceRef, WorkspaceTarget};
 use keyshift_core::naming::execution_name_for;
 use keyshift_core::plan::Plan;
-use keyshift_core::ports::{AWSCURRENT, AmgControlPlane, Sealer, SecretStore, SystemClock};
+use keyshift_core::ports::{AWSCURRENT, AmgConnector, Sealer, SecretStore, SystemClock};
 use keyshift_core::steps::io::{DiscoverInput, ExecutionInput};
 use keyshift_core::steps::{
     BootstrapCleanup, StepDeps, discover_keys, revoke_bootstrap_credential,
@@ -35,6 +36,7 @@ use crate::config::{FleetConfig, LoadFleetConfig};
 use crate::exit::{self, CliError, read_text};
 use crate::local::{LocalDlq, LocalRuntime};
 use crate::progress::{Progress, stdout_is_terminal};
+use crate::select::select_workspaces;
 
 /// The resolved fleet and the ports to work on it.
 pub struct FleetContext {
@@ -64,10 +66,8 @@ impl AwsNeeds {
     /// The needs of one `plan`/`run` invocation: AMG when an AMG workspace or selection is
     /// given, the default region for the Secrets Manager store, a KMS key or an SQS DLQ.
     pub fn of(targets: &TargetArgs, config: &FleetConfig, kms: bool, sqs: bool) -> Self {
-        let amg = targets.workspace.is_some()
-            || (targets.url.is_none() && (config.amg.is_some() || targets.region.is_some()));
         Self {
-            amg,
+            amg: crate::select::selects_amg(targets, config),
             regional: targets.secret_store == SecretStoreKind::SecretsManager || kms || sqs,
         }
     }
@@ -150,11 +150,16 @@ pub async fn fleet_context(
     } else {
         None
     };
-    let amg: Option<Arc<dyn AmgControlPlane>> = match (&aws, needs.amg) {
-        (Some(aws), true) => Some(Arc::new(AmgControlPlaneClient::new(&aws.grafana_client()))),
+    // One connector lists the fleet (this account's and each account's workspaces) and serves
+    // the steps, so each role is assumed once and carried in every workspace it reached.
+    let amg: Option<Arc<AwsAmgConnector>> = match (&aws, needs.amg) {
+        (Some(aws), true) => Some(Arc::new(AwsAmgConnector::new(aws.clone(), CLI_SESSION))),
         _ => None,
     };
-    let workspaces = select_workspaces(targets, &config, amg.as_deref()).await?;
+    let directory = amg
+        .as_deref()
+        .map(|connector| connector as &dyn FleetDirectory);
+    let workspaces = select_workspaces(targets, &config, directory).await?;
     let secrets: Arc<dyn SecretStore> = match (targets.secret_store, &aws) {
         (SecretStoreKind::SecretsManager, Some(aws)) => {
             Arc::new(SecretsManagerStore::new(aws.secrets_manager_client()))
@@ -179,7 +184,7 @@ pub async fn fleet_context(
         grafana: Arc::new(connector),
         secrets,
         sealer,
-        amg,
+        amg: amg.map(|connector| connector as Arc<dyn AmgConnector>),
         clock: Arc::new(SystemClock),
         amg_url_template: targets.amg_url_template.clone(),
         metrics: Arc::new(keyshift_core::ports::NoMetrics),
@@ -191,102 +196,6 @@ pub async fn fleet_context(
         deps,
         aws,
     })
-}
-
-async fn select_workspaces(
-    targets: &TargetArgs,
-    config: &FleetConfig,
-    amg: Option<&dyn AmgControlPlane>,
-) -> Result<Vec<WorkspaceRef>, CliError> {
-    let argument = |flag: &str, message: String| CliError::InvalidArgument {
-        flag: flag.to_owned(),
-        message,
-    };
-    if let Some(workspace_id) = &targets.workspace {
-        let region = targets
-            .region
-            .clone()
-            .ok_or_else(|| argument("--region", "required with --workspace".to_owned()))?;
-        let reference = WorkspaceRef::amg(workspace_id.clone(), region, targets.org_id)
-            .map_err(|error| argument("--workspace", error.to_string()))?
-            .with_secret_name(targets.secret_name.clone())
-            .map_err(|error| argument("--secret-name", error.to_string()))?;
-        return Ok(vec![reference]);
-    }
-    if let Some(url) = &targets.url {
-        let secret = targets
-            .admin_secret_id
-            .clone()
-            .ok_or_else(|| argument("--admin-secret-id", "required with --url".to_owned()))?;
-        let reference = WorkspaceRef::self_hosted(url.clone(), secret, targets.org_id)
-            .map_err(|error| argument("--url", error.to_string()))?
-            .with_secret_name(targets.secret_name.clone())
-            .map_err(|error| argument("--secret-name", error.to_string()))?;
-        return Ok(vec![reference]);
-    }
-    if targets.secret_name.is_some() {
-        return Err(argument(
-            "--secret-name",
-            "names one target: give it with --workspace or --url (the config has secretName)"
-                .to_owned(),
-        ));
-    }
-    let mut tags = BTreeMap::new();
-    for tag in &targets.tags {
-        let (key, value) = tag
-            .split_once('=')
-            .ok_or_else(|| argument("--tag", format!("{tag:?} is not KEY=VALUE")))?;
-        tags.insert(key.to_owned(), value.to_owned());
-    }
-    let (regions, tags, org_id) = match (&config.amg, &targets.region) {
-        (Some(selection), _) => (
-            selection.regions.clone(),
-            if tags.is_empty() {
-                selection.tags.clone()
-            } else {
-                tags
-            },
-            selection.org_id,
-        ),
-        (None, Some(region)) => (vec![region.clone()], tags, targets.org_id),
-        (None, None) => (Vec::new(), tags, targets.org_id),
-    };
-    let mut workspaces = Vec::new();
-    for region in regions {
-        let Some(amg) = amg else { break };
-        let listed = amg.list_workspaces(&region).await.map_err(|error| {
-            CliError::environment(format!("listing AMG workspaces in {region}"), error)
-        })?;
-        for summary in listed {
-            let tagged = tags
-                .iter()
-                .all(|(key, value)| summary.tags.get(key) == Some(value));
-            if !tagged || !summary.is_active() {
-                continue;
-            }
-            let workspace_id = &summary.workspace.workspace_id;
-            let reference = WorkspaceRef::amg(workspace_id.clone(), region.clone(), org_id)
-                .and_then(|reference| {
-                    reference.with_secret_name(config.amg_secret_name(workspace_id))
-                })
-                .map_err(|error| CliError::environment("AMG listed an invalid workspace", error))?;
-            workspaces.push(reference);
-        }
-    }
-    for target in &config.self_hosted {
-        workspaces.push(
-            target
-                .workspace_ref()
-                .map_err(|error| CliError::invalid_file("config", error.to_string()))?,
-        );
-    }
-    if workspaces.is_empty() {
-        return Err(argument(
-            "--config",
-            "no workspace selected: give --workspace/--region, --url/--admin-secret-id, --region with --tag, or a config file".to_owned(),
-        ));
-    }
-    Ok(workspaces)
 }
 
 /// A trial's admin credential and where it came from (the file or variable, named in

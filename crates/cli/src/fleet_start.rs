@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use keyshift_aws::{
-    AwsContext, AwsFleetDirectory, AwsService, EndpointOverrides, SfnExecutionStarter,
+    AwsAmgConnector, AwsContext, AwsService, CLI_SESSION, EndpointOverrides, SfnExecutionStarter,
     SqsDeadLetterQueue, TokioSleeper,
 };
 use keyshift_core::fleet::{
@@ -85,7 +85,7 @@ async fn start_command(args: FleetStartArgs) -> Result<u8, CliError> {
         Arc::new(SqsDeadLetterQueue::new(aws.sqs_client(), url.clone())) as Arc<dyn DeadLetterQueue>
     });
     let deps = FleetStartDeps {
-        directory: Arc::new(AwsFleetDirectory::new(aws.clone())),
+        directory: Arc::new(AwsAmgConnector::new(aws.clone(), CLI_SESSION)),
         starter: Arc::new(SfnExecutionStarter::new(
             aws.sfn_client(),
             args.state_machine_arn.clone(),

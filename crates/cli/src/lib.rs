@@ -18,6 +18,7 @@ pub mod local;
 pub mod local_dlq;
 pub mod progress;
 pub mod report;
+pub mod select;
 pub mod status;
 pub mod validate;
 

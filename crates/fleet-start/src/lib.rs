@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use keyshift_aws::{
-    AwsContext, AwsFleetDirectory, SfnExecutionStarter, SqsDeadLetterQueue, TokioSleeper,
+    AwsAmgConnector, AwsContext, FLEET_START_SESSION, SfnExecutionStarter, SqsDeadLetterQueue,
+    TokioSleeper,
 };
 use keyshift_core::fleet::{FleetStartDeps, StartRetry};
 use keyshift_core::ports::SystemClock;
@@ -46,7 +47,7 @@ impl FleetStartConfig {
     /// SQS and the tokio timer.
     pub fn deps(&self, aws: &AwsContext) -> FleetStartDeps {
         FleetStartDeps {
-            directory: Arc::new(AwsFleetDirectory::new(aws.clone())),
+            directory: Arc::new(AwsAmgConnector::new(aws.clone(), FLEET_START_SESSION)),
             starter: Arc::new(SfnExecutionStarter::new(
                 aws.sfn_client(),
                 self.state_machine_arn.clone(),

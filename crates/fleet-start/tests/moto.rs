@@ -8,8 +8,8 @@ use aws_sdk_sfn::types::{ExecutionListItem, ExecutionStatus};
 use fleet_start::FleetStartConfig;
 use grafana_sim::{FleetSpec, RunningSim, Simulator};
 use keyshift_aws::{
-    AwsContext, AwsFleetDirectory, AwsService, EndpointOverrides, SfnExecutionStarter,
-    SqsDeadLetterQueue, TokioSleeper, assume_role,
+    AwsAmgConnector, AwsContext, AwsService, EndpointOverrides, FLEET_START_SESSION,
+    SfnExecutionStarter, SqsDeadLetterQueue, TokioSleeper, assume_role,
 };
 use keyshift_core::dead_letter::DeadLetterKind;
 use keyshift_core::fleet::{FleetStartDeps, FleetStartEvent, StartRetry, fleet_start};
@@ -94,7 +94,7 @@ async fn a_tick_lists_filters_assumes_roles_and_starts_and_a_repeat_starts_nothi
         state_machine_arn: state_machine_arn.clone(),
         dlq_url: queue(&aws).await,
     };
-    let directory = Arc::new(AwsFleetDirectory::new(aws.clone()));
+    let directory = Arc::new(AwsAmgConnector::new(aws.clone(), FLEET_START_SESSION));
     let deps = FleetStartDeps {
         directory: directory.clone(),
         ..config.deps(&aws)
@@ -209,7 +209,7 @@ async fn a_start_that_fails_for_good_lands_in_the_sqs_dead_letter_queue() {
     let dlq_url = queue(&aws).await;
     let missing_machine = "arn:aws:states:us-east-1:123456789012:stateMachine:no-such-machine";
     let deps = FleetStartDeps {
-        directory: Arc::new(AwsFleetDirectory::new(aws.clone())),
+        directory: Arc::new(AwsAmgConnector::new(aws.clone(), FLEET_START_SESSION)),
         starter: Arc::new(SfnExecutionStarter::new(aws.sfn_client(), missing_machine)),
         dead_letters: Some(Arc::new(SqsDeadLetterQueue::new(
             aws.sqs_client(),

@@ -56,6 +56,7 @@ use axum::Router;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use amg::signers::{SignedCall, SignerLog};
 pub use faults::{FaultKind, FaultSpec};
 pub use fleet::{FleetError, FleetSpec, WorkspaceKind};
 pub use state::{SharedState, SimState};
@@ -82,6 +83,7 @@ pub enum SimError {
 #[derive(Debug, Clone)]
 pub struct Simulator {
     state: SharedState,
+    signers: Option<SignerLog>,
 }
 
 impl Simulator {
@@ -89,7 +91,20 @@ impl Simulator {
     pub fn from_fleet(fleet: FleetSpec) -> Result<Self, SimError> {
         Ok(Self {
             state: SimState::from_fleet(fleet)?,
+            signers: None,
         })
+    }
+
+    /// The same simulator recording the signer (SigV4 access key id) of every AMG call in a
+    /// [`SignerLog`], so tests can tell whose credentials each call carried.
+    pub fn with_amg_signer_log(mut self) -> Self {
+        self.signers = Some(SignerLog::default());
+        self
+    }
+
+    /// The signer log, when [`Self::with_amg_signer_log`] turned it on.
+    pub fn amg_signers(&self) -> Option<&SignerLog> {
+        self.signers.as_ref()
     }
 
     /// The shared state, for in-process fault injection and clock control.
@@ -102,7 +117,7 @@ impl Simulator {
         Router::new()
             .nest("/_sim", control::router(self.state.clone()))
             .merge(http::router(self.state.clone()))
-            .merge(amg::router(self.state.clone()))
+            .merge(amg::router(self.state.clone(), self.signers.clone()))
             .fallback(http::root_not_found)
             .layer(tower_http::catch_panic::CatchPanicLayer::custom(
                 http::panic_response,
@@ -133,6 +148,7 @@ impl Simulator {
         Ok(RunningSim {
             addr: local,
             state: self.state.clone(),
+            signers: self.signers.clone(),
             stop: Some(stop),
             task,
         })
@@ -145,6 +161,7 @@ impl Simulator {
 pub struct RunningSim {
     addr: SocketAddr,
     state: SharedState,
+    signers: Option<SignerLog>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -173,6 +190,11 @@ impl RunningSim {
     /// The shared state, for in-process fault injection and clock control.
     pub fn state(&self) -> &SharedState {
         &self.state
+    }
+
+    /// The signer log of AMG calls, when [`Simulator::with_amg_signer_log`] turned it on.
+    pub fn amg_signers(&self) -> Option<&SignerLog> {
+        self.signers.as_ref()
     }
 
     /// Stops accepting connections and waits for the server task to end.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keyshift_aws::{
-    AmgControlPlaneClient, AwsContext, GrafanaHttpSettings, HttpGrafanaConnector, KmsSealer,
+    AwsAmgConnector, AwsContext, GrafanaHttpSettings, HttpGrafanaConnector, KmsSealer,
     SecretsManagerStore,
 };
 use keyshift_core::ports::SystemClock;
@@ -40,6 +40,25 @@ pub struct StepConfig {
     pub grafana_timeout: Option<Duration>,
     /// [`METRICS_NAMESPACE_ENV`].
     pub metrics_namespace: String,
+    /// The STS session name of this function's AssumeRole calls into other accounts (from
+    /// `AWS_LAMBDA_FUNCTION_NAME`), so the target account's CloudTrail names the function.
+    pub session_name: String,
+}
+
+/// The session name when the function's name is unknown or unusable as one.
+const DEFAULT_SESSION_NAME: &str = "keyshift-step";
+
+/// An STS session name (2-64 characters of `A-Za-z0-9+=,.@-_`) for a function named
+/// `function_name`: the name cut to 64 characters, or [`DEFAULT_SESSION_NAME`] when it has a
+/// character STS refuses (Lambda's own names never do) or is too short.
+pub fn session_name_for(function_name: Option<&str>) -> String {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "+=,.@-_".contains(c);
+    match function_name {
+        Some(name) if name.len() >= 2 && name.chars().all(allowed) => {
+            name.chars().take(64).collect()
+        }
+        _ => DEFAULT_SESSION_NAME.to_owned(),
+    }
 }
 
 impl StepConfig {
@@ -64,12 +83,14 @@ impl StepConfig {
                 .map(Duration::from_secs),
             metrics_namespace: optional_env(METRICS_NAMESPACE_ENV)
                 .unwrap_or_else(|| METRICS_NAMESPACE.to_owned()),
+            session_name: session_name_for(optional_env("AWS_LAMBDA_FUNCTION_NAME").as_deref()),
         })
     }
 
     /// Builds the real adapters: Grafana over reqwest, Secrets Manager (creating secrets under
-    /// the configured KMS key), KMS and the AMG control plane from aws-config's default chain,
-    /// and EMF metrics on stdout.
+    /// the configured KMS key), KMS and the AMG control plane from aws-config's default chain
+    /// (another account's through the role a workspace names, assumed once per role for the
+    /// life of the execution environment), and EMF metrics on stdout.
     pub async fn build_deps(&self) -> Result<StepDeps, ConfigError> {
         let aws = AwsContext::from_env().await;
         let mut settings = GrafanaHttpSettings::default();
@@ -88,7 +109,10 @@ impl StepConfig {
                     .with_kms_key_id(self.kms_key_id.clone()),
             ),
             sealer: Arc::new(KmsSealer::new(aws.kms_client(), self.kms_key_id.clone())),
-            amg: Some(Arc::new(AmgControlPlaneClient::new(&aws.grafana_client()))),
+            amg: Some(Arc::new(AwsAmgConnector::new(
+                aws.clone(),
+                self.session_name.clone(),
+            ))),
             clock: Arc::new(SystemClock),
             amg_url_template: self.amg_url_template.clone(),
             metrics: Arc::new(EmfMetrics::stdout(self.metrics_namespace.clone())),
@@ -127,4 +151,27 @@ where
     let config = StepConfig::from_env()?;
     let deps = Arc::new(config.build_deps().await?);
     crate::run(move |input: I| step(Arc::clone(&deps), input)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_name_is_the_function_name_when_sts_accepts_it() {
+        let cases = [
+            (Some("keyshift-discover-keys"), "keyshift-discover-keys"),
+            (Some("x"), DEFAULT_SESSION_NAME),
+            (Some("has space"), DEFAULT_SESSION_NAME),
+            (None, DEFAULT_SESSION_NAME),
+        ];
+        for (function_name, expected) in cases {
+            assert_eq!(
+                session_name_for(function_name),
+                expected,
+                "{function_name:?}"
+            );
+        }
+        assert_eq!(session_name_for(Some(&"a".repeat(80))).len(), 64);
+    }
 }

@@ -21,7 +21,9 @@ use keyshift_core::SecretString;
 use keyshift_core::dead_letter::replay::{ReplayOptions, ReplaySummary, replay_dead_letters};
 use keyshift_core::model::{Policy, WorkspaceRef, WorkspaceTarget};
 use keyshift_core::naming::execution_name_for;
-use keyshift_core::ports::{AWSCURRENT, DeadLetterQueue, DlqMessage, SecretStore};
+use keyshift_core::ports::{
+    AWSCURRENT, DeadLetterQueue, DlqMessage, SecretStore, SingleAccountAmg,
+};
 use keyshift_core::steps::StepDeps;
 use keyshift_core::steps::io::ExecutionInput;
 use keyshift_local::{InMemoryQueue, InMemorySecretStore, LocalSealer, RecordingMetrics};
@@ -251,7 +253,10 @@ impl DemoSession {
             grafana: Arc::new(connector.clone()),
             secrets: secrets.clone(),
             sealer: Arc::new(LocalSealer::random()),
-            amg: Some(Arc::new(AmgControlPlaneClient::new(&aws.grafana_client()))),
+            // grafana-sim emulates one AWS account: every role reaches its control plane.
+            amg: Some(Arc::new(SingleAccountAmg::new(Arc::new(
+                AmgControlPlaneClient::new(&aws.grafana_client()),
+            )))),
             clock: Arc::new(clock.clone()),
             amg_url_template: Some(format!("{}/g/{{workspace_id}}", sim.base_url())),
             metrics: metrics.clone(),

@@ -6,6 +6,7 @@ pub mod start;
 
 pub use config::{AccountSelection, AmgSelection, FleetConfig, SelfHostedTarget};
 pub use start::{
-    FleetDirectory, FleetStartDeps, FleetStartEvent, FleetStartOutput, Sleeper, StartRetry,
-    failed_start_message, fleet_start, list_fleet,
+    FleetDirectory, FleetLister, FleetListing, FleetSkip, FleetStartDeps, FleetStartEvent,
+    FleetStartOutput, ListingFailure, Sleeper, StartRetry, failed_start_message, fleet_start,
+    list_fleet,
 };

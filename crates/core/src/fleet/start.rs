@@ -111,6 +111,30 @@ pub struct FleetStartDeps {
     pub retry: StartRetry,
 }
 
+/// What listing a fleet takes: where AMG workspaces are listed (per account) and how a
+/// throttled listing is retried. fleet-start and the CLI's `plan`/`run`/`status` list through
+/// it, so they select the same workspaces, with the same roles.
+#[derive(Clone, Copy)]
+pub struct FleetLister<'a> {
+    /// AMG listing, per account.
+    pub directory: &'a dyn FleetDirectory,
+    /// Retry of throttled listings.
+    pub retry: StartRetry,
+    /// Back-off pauses.
+    pub sleeper: &'a dyn Sleeper,
+}
+
+impl FleetStartDeps {
+    /// The listing part of a tick's dependencies.
+    pub fn lister(&self) -> FleetLister<'_> {
+        FleetLister {
+            directory: self.directory.as_ref(),
+            retry: self.retry,
+            sleeper: self.sleeper.as_ref(),
+        }
+    }
+}
+
 /// fleet-start's event: the fleet config (the same JSON as `--config`) plus `time`, the
 /// schedule slot (`<aws.scheduler.scheduled-time>`) execution names derive from, and
 /// `dryRun`. Any other unknown field is rejected, as in the config file.
@@ -334,7 +358,7 @@ where
 /// ListWorkspaces cannot filter), then the self-hosted targets. Unservable and duplicate
 /// workspaces become skips with a reason; a region that cannot be listed becomes a
 /// [`ListingFailure`] and the others are still listed.
-pub async fn list_fleet(deps: &FleetStartDeps, config: &FleetConfig) -> FleetListing {
+pub async fn list_fleet(lister: FleetLister<'_>, config: &FleetConfig) -> FleetListing {
     let mut listing = FleetListing::default();
     let mut seen: HashMap<String, String> = HashMap::new();
     for selection in selections(config) {
@@ -345,8 +369,9 @@ pub async fn list_fleet(deps: &FleetStartDeps, config: &FleetConfig) -> FleetLis
             .unwrap_or_default();
         for region in selection.regions {
             let key = format!("list:{via}:{region}");
-            let (_, listed) = with_retry(deps.retry, deps.sleeper.as_ref(), &key, || {
-                deps.directory
+            let (_, listed) = with_retry(lister.retry, lister.sleeper, &key, || {
+                lister
+                    .directory
                     .list_workspaces(selection.role.as_ref(), region)
             })
             .await;
@@ -570,7 +595,7 @@ pub async fn fleet_start(
         ));
     }
     let slot = slot_of(event.time, deps.clock.as_ref());
-    let listing = list_fleet(deps, &event.config).await;
+    let listing = list_fleet(deps.lister(), &event.config).await;
     let concurrency = event
         .config
         .start_concurrency

@@ -39,10 +39,10 @@ pub struct WorkspaceRef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_name: Option<String>,
     /// The IAM role of another AWS account through which this AMG workspace is reached, as
-    /// fleet-start found it (config `accounts`). Absent: the caller's own credentials. It
-    /// travels in every step's input so each step can work under that account; the step
-    /// Lambdas do not assume it yet (they use their own credentials), so workspaces of other
-    /// accounts are listed and started but not yet rotated.
+    /// fleet-start (or `keyshift plan`/`run`/`status`) found it (config `accounts`). Absent:
+    /// the caller's own credentials. It travels in every step's input, and every step that
+    /// calls the AMG control plane opens it under this role
+    /// ([`crate::ports::AmgConnector`]), so the workspace's own account sees the calls.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assume_role: Option<AssumeRole>,
 }
@@ -50,7 +50,7 @@ pub struct WorkspaceRef {
 /// An IAM role to assume (STS AssumeRole) to reach workspaces of another AWS account.
 /// JSON: `{"roleArn": "arn:aws:iam::123456789012:role/keyshift", "externalId": "…"}`. The
 /// external id is the confused-deputy guard AWS recommends; it is not a secret.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AssumeRole {
     /// The role's ARN.

@@ -1,13 +1,14 @@
 //! The Amazon Managed Grafana control plane (service `grafana`).
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::model::{AmgWorkspace, GrafanaVersion, Role};
+use crate::model::{AmgWorkspace, AssumeRole, GrafanaVersion, Role};
 use crate::secret::SecretString;
 
 /// The only AMG status in which keyshift works on a workspace.
@@ -156,4 +157,70 @@ pub trait AmgControlPlane: Send + Sync {
         service_account_id: &str,
         token_id: &str,
     ) -> Result<()>;
+}
+
+/// Opens the AMG control plane of the account a workspace lives in: the caller's own
+/// (`role` absent) or another account's, reached through the IAM role its execution input
+/// carries ([`crate::model::WorkspaceRef::assume_role`]). A port, like
+/// [`crate::ports::GrafanaConnector`], so every step that calls AMG signs its calls as the
+/// workspace's account, and fleet listing and steps share one cache of assumed roles.
+#[async_trait]
+pub trait AmgConnector: Send + Sync {
+    /// The control plane under `role` (assumed on first use, then reused); the caller's own
+    /// without one. A role that cannot be assumed is a named error, never a silent fallback
+    /// to the caller's own account.
+    async fn control_plane(&self, role: Option<&AssumeRole>) -> Result<Arc<dyn AmgControlPlane>>;
+}
+
+/// An [`AmgConnector`] for a world of one AWS account (grafana-sim, mocks, a local run
+/// against one control plane): every role opens the same control plane, and each request is
+/// counted under its role so tests can see which role a step asked for.
+///
+/// Why not refuse roles: grafana-sim emulates a single account, so a workspace fleet-start
+/// found "through" a role lives in that same account there; refusing would make local runs of
+/// a multi-account config fail for no reason, and ignoring the role silently would hide a
+/// step that forgot to pass it. Counting keeps the role visible.
+pub struct SingleAccountAmg {
+    plane: Arc<dyn AmgControlPlane>,
+    requests: Mutex<BTreeMap<Option<AssumeRole>, usize>>,
+}
+
+impl SingleAccountAmg {
+    /// Serves `plane` for the caller's own account and every role.
+    pub fn new(plane: Arc<dyn AmgControlPlane>) -> Self {
+        Self {
+            plane,
+            requests: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// How many times the control plane was opened under each role (`None`: without one).
+    pub fn requests(&self) -> BTreeMap<Option<AssumeRole>, usize> {
+        self.requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl std::fmt::Debug for SingleAccountAmg {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("SingleAccountAmg")
+            .field("requests", &self.requests())
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl AmgConnector for SingleAccountAmg {
+    async fn control_plane(&self, role: Option<&AssumeRole>) -> Result<Arc<dyn AmgControlPlane>> {
+        *self
+            .requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(role.cloned())
+            .or_default() += 1;
+        Ok(Arc::clone(&self.plane))
+    }
 }

@@ -14,8 +14,8 @@ pub mod sealer;
 pub mod secrets;
 
 pub use amg::{
-    AMG_STATUS_ACTIVE, AmgControlPlane, AmgMintedToken, AmgServiceAccount, AmgServiceAccountToken,
-    AmgWorkspaceSummary,
+    AMG_STATUS_ACTIVE, AmgConnector, AmgControlPlane, AmgMintedToken, AmgServiceAccount,
+    AmgServiceAccountToken, AmgWorkspaceSummary, SingleAccountAmg,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use execution::{ExecutionDescription, ExecutionStarter, ExecutionStatus, StartOutcome};

@@ -10,8 +10,8 @@ use crate::model::{
 use crate::naming::validate_execution_name;
 use crate::plan::ManagedSecretState;
 use crate::ports::{
-    AmgControlPlane, Clock, GrafanaApi, GrafanaConnector, MetricsSink, Sealer, SecretStore,
-    VersionSelector, seal_context,
+    AmgConnector, AmgControlPlane, Clock, GrafanaApi, GrafanaConnector, MetricsSink, Sealer,
+    SecretStore, VersionSelector, seal_context,
 };
 use crate::steps::io::{Bootstrap, CredentialContext};
 
@@ -26,9 +26,11 @@ pub struct StepDeps {
     pub secrets: Arc<dyn SecretStore>,
     /// Seals tokens for state payloads (KMS, or the local AES-GCM sealer).
     pub sealer: Arc<dyn Sealer>,
-    /// The AMG control plane; `None` where only self-hosted Grafana is managed, in which case
-    /// an AMG workspace is refused as invalid input.
-    pub amg: Option<Arc<dyn AmgControlPlane>>,
+    /// Opens the AMG control plane of a workspace's account (its
+    /// [`WorkspaceRef::assume_role`], or the process's own credentials); `None` where only
+    /// self-hosted Grafana is managed, in which case an AMG workspace is refused as invalid
+    /// input.
+    pub amg: Option<Arc<dyn AmgConnector>>,
     /// The time source for expiry decisions and `rotatedAt`.
     pub clock: Arc<dyn Clock>,
     /// Where AMG workspaces' Grafana HTTP API is reached, e.g.
@@ -50,14 +52,18 @@ impl std::fmt::Debug for StepDeps {
 }
 
 impl StepDeps {
-    /// The control plane, or a named error explaining that this deployment has none.
-    pub(crate) fn amg(&self) -> Result<&Arc<dyn AmgControlPlane>> {
-        self.amg.as_ref().ok_or_else(|| {
+    /// The control plane of `workspace`'s account (under its role, if it names one), or a
+    /// named error explaining that this deployment has none.
+    pub(crate) async fn amg(&self, workspace: &WorkspaceRef) -> Result<Arc<dyn AmgControlPlane>> {
+        let connector = self.amg.as_ref().ok_or_else(|| {
             KeyshiftError::invalid_input(
                 "workspace.kind",
                 "this deployment has no AMG control plane configured; only self-hosted Grafana can be managed",
             )
-        })
+        })?;
+        connector
+            .control_plane(workspace.assume_role.as_ref())
+            .await
     }
 }
 

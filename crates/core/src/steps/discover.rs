@@ -37,7 +37,7 @@ pub async fn discover_keys(deps: &StepDeps, input: DiscoverInput) -> Result<Disc
                 workspace_id: workspace_id.clone(),
                 region: region.clone(),
             };
-            let amg = deps.amg()?;
+            let amg = deps.amg(&input.workspace).await?;
             let summary = amg.describe_workspace(&amg_workspace).await?;
             if !summary.is_active() {
                 return Err(KeyshiftError::WorkspaceNotActive {

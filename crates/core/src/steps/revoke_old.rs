@@ -280,7 +280,7 @@ async fn revoke_bootstrap(deps: &StepDeps, input: &BootstrapCleanup) -> Result<b
     let Some(amg_workspace) = input.workspace.amg_workspace() else {
         return Ok(false);
     };
-    let amg = deps.amg()?;
+    let amg = deps.amg(&input.workspace).await?;
     let expected_name = bootstrap_name_for(&input.execution_name);
     match &input.bootstrap {
         Bootstrap::AmgApiKey { key_name, .. } => {
@@ -352,7 +352,8 @@ async fn bootstrap_token_gone(deps: &StepDeps, input: &WorkspaceRevokeInput) -> 
         return Ok(false);
     };
     let tokens = match deps
-        .amg()?
+        .amg(&input.workspace)
+        .await?
         .list_workspace_service_account_tokens(&amg_workspace, service_account_id)
         .await
     {

@@ -30,13 +30,14 @@
 mod error;
 mod handlers;
 mod input;
+pub mod signers;
 
 use std::collections::HashMap;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, MatchedPath, Path, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, delete, get, post};
@@ -63,8 +64,9 @@ impl CallContext {
     }
 }
 
-/// Routes of the AMG control plane, mounted at the root of the simulator.
-pub(crate) fn router(state: SharedState) -> Router {
+/// Routes of the AMG control plane, mounted at the root of the simulator; with `signers`,
+/// every call is also recorded there with its signer ([`signers`]).
+pub(crate) fn router(state: SharedState, signers: Option<signers::SignerLog>) -> Router {
     let operations: [(&str, MethodRouter<SharedState>); 9] = [
         ("/workspaces", get(handlers::list_workspaces)),
         (
@@ -97,13 +99,17 @@ pub(crate) fn router(state: SharedState) -> Router {
         ),
         ("/tags/{resourceArn}", get(handlers::list_tags_for_resource)),
     ];
-    operations
+    let routes = operations
         .into_iter()
         .fold(Router::new(), |router, (path, methods)| {
             router.route(path, methods.fallback(handlers::unknown_operation))
         })
-        .layer(from_fn_with_state(state.clone(), gate))
-        .with_state(state)
+        .layer(from_fn_with_state(state.clone(), gate));
+    let routes = match signers {
+        Some(log) => routes.layer(from_fn_with_state(log, signers::record)),
+        None => routes,
+    };
+    routes.with_state(state)
 }
 
 /// The AMG operation a (method, route template) pair is, as the SDK names it.
@@ -150,12 +156,7 @@ fn scope_of(params: &HashMap<String, String>) -> String {
 
 /// Reads the region out of `Authorization: AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/...`.
 fn caller_region(headers: &HeaderMap) -> Option<String> {
-    let authorization = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let credential = authorization
-        .split([',', ' '])
-        .find_map(|part| part.trim().strip_prefix("Credential="))?;
-    let region = credential.split('/').nth(2)?;
-    (!region.is_empty()).then(|| region.to_string())
+    signers::credential_scope_part(headers, 2)
 }
 
 /// Counts the call, applies injected faults, tells handlers the caller's region and stamps
@@ -223,6 +224,7 @@ fn injected_error(status: u16, retry_after_seconds: Option<u64>, scope: &str) ->
 
 #[cfg(test)]
 mod tests {
+    use axum::http::header;
     use serde_json::Value;
 
     use super::*;
