@@ -156,14 +156,18 @@ ADAPTER_SERVICES = {
 
 def adapter_operations():
     """`service:Operation` of every SDK call the keyshift-aws adapters make: a `client` (or
-    `client(...)`) followed by `.snake_case_operation()`, plus STS AssumeRole through
+    `client(...)`, `regional(...)`) followed by `.snake_case_operation()`, the SDK method named
+    in a `delete_on!`, plus STS AssumeRole through
     aws-config's AssumeRoleProvider."""
     operations = set()
     source = ROOT / "crates" / "aws" / "src"
     for file_name, service in ADAPTER_SERVICES.items():
         text = (source / file_name).read_text(encoding="utf-8")
         text = text.split("#[cfg(test)]")[0]
-        for snake in re.findall(r"\bclient(?:\([^()]*\))?\s*\.\s*([a-z][a-z_]*)\(\)", text):
+        calls = re.findall(r"\b(?:client|regional)(?:\([^()]*\))?\s*\.\s*([a-z][a-z_]*)\(\)", text)
+        # amg.rs's deletes go through `delete_on!(self, workspace, "Name", sdk_method, ...)`.
+        calls += re.findall(r"\bdelete_on!\(\s*self,\s*\w+,\s*\"\w+\",\s*([a-z][a-z_]*)", text)
+        for snake in calls:
             if snake in ("clone", "config", "to_builder"):
                 continue
             operations.add(f"{service}:" + "".join(part.capitalize() for part in snake.split("_")))

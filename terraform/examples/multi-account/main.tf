@@ -45,6 +45,7 @@ module "target" {
   providers = { aws = aws.workload }
 
   name              = local.target_role_name
-  trusted_role_arns = [module.keyshift.fleet_start_role_arn]
+  trusted_role_arns = module.keyshift.target_account_trusted_role_arns
   external_id       = var.external_id
+  workspace_tags    = { keyshift = "managed" }
 }

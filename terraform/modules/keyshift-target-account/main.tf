@@ -1,5 +1,6 @@
-# The role fleet-start assumes in another account to list its AMG workspaces (the only call
-# it makes there: grafana:ListWorkspaces, see deploy/iam-actions.json).
+# The role keyshift assumes in another account: fleet-start to list its AMG workspaces,
+# discover-keys and revoke-old to administer the managed ones (their grafana:* calls in
+# deploy/iam-actions.json; the other steps reach Grafana over HTTP with tokens, not AWS).
 
 data "aws_iam_policy_document" "trust" {
   statement {
@@ -22,7 +23,7 @@ data "aws_iam_policy_document" "trust" {
 
 resource "aws_iam_role" "this" {
   name                 = var.name
-  description          = "Assumed by keyshift's fleet-start to list this account's AMG workspaces"
+  description          = "Assumed by keyshift to list and administer this account's AMG workspaces"
   assume_role_policy   = data.aws_iam_policy_document.trust.json
   max_session_duration = var.max_session_duration_seconds
   tags                 = var.tags
@@ -35,7 +36,33 @@ data "aws_iam_policy_document" "permissions" {
     actions   = ["grafana:ListWorkspaces"]
     resources = ["*"]
   }
+
+  statement {
+    sid = "AdministerManagedWorkspaces"
+    actions = [
+      "grafana:DescribeWorkspace",
+      "grafana:ListWorkspaceServiceAccounts",
+      "grafana:CreateWorkspaceServiceAccount",
+      "grafana:ListWorkspaceServiceAccountTokens",
+      "grafana:CreateWorkspaceServiceAccountToken",
+      "grafana:DeleteWorkspaceServiceAccountToken",
+    ]
+    resources = ["arn:${data.aws_partition.current.partition}:grafana:*:${data.aws_caller_identity.current.account_id}:/workspaces/*"]
+
+    dynamic "condition" {
+      for_each = var.workspace_tags
+      content {
+        test     = "StringEquals"
+        variable = "aws:ResourceTag/${condition.key}"
+        values   = [condition.value]
+      }
+    }
+  }
 }
+
+data "aws_partition" "current" {}
+
+data "aws_caller_identity" "current" {}
 
 resource "aws_iam_role_policy" "this" {
   name   = var.name

@@ -10,7 +10,7 @@ variable "name" {
 }
 
 variable "trusted_role_arns" {
-  description = "Roles in the keyshift account allowed to assume this one: the keyshift module's fleet_start_role_arn."
+  description = "Roles in the keyshift account allowed to assume this one: the keyshift module's target_account_trusted_role_arns."
   type        = list(string)
 
   validation {
@@ -44,6 +44,12 @@ variable "max_session_duration_seconds" {
 
 variable "tags" {
   description = "Tags of the role."
+  type        = map(string)
+  default     = {}
+}
+
+variable "workspace_tags" {
+  description = "Tags an AMG workspace of this account must carry for keyshift to administer it (the fleet config's accounts[].tags); empty: every workspace of the account."
   type        = map(string)
   default     = {}
 }

@@ -26,6 +26,7 @@ locals {
   # resources are empty (no target accounts, no self-hosted admin secrets) is left out.
   function_statements = {
     "discover-keys" = [
+      { sid = "AssumeTargetAccountRoles", actions = ["sts:AssumeRole"], resources = local.target_role_arns, conditions = [] },
       {
         sid = "AdministerManagedWorkspaces"
         actions = [
@@ -72,6 +73,7 @@ locals {
       { sid = "DecryptManagedSecrets", actions = ["kms:Decrypt"], resources = [local.kms_key_arn], conditions = local.kms_via_secrets_manager },
     ]
     "revoke-old" = [
+      { sid = "AssumeTargetAccountRoles", actions = ["sts:AssumeRole"], resources = local.target_role_arns, conditions = [] },
       {
         sid = "RevokeInManagedWorkspaces"
         actions = [

@@ -14,8 +14,13 @@ output "function_names" {
 }
 
 output "function_role_arns" {
-  description = "Execution role of every function; a kms_key_arn passed in must allow them (kms:Encrypt, kms:Decrypt, kms:GenerateDataKey), and target-account roles must trust fleet-start's."
+  description = "Execution role of every function; a kms_key_arn passed in must allow them (kms:Encrypt, kms:Decrypt, kms:GenerateDataKey), and target-account roles must trust target_account_trusted_role_arns."
   value       = { for name, role in aws_iam_role.function : name => role.arn }
+}
+
+output "target_account_trusted_role_arns" {
+  description = "The roles that assume keyshift-target-account's role in another account: fleet-start (to list its workspaces) and discover-keys and revoke-old (to administer them). Pass it as that module's trusted_role_arns."
+  value       = [for name in ["fleet-start", "discover-keys", "revoke-old"] : aws_iam_role.function[name].arn]
 }
 
 output "fleet_start_role_arn" {
