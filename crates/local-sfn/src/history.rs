@@ -90,7 +90,18 @@ impl History {
         id
     }
 
-    pub fn snapshot(&self) -> Vec<HistoryEvent> {
-        self.events.lock().map(|e| e.clone()).unwrap_or_default()
+    /// How many events were recorded, without copying them.
+    pub fn len(&self) -> usize {
+        self.events.lock().map(|e| e.len()).unwrap_or_default()
+    }
+
+    /// Hands the events over once the execution has ended, instead of copying them: a
+    /// fleet's histories are most of the memory a local run holds. Anything recorded later
+    /// (a branch still unwinding after a timeout) starts a fresh, unreported log.
+    pub fn take(&self) -> Vec<HistoryEvent> {
+        self.events
+            .lock()
+            .map(|mut events| std::mem::take(&mut *events))
+            .unwrap_or_default()
     }
 }
