@@ -95,9 +95,10 @@ impl History {
         self.events.lock().map(|e| e.len()).unwrap_or_default()
     }
 
-    /// Hands the events over once the execution has ended, instead of copying them: a
-    /// fleet's histories are most of the memory a local run holds. Anything recorded later
-    /// (a branch still unwinding after a timeout) starts a fresh, unreported log.
+    /// Hands the events over once the execution has ended, instead of copying them: every
+    /// event carries its state's whole input or output as text, so a copy per execution is a
+    /// large part of what a fleet run allocates. Anything recorded later (a branch still
+    /// unwinding after a timeout) starts a fresh, unreported log.
     pub fn take(&self) -> Vec<HistoryEvent> {
         self.events
             .lock()
