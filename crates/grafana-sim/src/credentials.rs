@@ -115,6 +115,25 @@ impl HashCache {
         self.lock().put(cache_key, hash.clone());
         hash
     }
+
+    /// [`HashCache::encode`] for a credential the simulator is issuing (seeded, or created
+    /// through an API by an authenticated caller), which also raises the bound by one when
+    /// the hash is new. Issued credentials are the ones clients present again, so they must
+    /// not evict each other: a demo fleet of 1,000 workspaces issues some 16,000, and with a
+    /// fixed bound of 4,096 the ones issued earliest were hashed again when presented.
+    /// Presented credentials go through `encode`, so wrong ones still cannot grow the cache.
+    pub fn encode_issued(&self, password: &str, salt: &str) -> String {
+        let cache_key = Self::key(password, salt);
+        if let Some(hash) = self.lock().get(&cache_key) {
+            return hash.clone();
+        }
+        let hash = encode_password(password, salt);
+        let mut entries = self.lock();
+        let room = entries.cap().saturating_add(1);
+        entries.resize(room);
+        entries.put(cache_key, hash.clone());
+        hash
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -275,5 +294,29 @@ mod tests {
         assert_eq!(cache.len(), 3);
         assert!(cache.lock().contains(&HashCache::key("kept", "salt")));
         assert!(!cache.lock().contains(&HashCache::key("wrong-0", "salt")));
+    }
+
+    #[test]
+    fn issued_credentials_make_room_for_themselves_and_wrong_ones_do_not() {
+        let cache = HashCache::with_capacity(2);
+        let issued: Vec<String> = (0..5)
+            .map(|index| cache.encode_issued(&format!("issued-{index}"), "salt"))
+            .collect();
+        assert_eq!(cache.len(), issued.len(), "an issued hash was evicted");
+        for index in 0..5 {
+            let key = HashCache::key(&format!("issued-{index}"), "salt");
+            assert!(cache.lock().contains(&key), "issued-{index} was evicted");
+        }
+        // Issuing a credential already held is no reason for more room.
+        assert_eq!(cache.encode_issued("issued-0", "salt"), issued[0]);
+        for index in 0..20 {
+            cache.encode(&format!("wrong-{index}"), "salt");
+        }
+        assert_eq!(
+            cache.len(),
+            2 + issued.len(),
+            "the bound is 2 plus 5 issued"
+        );
+        assert_eq!(issued[0], encode_password("issued-0", "salt"));
     }
 }

@@ -90,7 +90,19 @@ impl History {
         id
     }
 
-    pub fn snapshot(&self) -> Vec<HistoryEvent> {
-        self.events.lock().map(|e| e.clone()).unwrap_or_default()
+    /// How many events were recorded, without copying them.
+    pub fn len(&self) -> usize {
+        self.events.lock().map(|e| e.len()).unwrap_or_default()
+    }
+
+    /// Hands the events over once the execution has ended, instead of copying them: every
+    /// event carries its state's whole input or output as text, so a copy per execution is a
+    /// large part of what a fleet run allocates. Anything recorded later (a branch still
+    /// unwinding after a timeout) starts a fresh, unreported log.
+    pub fn take(&self) -> Vec<HistoryEvent> {
+        self.events
+            .lock()
+            .map(|mut events| std::mem::take(&mut *events))
+            .unwrap_or_default()
     }
 }

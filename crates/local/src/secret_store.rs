@@ -11,7 +11,7 @@
 //! - versions are immutable: the same ClientRequestToken with the same value is a no-op, with
 //!   another value an error (real AWS enforces this; moto does not).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
@@ -101,10 +101,48 @@ impl StoredSecret {
     }
 }
 
+/// Every secret, with indexes so a lookup by name or ARN and a listing by tag cost the same
+/// whatever the number of secrets (a demo fleet of 1,000 workspaces holds thousands, and
+/// every step looks its secret up several times). Secrets are never deleted, so a position in
+/// `secrets` stays valid for as long as the store lives.
+#[derive(Debug, Default)]
+struct Secrets {
+    secrets: Vec<StoredSecret>,
+    /// Name and ARN (both are valid `SecretId`s) to position in `secrets`.
+    by_id: HashMap<String, usize>,
+    /// Tag key and value to the names carrying it, in name order as ListSecrets sorts them.
+    by_tag: HashMap<(String, String), BTreeSet<String>>,
+}
+
+impl Secrets {
+    fn position(&self, secret_id: &str) -> Option<usize> {
+        self.by_id.get(secret_id).copied()
+    }
+
+    fn get_mut(&mut self, secret_id: &str) -> Option<&mut StoredSecret> {
+        let position = self.position(secret_id)?;
+        self.secrets.get_mut(position)
+    }
+
+    fn insert(&mut self, secret: StoredSecret) {
+        let position = self.secrets.len();
+        // A name never shadows an existing ARN or name: ensure_secret looked both up first.
+        self.by_id.entry(secret.name.clone()).or_insert(position);
+        self.by_id.entry(secret.arn.clone()).or_insert(position);
+        for (key, value) in &secret.tags {
+            self.by_tag
+                .entry((key.clone(), value.clone()))
+                .or_default()
+                .insert(secret.name.clone());
+        }
+        self.secrets.push(secret);
+    }
+}
+
 /// Secrets Manager in a mutex: one per local run, shared by every step through an `Arc`.
 #[derive(Debug, Default)]
 pub struct InMemorySecretStore {
-    secrets: Mutex<Vec<StoredSecret>>,
+    secrets: Mutex<Secrets>,
 }
 
 fn not_found(secret_id: &str, what: impl Into<String>) -> KeyshiftError {
@@ -129,7 +167,7 @@ impl InMemorySecretStore {
         Self::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<StoredSecret>> {
+    fn lock(&self) -> MutexGuard<'_, Secrets> {
         // A panic while holding the lock cannot leave a half-applied label move: every
         // mutation is computed before it is applied, so the data is still consistent.
         self.secrets.lock().unwrap_or_else(PoisonError::into_inner)
@@ -142,8 +180,7 @@ impl InMemorySecretStore {
     ) -> Result<T> {
         let mut secrets = self.lock();
         let secret = secrets
-            .iter_mut()
-            .find(|secret| secret.name == secret_id || secret.arn == secret_id)
+            .get_mut(secret_id)
             .ok_or_else(|| not_found(secret_id, "secret"))?;
         action(secret)
     }
@@ -265,13 +302,13 @@ impl SecretStore for InMemorySecretStore {
         }
         let mut secrets = self.lock();
         if let Some(existing) = secrets
-            .iter()
-            .find(|secret| secret.name == name || secret.arn == name)
+            .position(name)
+            .and_then(|position| secrets.secrets.get(position))
         {
             return Ok(existing.arn.clone());
         }
         let arn = fake_arn(name);
-        secrets.push(StoredSecret {
+        secrets.insert(StoredSecret {
             arn: arn.clone(),
             name: name.to_owned(),
             tags: tags.clone(),
@@ -310,13 +347,53 @@ impl SecretStore for InMemorySecretStore {
     }
 
     async fn list_tagged(&self, key: &str, value: &str) -> Result<Vec<String>> {
-        let mut names: Vec<String> = self
-            .lock()
-            .iter()
-            .filter(|secret| secret.tags.get(key).map(String::as_str) == Some(value))
-            .map(|secret| secret.name.clone())
-            .collect();
-        names.sort();
+        let secrets = self.lock();
+        let names = secrets
+            .by_tag
+            .get(&(key.to_owned(), value.to_owned()))
+            .map(|names| names.iter().cloned().collect())
+            .unwrap_or_default();
         Ok(names)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn many_secrets_are_found_by_name_and_arn_and_listed_by_tag_in_name_order() {
+        const SECRETS: usize = 1_000;
+        let store = InMemorySecretStore::new();
+        let mut arns = Vec::new();
+        // Inserted in reverse name order, so a listing in insertion order would show.
+        for index in (0..SECRETS).rev() {
+            let tags = BTreeMap::from([("team".to_owned(), format!("t{}", index % 3))]);
+            let arn = store
+                .ensure_secret(&format!("fleet/{index:04}"), "", &tags)
+                .await
+                .unwrap();
+            arns.push((index, arn));
+        }
+        for (index, arn) in &arns {
+            let name = format!("fleet/{index:04}");
+            assert_eq!(
+                store
+                    .ensure_secret(&name, "", &BTreeMap::new())
+                    .await
+                    .unwrap(),
+                *arn
+            );
+            assert_eq!(store.describe(arn).await.unwrap().name, name);
+        }
+        let listed = store.list_tagged("team", "t1").await.unwrap();
+        let expected: Vec<String> = (0..SECRETS)
+            .filter(|index| index % 3 == 1)
+            .map(|index| format!("fleet/{index:04}"))
+            .collect();
+        assert_eq!(listed.len(), 333);
+        assert_eq!(listed, expected);
+        assert!(store.list_tagged("team", "t9").await.unwrap().is_empty());
+        assert!(store.list_tagged("owner", "t1").await.unwrap().is_empty());
     }
 }

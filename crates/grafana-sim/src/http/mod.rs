@@ -138,11 +138,9 @@ async fn gate(
     let Some(instance_id) = instance_id_of(request.uri().path()) else {
         return reply::not_found();
     };
-    let Some(workspace) = state.workspace(&instance_id) else {
+    let Some(version) = state.instance_version(&instance_id) else {
         return reply::not_found();
     };
-    let version =
-        GrafanaVersion::parse(&workspace.behaviour_version).unwrap_or(GrafanaVersion::new(0, 0, 0));
     let endpoint = endpoint_name(
         request.method().as_str(),
         request

@@ -231,7 +231,7 @@ impl Instance {
             instance
                 .require_free_credential_name(key.org_id, &key.name)
                 .map_err(|_| duplicate(key.org_id, &key.name))?;
-            let hash = hashes.encode(&secret, &key.name);
+            let hash = hashes.encode_issued(&secret, &key.name);
             let id = instance.insert_credential(CredentialRow {
                 role,
                 expires: time(&key.expires)?,
@@ -285,7 +285,7 @@ impl Instance {
                 instance
                     .require_free_credential_name(account.org_id, &token.name)
                     .map_err(|_| duplicate(account.org_id, &token.name))?;
-                let hash = hashes.encode(&secret, &token_checksum(&secret));
+                let hash = hashes.encode_issued(&secret, &token_checksum(&secret));
                 let issued_at = time(&token.created)?.unwrap_or(created);
                 let id = instance.insert_credential(CredentialRow {
                     expires: time(&token.expires)?,

@@ -374,7 +374,7 @@ impl Engine {
             (ending, _) => ending,
         };
         let mut track = Track {
-            last: shared.history.snapshot().len() as u64,
+            last: shared.history.len() as u64,
             nested: false,
         };
         let (status, output, error, cause) = match ending {
@@ -440,7 +440,7 @@ impl Engine {
             cause,
             start_date: start,
             stop_date: self.clock.now(),
-            history: shared.history.snapshot(),
+            history: shared.history.take(),
         }
     }
 }
