@@ -17,13 +17,14 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationIn
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
-use grafana_sim::{FaultKind, FaultSpec, FleetSpec, SharedState, Simulator};
+use grafana_sim::{FaultKind, FaultSpec, FleetSpec, Simulator};
 use keyshift_aws::{
     AwsAmgConnector, AwsContext, EndpointOverrides, GrafanaHttpSettings, HttpGrafanaConnector,
     KmsSealer, SecretsManagerStore,
 };
 use keyshift_cli::asl::{ROTATE_WORKSPACE_ASL, Step};
-use keyshift_cli::local::{LocalDlq, LocalRuntime, SyncedClock, TimeFollower, running_step};
+use keyshift_cli::demo::SimFollower;
+use keyshift_cli::local::{LocalDlq, LocalRuntime, SyncedClock, running_step};
 use keyshift_core::model::{Policy, WorkspaceRef};
 use keyshift_core::ports::NoMetrics;
 use keyshift_core::steps::StepDeps;
@@ -135,18 +136,6 @@ fn listed_calls() -> BTreeMap<String, BTreeSet<String>> {
             (function.clone(), calls)
         })
         .collect()
-}
-
-struct SimFollower(SharedState);
-
-impl TimeFollower for SimFollower {
-    fn offset_seconds(&self) -> i64 {
-        self.0.clock().offset_seconds()
-    }
-
-    fn advance_seconds(&self, seconds: i64) {
-        self.0.clock().advance_seconds(seconds);
-    }
 }
 
 const ADMIN_PASSWORD: &str = "admin-pass-iam";

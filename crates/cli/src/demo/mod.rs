@@ -175,7 +175,9 @@ impl DemoReport {
     }
 }
 
-struct SimFollower(SharedState);
+/// grafana-sim's clock as a [`TimeFollower`], so the simulated Grafanas see the virtual days
+/// an in-process run's Waits pass (tests wiring their own runtime use it too).
+pub struct SimFollower(pub SharedState);
 
 impl TimeFollower for SimFollower {
     fn offset_seconds(&self) -> i64 {
