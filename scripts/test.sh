@@ -70,6 +70,24 @@ if [ ${#TF_FILES[@]} -gt 0 ]; then
 
   log "Terraform module against the code (terraform/tests/test_module.py)"
   .venv/bin/python terraform/tests/test_module.py
+
+  TF_PLUGIN_DIR="${KEYSHIFT_TF_PLUGIN_DIR:-/opt/tf-plugins}"
+  if command -v terraform >/dev/null 2>&1 && [ -d "$TF_PLUGIN_DIR" ]; then
+    log "terraform validate (the AWS-only examples, providers from $TF_PLUGIN_DIR)"
+    # In a copy, so init's .terraform/ and lock files never land in the checkout; the module
+    # reads the ASL from ../../../statemachine, so that comes along.
+    TF_WORK="$(mktemp -d)"
+    cp -r terraform statemachine "$TF_WORK/"
+    for example in amg-fleet self-hosted multi-account; do
+      dir="$TF_WORK/terraform/examples/$example"
+      TF_CLI_CONFIG_FILE=/dev/null terraform -chdir="$dir" init -backend=false -input=false -plugin-dir="$TF_PLUGIN_DIR" >/dev/null
+      printf '%s: ' "$example"
+      TF_CLI_CONFIG_FILE=/dev/null terraform -chdir="$dir" validate -no-color
+    done
+    rm -rf "$TF_WORK"
+  else
+    echo "no Terraform provider mirror at $TF_PLUGIN_DIR (these machines cannot download providers): terraform validate not run; see the README's Validating"
+  fi
 fi
 
 log "cargo fmt --check"
