@@ -15,25 +15,21 @@ ALL_FUNCTIONS=(discover-keys create-sa mint-token store-secret verify revoke-old
 ARCH=arm64
 PROFILE=lambda
 FUNCTIONS=()
+# `--option=value` is read as `--option value`.
+words=()
+for word in "$@"; do
+  case "$word" in
+    --arch=*|--profile=*) words+=("${word%%=*}" "${word#*=}") ;;
+    *) words+=("$word") ;;
+  esac
+done
+set -- ${words[@]+"${words[@]}"}
 while [ $# -gt 0 ]; do
   case "$1" in
-    --arch)
-      [ $# -ge 2 ] || { echo "--arch needs a value: arm64 or x86_64" >&2; exit 2; }
-      ARCH="$2"
+    --arch|--profile)
+      [ $# -ge 2 ] || { echo "$1 needs a value (--arch arm64|x86_64, --profile lambda|package-check)" >&2; exit 2; }
+      if [ "$1" = --arch ]; then ARCH="$2"; else PROFILE="$2"; fi
       shift 2
-      ;;
-    --arch=*)
-      ARCH="${1#--arch=}"
-      shift
-      ;;
-    --profile)
-      [ $# -ge 2 ] || { echo "--profile needs a value: lambda or package-check" >&2; exit 2; }
-      PROFILE="$2"
-      shift 2
-      ;;
-    --profile=*)
-      PROFILE="${1#--profile=}"
-      shift
       ;;
     -h|--help)
       sed -n '2,6p' "$0"

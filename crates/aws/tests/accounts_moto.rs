@@ -33,11 +33,9 @@ async fn sim() -> RunningSim {
 
 #[tokio::test]
 async fn each_role_signs_its_calls_with_its_own_assumed_credentials_and_no_role_with_the_base() {
-    let Some(moto) = keyshift_test_support::moto_endpoint(
-        "each_role_signs_its_calls_with_its_own_assumed_credentials_and_no_role_with_the_base",
-    ) else {
-        return;
-    };
+    let moto = keyshift_test_support::moto_or_skip!(
+        each_role_signs_its_calls_with_its_own_assumed_credentials_and_no_role_with_the_base
+    );
     let sim = sim().await;
     let endpoints = EndpointOverrides::for_all(moto.clone())
         .with_service(AwsService::Grafana, sim.amg_endpoint_url());

@@ -44,6 +44,10 @@ struct Args {
     /// Print the figures as JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Runs per size. Each size's figures are its median run (by wall time), and the sizes take
+    /// turns, so a burst of load on a shared machine does not land on one size only.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
 }
 
 /// Why the bench could not measure.
@@ -60,6 +64,8 @@ enum BenchError {
     Wait { size: usize, source: std::io::Error },
     #[error("--sizes needs at least one fleet size above 0")]
     NoSizes,
+    #[error("--runs must be at least 1")]
+    NoRuns,
     #[error("reading the zips in {path}: {source}")]
     Zips {
         path: PathBuf,
@@ -94,7 +100,10 @@ struct ZipFigure {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct BenchReport {
+    /// Each size's median run, smallest size first.
     runs: Vec<RunFigures>,
+    /// Every run, in the order they ran.
+    samples: Vec<RunFigures>,
     wall_ratio: Option<f64>,
     rss_ratio: Option<f64>,
     ratio_target: f64,
@@ -147,11 +156,23 @@ fn run(args: &Args) -> Result<BenchReport, BenchError> {
     if sizes.is_empty() {
         return Err(BenchError::NoSizes);
     }
-    let mut runs = Vec::new();
-    for size in sizes {
-        eprintln!("keyshift-bench: keyshift demo --generate-fleet {size} …");
-        runs.push(measure(&binary, size, args.max_concurrency)?);
+    if args.runs == 0 {
+        return Err(BenchError::NoRuns);
     }
+    let mut samples = Vec::new();
+    for round in 1..=args.runs {
+        for &size in &sizes {
+            eprintln!(
+                "keyshift-bench: keyshift demo --generate-fleet {size} (run {round} of {}) …",
+                args.runs
+            );
+            samples.push(measure(&binary, size, args.max_concurrency)?);
+        }
+    }
+    let runs: Vec<RunFigures> = sizes
+        .iter()
+        .filter_map(|size| median_run(&samples, *size))
+        .collect();
     let (wall_ratio, rss_ratio) = match (runs.first(), runs.last()) {
         (Some(small), Some(large)) if runs.len() > 1 => (
             Some(large.wall_seconds / small.wall_seconds.max(f64::EPSILON)),
@@ -165,11 +186,22 @@ fn run(args: &Args) -> Result<BenchReport, BenchError> {
     };
     Ok(BenchReport {
         runs,
+        samples,
         wall_ratio,
         rss_ratio,
         ratio_target: RATIO_TARGET,
         zips,
     })
+}
+
+/// The run of `size` with the median wall time (the upper one of an even count).
+fn median_run(samples: &[RunFigures], size: usize) -> Option<RunFigures> {
+    let mut of_size: Vec<&RunFigures> = samples
+        .iter()
+        .filter(|run| run.workspaces == size)
+        .collect();
+    of_size.sort_by(|a, b| a.wall_seconds.total_cmp(&b.wall_seconds));
+    of_size.get(of_size.len() / 2).map(|run| (*run).clone())
 }
 
 fn sibling_keyshift() -> PathBuf {
@@ -276,7 +308,7 @@ fn zip_sizes(dir: &Path) -> Result<Vec<ZipFigure>, BenchError> {
 
 fn report_meets_targets(report: &BenchReport) -> bool {
     let runs_ok = report
-        .runs
+        .samples
         .iter()
         .all(|run| run.exit_code == Some(0) && run.checks > 0 && run.checks_passed == run.checks);
     let ratios_ok = [report.wall_ratio, report.rss_ratio]
@@ -307,6 +339,18 @@ fn render(report: &BenchReport) -> String {
                 .map_or_else(|| "signal".to_owned(), |code| code.to_string()),
         ));
     }
+    if report.samples.len() > report.runs.len() {
+        out.push_str(&format!(
+            "(each size's median of {} runs; every run: {})\n",
+            report.samples.len() / report.runs.len().max(1),
+            report
+                .samples
+                .iter()
+                .map(|run| format!("{} ws {:.1} s", run.workspaces, run.wall_seconds))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     if let (Some(wall), Some(rss), Some(small), Some(large)) = (
         report.wall_ratio,
         report.rss_ratio,
@@ -330,4 +374,37 @@ fn render(report: &BenchReport) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_of(workspaces: usize, wall_seconds: f64) -> RunFigures {
+        RunFigures {
+            workspaces,
+            wall_seconds,
+            peak_rss_mib: 1.0,
+            exit_code: Some(0),
+            checks_passed: 4,
+            checks: 4,
+            executions: 2 * workspaces,
+            virtual_days: 24.0,
+        }
+    }
+
+    #[test]
+    fn each_size_is_represented_by_its_median_run() {
+        let samples = [
+            run_of(100, 4.8),
+            run_of(1000, 44.6),
+            run_of(100, 3.2),
+            run_of(1000, 77.8),
+            run_of(100, 3.6),
+            run_of(1000, 43.5),
+        ];
+        assert_eq!(median_run(&samples, 100).unwrap().wall_seconds, 3.6);
+        assert_eq!(median_run(&samples, 1000).unwrap().wall_seconds, 44.6);
+        assert!(median_run(&samples, 10).is_none());
+    }
 }

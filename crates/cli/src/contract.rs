@@ -167,8 +167,10 @@ impl ContractSteps {
 
     fn discover(&self, input: DiscoverInput) -> DiscoverOutput {
         let bootstrap = match &input.workspace.target {
-            WorkspaceTarget::Amg { .. } => Bootstrap::AmgApiKey {
-                key_name: format!("keyshift-bootstrap-{}", input.execution_name),
+            WorkspaceTarget::Amg { .. } => Bootstrap::AmgServiceAccountToken {
+                service_account_id: "1".to_owned(),
+                token_id: "1".to_owned(),
+                token_name: format!("keyshift-bootstrap-{}", input.execution_name),
                 sealed: SealedToken::new("c2VhbGVkLWJvb3RzdHJhcA=="),
             },
             WorkspaceTarget::SelfHosted {

@@ -21,9 +21,7 @@ fn keyshift(endpoint: &str, args: &[&str]) -> Output {
 
 #[tokio::test]
 async fn dry_run_then_replay_against_moto() {
-    let Some(endpoint) = keyshift_test_support::moto_endpoint("dlq_replay_cli") else {
-        return;
-    };
+    let endpoint = keyshift_test_support::moto_or_skip!(dlq_replay_cli);
     let aws = AwsContext::for_emulator(EndpointOverrides::for_all(endpoint.clone())).await;
     let sqs = aws.sqs_client();
     let queue_url = create_queue(&sqs, "keyshift-dlq-cli").await;

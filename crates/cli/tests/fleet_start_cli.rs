@@ -41,11 +41,9 @@ fn stdout(output: &Output) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fleet_start_dry_runs_starts_and_repeats_without_starting_twice() {
-    let Some(moto) = keyshift_test_support::moto_endpoint(
-        "fleet_start_dry_runs_starts_and_repeats_without_starting_twice",
-    ) else {
-        return;
-    };
+    let moto = keyshift_test_support::moto_or_skip!(
+        fleet_start_dry_runs_starts_and_repeats_without_starting_twice
+    );
     let sim = start_sim().await;
     let aws = AwsContext::for_emulator(EndpointOverrides::for_all(moto.clone())).await;
     let machine = create_state_machine(&aws.sfn_client(), "rotate", PASSING_MACHINE).await;

@@ -163,11 +163,9 @@ fn fleet() -> FleetSpec {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_aws_call_of_each_step_is_in_that_functions_iam_list() {
-    let Some(moto) = keyshift_test_support::moto_endpoint(
-        "every_aws_call_of_each_step_is_in_that_functions_iam_list",
-    ) else {
-        return;
-    };
+    let moto = keyshift_test_support::moto_or_skip!(
+        every_aws_call_of_each_step_is_in_that_functions_iam_list
+    );
     let sim = Simulator::from_fleet(fleet())
         .unwrap()
         .serve(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))

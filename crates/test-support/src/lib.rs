@@ -84,6 +84,18 @@ pub fn moto_endpoint(test: &str) -> Option<String> {
     )
 }
 
+/// `let moto = moto_or_skip!(test_name);`: the moto URL, or a return from the test after the
+/// skip notice (a panic when tools are required), in one line instead of a `let … else`.
+#[macro_export]
+macro_rules! moto_or_skip {
+    ($test:ident) => {
+        match $crate::moto_endpoint(stringify!($test)) {
+            Some(endpoint) => endpoint,
+            None => return,
+        }
+    };
+}
+
 /// The repository's `tools` directory (`npm ci` installs Node and the Node packages there),
 /// found from any crate's manifest directory by walking up to the workspace root.
 pub fn tools_dir(manifest_dir: &Path) -> PathBuf {

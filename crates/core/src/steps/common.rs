@@ -109,10 +109,7 @@ pub(crate) fn validate_grafana_url(workspace: &WorkspaceRef, grafana_url: &str) 
 /// one the workspace names.
 pub(crate) fn validate_bootstrap(workspace: &WorkspaceRef, bootstrap: &Bootstrap) -> Result<()> {
     let consistent = match (&workspace.target, bootstrap) {
-        (
-            WorkspaceTarget::Amg { .. },
-            Bootstrap::AmgApiKey { .. } | Bootstrap::AmgServiceAccountToken { .. },
-        ) => true,
+        (WorkspaceTarget::Amg { .. }, Bootstrap::AmgServiceAccountToken { .. }) => true,
         (
             WorkspaceTarget::SelfHosted {
                 admin_secret_id: expected,
@@ -143,7 +140,7 @@ pub(crate) async fn admin_api(
     execution_name: &str,
 ) -> Result<Arc<dyn GrafanaApi>> {
     let credential = match bootstrap {
-        Bootstrap::AmgApiKey { sealed, .. } | Bootstrap::AmgServiceAccountToken { sealed, .. } => {
+        Bootstrap::AmgServiceAccountToken { sealed, .. } => {
             let token = deps
                 .sealer
                 .unseal(sealed, &seal_context(workspace, execution_name))

@@ -72,15 +72,7 @@ pub struct DiscoverInput {
 #[serde(tag = "kind", rename_all = "camelCase")]
 #[serde(rename_all_fields = "camelCase")]
 pub enum Bootstrap {
-    /// An AMG workspace API key (Grafana 8–10 workspaces), deleted by name.
-    AmgApiKey {
-        /// Key name ([`crate::naming::bootstrap_name_for`]).
-        key_name: String,
-        /// The key, sealed to this workspace and execution.
-        sealed: SealedToken,
-    },
-    /// A token of an admin service account created through the AMG control plane (workspaces
-    /// without API keys).
+    /// A token of keyshift's admin service account, created through the AMG control plane.
     AmgServiceAccountToken {
         /// The admin service account's id (AMG string id).
         service_account_id: String,
@@ -564,7 +556,7 @@ mod tests {
             "executionName": "ks-g-0123456789-1-20250301-0630",
             "workspace": workspace_json(),
             "grafanaUrl": "https://g-0123456789.grafana-workspace.eu-west-1.amazonaws.com",
-            "bootstrap": {"kind": "amgApiKey", "keyName": "keyshift-bootstrap-x", "sealed": "c2VhbGVk"},
+            "bootstrap": {"kind": "amgServiceAccountToken", "serviceAccountId": "1", "tokenId": "1", "tokenName": "keyshift-bootstrap-x", "sealed": "c2VhbGVk"},
             "policy": {},
             "gracePeriodSeconds": 86400,
             "credential": credential_json(),

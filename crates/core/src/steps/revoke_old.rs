@@ -283,15 +283,6 @@ async fn revoke_bootstrap(deps: &StepDeps, input: &BootstrapCleanup) -> Result<b
     let amg = deps.amg(&input.workspace).await?;
     let expected_name = bootstrap_name_for(&input.execution_name);
     match &input.bootstrap {
-        Bootstrap::AmgApiKey { key_name, .. } => {
-            if *key_name != expected_name {
-                return Err(KeyshiftError::invalid_input(
-                    "bootstrap.keyName",
-                    "not this execution's bootstrap key",
-                ));
-            }
-            ignore_not_found(amg.delete_workspace_api_key(&amg_workspace, key_name).await)?;
-        }
         Bootstrap::AmgServiceAccountToken {
             service_account_id,
             token_id,
