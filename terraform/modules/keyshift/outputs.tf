@@ -83,14 +83,7 @@ output "log_group_names" {
 
 output "alarm_arns" {
   description = "Every alarm keyshift defines."
-  value = concat(
-    [for alarm in aws_cloudwatch_metric_alarm.queue_not_empty : alarm.arn],
-    [
-      aws_cloudwatch_metric_alarm.executions_failed.arn,
-      aws_cloudwatch_metric_alarm.no_successful_rotation.arn,
-      aws_cloudwatch_metric_alarm.days_to_expiry.arn,
-    ],
-  )
+  value       = local.alarm_arns
 }
 
 output "dashboard_name" {
