@@ -65,7 +65,7 @@ output "schedule_dlq_arn" {
 
 output "schedule_arn" {
   description = "ARN of the fleet-start schedule."
-  value       = aws_scheduler_schedule.fleet_start.arn
+  value       = local.fleet_start_schedule.arn
 }
 
 output "execution_failed_rule_arn" {

@@ -46,26 +46,55 @@ resource "aws_scheduler_schedule_group" "this" {
   tags = var.tags
 }
 
-resource "aws_scheduler_schedule" "fleet_start" {
-  name                         = "${var.name}-fleet-start"
-  description                  = "keyshift: start one rotation per managed Grafana"
+# fleet-start on schedule_expression with the fleet config; dlq-replay only when
+# dlq_replay_schedule_expression is set. Both dead-letter undeliverable ticks alike.
+locals {
+  schedules = merge(
+    {
+      "fleet-start" = {
+        description = "keyshift: start one rotation per managed Grafana"
+        expression  = var.schedule_expression
+        state       = var.schedule_enabled ? "ENABLED" : "DISABLED"
+        window      = var.schedule_flexible_window_minutes
+        # The fleet config plus the tick's scheduled time, so a retried tick names the same
+        # executions (FleetStartEvent in crates/core/src/fleet/start.rs).
+        input = jsonencode(merge(local.fleet_config, { time = "<aws.scheduler.scheduled-time>" }))
+      }
+    },
+    var.dlq_replay_schedule_expression == null ? {} : {
+      "dlq-replay" = {
+        description = "keyshift: replay what reached the DLQ"
+        expression  = var.dlq_replay_schedule_expression
+        state       = null
+        window      = 0
+        input       = jsonencode({})
+      }
+    },
+  )
+
+  fleet_start_schedule = aws_scheduler_schedule.this["fleet-start"]
+}
+
+resource "aws_scheduler_schedule" "this" {
+  for_each = local.schedules
+
+  name                         = "${var.name}-${each.key}"
+  description                  = each.value.description
   group_name                   = aws_scheduler_schedule_group.this.name
-  schedule_expression          = var.schedule_expression
+  schedule_expression          = each.value.expression
   schedule_expression_timezone = var.schedule_timezone
-  state                        = var.schedule_enabled ? "ENABLED" : "DISABLED"
+  state                        = each.value.state
   kms_key_arn                  = local.kms_key_arn
 
   flexible_time_window {
-    mode                      = var.schedule_flexible_window_minutes > 0 ? "FLEXIBLE" : "OFF"
-    maximum_window_in_minutes = var.schedule_flexible_window_minutes > 0 ? var.schedule_flexible_window_minutes : null
+    mode                      = each.value.window > 0 ? "FLEXIBLE" : "OFF"
+    maximum_window_in_minutes = each.value.window > 0 ? each.value.window : null
   }
 
   target {
-    arn      = aws_lambda_function.this["fleet-start"].arn
+    arn      = aws_lambda_function.this[each.key].arn
     role_arn = aws_iam_role.scheduler.arn
-    # The fleet config plus the tick's scheduled time, so a retried tick names the same
-    # executions (FleetStartEvent in crates/core/src/fleet/start.rs).
-    input = jsonencode(merge(local.fleet_config, { time = "<aws.scheduler.scheduled-time>" }))
+    input    = each.value.input
 
     retry_policy {
       maximum_retry_attempts       = var.schedule_retry_attempts
@@ -80,34 +109,12 @@ resource "aws_scheduler_schedule" "fleet_start" {
   depends_on = [aws_iam_role_policy.scheduler]
 }
 
-resource "aws_scheduler_schedule" "dlq_replay" {
-  count = var.dlq_replay_schedule_expression == null ? 0 : 1
+moved {
+  from = aws_scheduler_schedule.fleet_start
+  to   = aws_scheduler_schedule.this["fleet-start"]
+}
 
-  name                         = "${var.name}-dlq-replay"
-  description                  = "keyshift: replay what reached the DLQ"
-  group_name                   = aws_scheduler_schedule_group.this.name
-  schedule_expression          = var.dlq_replay_schedule_expression
-  schedule_expression_timezone = var.schedule_timezone
-  kms_key_arn                  = local.kms_key_arn
-
-  flexible_time_window {
-    mode = "OFF"
-  }
-
-  target {
-    arn      = aws_lambda_function.this["dlq-replay"].arn
-    role_arn = aws_iam_role.scheduler.arn
-    input    = jsonencode({})
-
-    retry_policy {
-      maximum_retry_attempts       = var.schedule_retry_attempts
-      maximum_event_age_in_seconds = var.schedule_max_event_age_seconds
-    }
-
-    dead_letter_config {
-      arn = aws_sqs_queue.schedule_dlq.arn
-    }
-  }
-
-  depends_on = [aws_iam_role_policy.scheduler]
+moved {
+  from = aws_scheduler_schedule.dlq_replay[0]
+  to   = aws_scheduler_schedule.this["dlq-replay"]
 }
