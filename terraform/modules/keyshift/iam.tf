@@ -20,6 +20,19 @@ locals {
     values   = ["sqs.${local.region}.amazonaws.com"]
   }]
 
+  # What discover-keys may do to a managed workspace, and the part of it revoke-old needs. The
+  # keyshift-target-account role grants the same in another account (output
+  # target_account_workspace_actions).
+  amg_administer_actions = [
+    "grafana:DescribeWorkspace",
+    "grafana:ListWorkspaceServiceAccounts",
+    "grafana:CreateWorkspaceServiceAccount",
+    "grafana:ListWorkspaceServiceAccountTokens",
+    "grafana:CreateWorkspaceServiceAccountToken",
+    "grafana:DeleteWorkspaceServiceAccountToken",
+  ]
+  amg_revoke_actions = ["grafana:ListWorkspaceServiceAccounts", "grafana:ListWorkspaceServiceAccountTokens", "grafana:DeleteWorkspaceServiceAccountToken"]
+
   managed_and_admin_secrets = concat([local.secret_arn_pattern], local.admin_secret_arns)
 
   # Per function: statements of { sid, actions, resources, conditions }. A statement whose
@@ -27,19 +40,7 @@ locals {
   function_statements = {
     "discover-keys" = [
       { sid = "AssumeTargetAccountRoles", actions = ["sts:AssumeRole"], resources = local.target_role_arns, conditions = [] },
-      {
-        sid = "AdministerManagedWorkspaces"
-        actions = [
-          "grafana:DescribeWorkspace",
-          "grafana:ListWorkspaceServiceAccounts",
-          "grafana:CreateWorkspaceServiceAccount",
-          "grafana:ListWorkspaceServiceAccountTokens",
-          "grafana:CreateWorkspaceServiceAccountToken",
-          "grafana:DeleteWorkspaceServiceAccountToken",
-        ]
-        resources  = local.amg_workspace_arns
-        conditions = local.amg_tag_conditions
-      },
+      { sid = "AdministerManagedWorkspaces", actions = local.amg_administer_actions, resources = local.amg_workspace_arns, conditions = local.amg_tag_conditions },
       { sid = "SealAndUnsealTokens", actions = ["kms:Encrypt", "kms:Decrypt"], resources = [local.kms_key_arn], conditions = [] },
       { sid = "ReadManagedAndAdminSecrets", actions = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"], resources = local.managed_and_admin_secrets, conditions = [] },
     ]
@@ -74,16 +75,7 @@ locals {
     ]
     "revoke-old" = [
       { sid = "AssumeTargetAccountRoles", actions = ["sts:AssumeRole"], resources = local.target_role_arns, conditions = [] },
-      {
-        sid = "RevokeInManagedWorkspaces"
-        actions = [
-          "grafana:ListWorkspaceServiceAccounts",
-          "grafana:ListWorkspaceServiceAccountTokens",
-          "grafana:DeleteWorkspaceServiceAccountToken",
-        ]
-        resources  = local.amg_workspace_arns
-        conditions = local.amg_tag_conditions
-      },
+      { sid = "RevokeInManagedWorkspaces", actions = local.amg_revoke_actions, resources = local.amg_workspace_arns, conditions = local.amg_tag_conditions },
       { sid = "UnsealBootstrapToken", actions = ["kms:Decrypt"], resources = [local.kms_key_arn], conditions = [] },
       { sid = "ReadManagedAndAdminSecrets", actions = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"], resources = local.managed_and_admin_secrets, conditions = [] },
     ]

@@ -23,6 +23,11 @@ output "target_account_trusted_role_arns" {
   value       = [for name in ["fleet-start", "discover-keys", "revoke-old"] : aws_iam_role.function[name].arn]
 }
 
+output "target_account_workspace_actions" {
+  description = "The grafana:* actions discover-keys and revoke-old call on a managed workspace. Pass it as keyshift-target-account's workspace_actions."
+  value       = local.amg_administer_actions
+}
+
 output "fleet_start_role_arn" {
   description = "Role fleet-start runs as: the principal keyshift-target-account trusts."
   value       = aws_iam_role.function["fleet-start"].arn
