@@ -80,10 +80,7 @@ output "execution_failed_rule_arn" {
 
 output "log_group_names" {
   description = "Log group of every function and of the state machine."
-  value = merge(
-    { for name, group in aws_cloudwatch_log_group.function : name => group.name },
-    { state-machine = aws_cloudwatch_log_group.state_machine.name },
-  )
+  value       = { for name, group in aws_cloudwatch_log_group.this : name => group.name }
 }
 
 output "alarm_arns" {

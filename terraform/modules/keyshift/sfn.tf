@@ -1,12 +1,3 @@
-resource "aws_cloudwatch_log_group" "state_machine" {
-  name              = "/aws/vendedlogs/states/${var.name}-rotate-workspace"
-  retention_in_days = var.log_retention_days
-  kms_key_id        = local.kms_key_arn
-  tags              = var.tags
-
-  depends_on = [aws_kms_key_policy.this]
-}
-
 resource "aws_iam_role" "state_machine" {
   name               = "${var.name}-state-machine"
   description        = "keyshift rotate-workspace state machine: invoke the steps, send to the DLQ"
@@ -90,7 +81,7 @@ resource "aws_sfn_state_machine" "rotate" {
     # details that have no place in logs.
     level                  = "ERROR"
     include_execution_data = false
-    log_destination        = "${aws_cloudwatch_log_group.state_machine.arn}:*"
+    log_destination        = "${aws_cloudwatch_log_group.this["state-machine"].arn}:*"
   }
 
   tracing_configuration {
