@@ -163,3 +163,76 @@ resource "aws_iam_role_policy" "function" {
   role   = aws_iam_role.function[each.key].id
   policy = data.aws_iam_policy_document.function[each.key].json
 }
+
+# The roles of the state machine and of the schedules, each with its own statements
+# (local.state_machine_statements in sfn.tf, local.scheduler_statements in schedule.tf).
+locals {
+  service_roles = {
+    state-machine = {
+      description = "keyshift rotate-workspace state machine: invoke the steps, send to the DLQ"
+      service     = "state_machine"
+    }
+    scheduler = {
+      description = "keyshift schedules: invoke fleet-start (and dlq-replay), dead-letter undeliverable ticks"
+      service     = "scheduler"
+    }
+  }
+
+  # Apart from the roles: the statements name the functions, whose key policy names the roles.
+  service_statements = {
+    state-machine = local.state_machine_statements
+    scheduler     = local.scheduler_statements
+  }
+}
+
+resource "aws_iam_role" "service" {
+  for_each = local.service_roles
+
+  name               = "${var.name}-${each.key}"
+  description        = each.value.description
+  assume_role_policy = data.aws_iam_policy_document.assume[each.value.service].json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "service" {
+  for_each = local.service_statements
+
+  #checkov:skip=CKV_AWS_111:The state machine's log-delivery and X-Ray actions support no resource-level permissions (AWS documents Resource "*" for them).
+  #checkov:skip=CKV_AWS_356:The state machine's log-delivery and X-Ray actions support no resource-level permissions.
+  dynamic "statement" {
+    for_each = each.value
+    content {
+      sid       = statement.value.sid
+      actions   = statement.value.actions
+      resources = statement.value.resources
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "service" {
+  for_each = local.service_statements
+
+  name   = "${var.name}-${each.key}"
+  role   = aws_iam_role.service[each.key].id
+  policy = data.aws_iam_policy_document.service[each.key].json
+}
+
+moved {
+  from = aws_iam_role.state_machine
+  to   = aws_iam_role.service["state-machine"]
+}
+
+moved {
+  from = aws_iam_role.scheduler
+  to   = aws_iam_role.service["scheduler"]
+}
+
+moved {
+  from = aws_iam_role_policy.state_machine
+  to   = aws_iam_role_policy.service["state-machine"]
+}
+
+moved {
+  from = aws_iam_role_policy.scheduler
+  to   = aws_iam_role_policy.service["scheduler"]
+}

@@ -35,12 +35,12 @@ output "fleet_start_role_arn" {
 
 output "state_machine_role_arn" {
   description = "Role the state machine runs as."
-  value       = aws_iam_role.state_machine.arn
+  value       = aws_iam_role.service["state-machine"].arn
 }
 
 output "scheduler_role_arn" {
   description = "Role EventBridge Scheduler invokes fleet-start with."
-  value       = aws_iam_role.scheduler.arn
+  value       = aws_iam_role.service["scheduler"].arn
 }
 
 output "kms_key_arn" {

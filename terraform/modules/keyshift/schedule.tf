@@ -8,37 +8,14 @@ resource "aws_sqs_queue" "schedule_dlq" {
   tags                      = var.tags
 }
 
-resource "aws_iam_role" "scheduler" {
-  name               = "${var.name}-scheduler"
-  description        = "keyshift schedules: invoke fleet-start (and dlq-replay), dead-letter undeliverable ticks"
-  assume_role_policy = data.aws_iam_policy_document.assume["scheduler"].json
-  tags               = var.tags
-}
-
-data "aws_iam_policy_document" "scheduler" {
-  statement {
-    sid       = "InvokeScheduledFunctions"
-    actions   = ["lambda:InvokeFunction"]
-    resources = [aws_lambda_function.this["fleet-start"].arn, aws_lambda_function.this["dlq-replay"].arn]
-  }
-
-  statement {
-    sid       = "DeadLetterTicks"
-    actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.schedule_dlq.arn]
-  }
-
-  statement {
-    sid       = "UseTheKey"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [local.kms_key_arn]
-  }
-}
-
-resource "aws_iam_role_policy" "scheduler" {
-  name   = "${var.name}-scheduler"
-  role   = aws_iam_role.scheduler.id
-  policy = data.aws_iam_policy_document.scheduler.json
+# The scheduler's role (aws_iam_role.service in iam.tf): invoke the scheduled functions,
+# dead-letter undeliverable ticks.
+locals {
+  scheduler_statements = [
+    { sid = "InvokeScheduledFunctions", actions = ["lambda:InvokeFunction"], resources = [aws_lambda_function.this["fleet-start"].arn, aws_lambda_function.this["dlq-replay"].arn] },
+    { sid = "DeadLetterTicks", actions = ["sqs:SendMessage"], resources = [aws_sqs_queue.schedule_dlq.arn] },
+    { sid = "UseTheKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [local.kms_key_arn] },
+  ]
 }
 
 resource "aws_scheduler_schedule_group" "this" {
@@ -93,7 +70,7 @@ resource "aws_scheduler_schedule" "this" {
 
   target {
     arn      = aws_lambda_function.this[each.key].arn
-    role_arn = aws_iam_role.scheduler.arn
+    role_arn = aws_iam_role.service["scheduler"].arn
     input    = each.value.input
 
     retry_policy {
@@ -106,7 +83,7 @@ resource "aws_scheduler_schedule" "this" {
     }
   }
 
-  depends_on = [aws_iam_role_policy.scheduler]
+  depends_on = [aws_iam_role_policy.service]
 }
 
 moved {
