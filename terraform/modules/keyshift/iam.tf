@@ -216,23 +216,3 @@ resource "aws_iam_role_policy" "service" {
   role   = aws_iam_role.service[each.key].id
   policy = data.aws_iam_policy_document.service[each.key].json
 }
-
-moved {
-  from = aws_iam_role.state_machine
-  to   = aws_iam_role.service["state-machine"]
-}
-
-moved {
-  from = aws_iam_role.scheduler
-  to   = aws_iam_role.service["scheduler"]
-}
-
-moved {
-  from = aws_iam_role_policy.state_machine
-  to   = aws_iam_role_policy.service["state-machine"]
-}
-
-moved {
-  from = aws_iam_role_policy.scheduler
-  to   = aws_iam_role_policy.service["scheduler"]
-}

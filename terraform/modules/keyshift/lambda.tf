@@ -50,16 +50,6 @@ resource "aws_cloudwatch_log_group" "this" {
   depends_on = [aws_kms_key_policy.this]
 }
 
-moved {
-  from = aws_cloudwatch_log_group.function
-  to   = aws_cloudwatch_log_group.this
-}
-
-moved {
-  from = aws_cloudwatch_log_group.state_machine
-  to   = aws_cloudwatch_log_group.this["state-machine"]
-}
-
 resource "aws_lambda_function" "this" {
   for_each = local.function_settings
 

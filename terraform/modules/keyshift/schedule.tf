@@ -85,13 +85,3 @@ resource "aws_scheduler_schedule" "this" {
 
   depends_on = [aws_iam_role_policy.service]
 }
-
-moved {
-  from = aws_scheduler_schedule.fleet_start
-  to   = aws_scheduler_schedule.this["fleet-start"]
-}
-
-moved {
-  from = aws_scheduler_schedule.dlq_replay[0]
-  to   = aws_scheduler_schedule.this["dlq-replay"]
-}
