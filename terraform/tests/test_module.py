@@ -71,6 +71,12 @@ def literal_strings(value):
     return [unwrap(item) for item in value]
 
 
+def resolve_local(value):
+    """The value of a module local when value is a bare `local.name` reference, else value."""
+    reference = re.fullmatch(r"\$\{local\.([A-Za-z0-9_]+)\}", str(unwrap(value)))
+    return module_locals()[reference.group(1)] if reference else value
+
+
 def lambda_crates():
     """Crates whose binary is a Lambda: a src/main.rs serving through keyshift_lambda (or
     lambda_runtime directly)."""
@@ -210,7 +216,7 @@ class PoliciesGrantExactlyTheList(unittest.TestCase):
             with self.subTest(function=function):
                 granted = set(every_function)
                 for entry in entries:
-                    actions = literal_strings(entry["actions"])
+                    actions = literal_strings(resolve_local(entry["actions"]))
                     for action in actions:
                         self.assertNotIn("*", action, f"{function}: wildcard action {action}")
                     granted |= set(actions)

@@ -46,6 +46,7 @@ module "target" {
 
   name              = local.target_role_name
   trusted_role_arns = module.keyshift.target_account_trusted_role_arns
+  workspace_actions = module.keyshift.target_account_workspace_actions
   external_id       = var.external_id
   workspace_tags    = { keyshift = "managed" }
 }

@@ -38,15 +38,8 @@ data "aws_iam_policy_document" "permissions" {
   }
 
   statement {
-    sid = "AdministerManagedWorkspaces"
-    actions = [
-      "grafana:DescribeWorkspace",
-      "grafana:ListWorkspaceServiceAccounts",
-      "grafana:CreateWorkspaceServiceAccount",
-      "grafana:ListWorkspaceServiceAccountTokens",
-      "grafana:CreateWorkspaceServiceAccountToken",
-      "grafana:DeleteWorkspaceServiceAccountToken",
-    ]
+    sid       = "AdministerManagedWorkspaces"
+    actions   = var.workspace_actions
     resources = ["arn:${data.aws_partition.current.partition}:grafana:*:${data.aws_caller_identity.current.account_id}:/workspaces/*"]
 
     dynamic "condition" {

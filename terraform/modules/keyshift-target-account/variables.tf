@@ -19,6 +19,16 @@ variable "trusted_role_arns" {
   }
 }
 
+variable "workspace_actions" {
+  description = "The grafana:* actions keyshift calls on a managed workspace: the keyshift module's target_account_workspace_actions."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.workspace_actions) > 0 && alltrue([for action in var.workspace_actions : startswith(action, "grafana:") && !strcontains(action, "*")])
+    error_message = "workspace_actions must list grafana: actions, without wildcards."
+  }
+}
+
 variable "external_id" {
   description = "External id the assuming role must present (the fleet config's accounts[].externalId). Null: none required."
   type        = string

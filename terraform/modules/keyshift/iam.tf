@@ -20,6 +20,19 @@ locals {
     values   = ["sqs.${local.region}.amazonaws.com"]
   }]
 
+  # What discover-keys may do to a managed workspace, and the part of it revoke-old needs. The
+  # keyshift-target-account role grants the same in another account (output
+  # target_account_workspace_actions).
+  amg_administer_actions = [
+    "grafana:DescribeWorkspace",
+    "grafana:ListWorkspaceServiceAccounts",
+    "grafana:CreateWorkspaceServiceAccount",
+    "grafana:ListWorkspaceServiceAccountTokens",
+    "grafana:CreateWorkspaceServiceAccountToken",
+    "grafana:DeleteWorkspaceServiceAccountToken",
+  ]
+  amg_revoke_actions = ["grafana:ListWorkspaceServiceAccounts", "grafana:ListWorkspaceServiceAccountTokens", "grafana:DeleteWorkspaceServiceAccountToken"]
+
   managed_and_admin_secrets = concat([local.secret_arn_pattern], local.admin_secret_arns)
 
   # Per function: statements of { sid, actions, resources, conditions }. A statement whose
@@ -27,19 +40,7 @@ locals {
   function_statements = {
     "discover-keys" = [
       { sid = "AssumeTargetAccountRoles", actions = ["sts:AssumeRole"], resources = local.target_role_arns, conditions = [] },
-      {
-        sid = "AdministerManagedWorkspaces"
-        actions = [
-          "grafana:DescribeWorkspace",
-          "grafana:ListWorkspaceServiceAccounts",
-          "grafana:CreateWorkspaceServiceAccount",
-          "grafana:ListWorkspaceServiceAccountTokens",
-          "grafana:CreateWorkspaceServiceAccountToken",
-          "grafana:DeleteWorkspaceServiceAccountToken",
-        ]
-        resources  = local.amg_workspace_arns
-        conditions = local.amg_tag_conditions
-      },
+      { sid = "AdministerManagedWorkspaces", actions = local.amg_administer_actions, resources = local.amg_workspace_arns, conditions = local.amg_tag_conditions },
       { sid = "SealAndUnsealTokens", actions = ["kms:Encrypt", "kms:Decrypt"], resources = [local.kms_key_arn], conditions = [] },
       { sid = "ReadManagedAndAdminSecrets", actions = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"], resources = local.managed_and_admin_secrets, conditions = [] },
     ]
@@ -74,16 +75,7 @@ locals {
     ]
     "revoke-old" = [
       { sid = "AssumeTargetAccountRoles", actions = ["sts:AssumeRole"], resources = local.target_role_arns, conditions = [] },
-      {
-        sid = "RevokeInManagedWorkspaces"
-        actions = [
-          "grafana:ListWorkspaceServiceAccounts",
-          "grafana:ListWorkspaceServiceAccountTokens",
-          "grafana:DeleteWorkspaceServiceAccountToken",
-        ]
-        resources  = local.amg_workspace_arns
-        conditions = local.amg_tag_conditions
-      },
+      { sid = "RevokeInManagedWorkspaces", actions = local.amg_revoke_actions, resources = local.amg_workspace_arns, conditions = local.amg_tag_conditions },
       { sid = "UnsealBootstrapToken", actions = ["kms:Decrypt"], resources = [local.kms_key_arn], conditions = [] },
       { sid = "ReadManagedAndAdminSecrets", actions = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"], resources = local.managed_and_admin_secrets, conditions = [] },
     ]
@@ -160,7 +152,7 @@ data "aws_iam_policy_document" "function" {
   statement {
     sid       = "WriteOwnLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.function[each.key].arn}:*"]
+    resources = ["${aws_cloudwatch_log_group.this[each.key].arn}:*"]
   }
 }
 
@@ -170,4 +162,57 @@ resource "aws_iam_role_policy" "function" {
   name   = "${var.name}-${each.key}"
   role   = aws_iam_role.function[each.key].id
   policy = data.aws_iam_policy_document.function[each.key].json
+}
+
+# The roles of the state machine and of the schedules, each with its own statements
+# (local.state_machine_statements in sfn.tf, local.scheduler_statements in schedule.tf).
+locals {
+  service_roles = {
+    state-machine = {
+      description = "keyshift rotate-workspace state machine: invoke the steps, send to the DLQ"
+      service     = "state_machine"
+    }
+    scheduler = {
+      description = "keyshift schedules: invoke fleet-start (and dlq-replay), dead-letter undeliverable ticks"
+      service     = "scheduler"
+    }
+  }
+
+  # Apart from the roles: the statements name the functions, whose key policy names the roles.
+  service_statements = {
+    state-machine = local.state_machine_statements
+    scheduler     = local.scheduler_statements
+  }
+}
+
+resource "aws_iam_role" "service" {
+  for_each = local.service_roles
+
+  name               = "${var.name}-${each.key}"
+  description        = each.value.description
+  assume_role_policy = data.aws_iam_policy_document.assume[each.value.service].json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "service" {
+  for_each = local.service_statements
+
+  #checkov:skip=CKV_AWS_111:The state machine's log-delivery and X-Ray actions support no resource-level permissions (AWS documents Resource "*" for them).
+  #checkov:skip=CKV_AWS_356:The state machine's log-delivery and X-Ray actions support no resource-level permissions.
+  dynamic "statement" {
+    for_each = each.value
+    content {
+      sid       = statement.value.sid
+      actions   = statement.value.actions
+      resources = statement.value.resources
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "service" {
+  for_each = local.service_statements
+
+  name   = "${var.name}-${each.key}"
+  role   = aws_iam_role.service[each.key].id
+  policy = data.aws_iam_policy_document.service[each.key].json
 }

@@ -40,7 +40,7 @@ data "aws_iam_policy_document" "kms" {
       type = "AWS"
       identifiers = concat(
         [for role in aws_iam_role.function : role.arn],
-        [aws_iam_role.state_machine.arn, aws_iam_role.scheduler.arn],
+        [aws_iam_role.service["state-machine"].arn, aws_iam_role.service["scheduler"].arn],
       )
     }
   }

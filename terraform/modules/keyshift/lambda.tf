@@ -35,10 +35,14 @@ locals {
   )
 }
 
-resource "aws_cloudwatch_log_group" "function" {
-  for_each = toset(local.functions)
+# One log group per function, and the state machine's.
+resource "aws_cloudwatch_log_group" "this" {
+  for_each = merge(
+    { for function in local.functions : function => "/aws/lambda/${var.name}-${function}" },
+    { state-machine = "/aws/vendedlogs/states/${local.state_machine_name}" },
+  )
 
-  name              = "/aws/lambda/${var.name}-${each.key}"
+  name              = each.value
   retention_in_days = var.log_retention_days
   kms_key_id        = local.kms_key_arn
   tags              = var.tags
@@ -76,7 +80,7 @@ resource "aws_lambda_function" "this" {
 
   logging_config {
     log_format = "Text"
-    log_group  = aws_cloudwatch_log_group.function[each.key].name
+    log_group  = aws_cloudwatch_log_group.this[each.key].name
   }
 
   depends_on = [aws_iam_role_policy.function]

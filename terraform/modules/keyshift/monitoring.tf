@@ -10,6 +10,16 @@ locals {
     parking      = aws_sqs_queue.parking.name
     schedule-dlq = aws_sqs_queue.schedule_dlq.name
   }
+
+  # Every alarm keyshift defines (the dashboard's alarm widget, output alarm_arns).
+  alarm_arns = concat(
+    [for alarm in aws_cloudwatch_metric_alarm.queue_not_empty : alarm.arn],
+    [
+      aws_cloudwatch_metric_alarm.executions_failed.arn,
+      aws_cloudwatch_metric_alarm.no_successful_rotation.arn,
+      aws_cloudwatch_metric_alarm.days_to_expiry.arn,
+    ],
+  )
 }
 
 resource "aws_cloudwatch_metric_alarm" "queue_not_empty" {
@@ -112,15 +122,8 @@ resource "aws_cloudwatch_dashboard" "this" {
       {
         type = "alarm", x = 0, y = 0, width = 24, height = 3
         properties = {
-          title = "keyshift alarms"
-          alarms = concat(
-            [for alarm in aws_cloudwatch_metric_alarm.queue_not_empty : alarm.arn],
-            [
-              aws_cloudwatch_metric_alarm.executions_failed.arn,
-              aws_cloudwatch_metric_alarm.no_successful_rotation.arn,
-              aws_cloudwatch_metric_alarm.days_to_expiry.arn,
-            ],
-          )
+          title  = "keyshift alarms"
+          alarms = local.alarm_arns
         }
       },
       {

@@ -23,6 +23,11 @@ output "target_account_trusted_role_arns" {
   value       = [for name in ["fleet-start", "discover-keys", "revoke-old"] : aws_iam_role.function[name].arn]
 }
 
+output "target_account_workspace_actions" {
+  description = "The grafana:* actions discover-keys and revoke-old call on a managed workspace. Pass it as keyshift-target-account's workspace_actions."
+  value       = local.amg_administer_actions
+}
+
 output "fleet_start_role_arn" {
   description = "Role fleet-start runs as: the principal keyshift-target-account trusts."
   value       = aws_iam_role.function["fleet-start"].arn
@@ -30,12 +35,12 @@ output "fleet_start_role_arn" {
 
 output "state_machine_role_arn" {
   description = "Role the state machine runs as."
-  value       = aws_iam_role.state_machine.arn
+  value       = aws_iam_role.service["state-machine"].arn
 }
 
 output "scheduler_role_arn" {
   description = "Role EventBridge Scheduler invokes fleet-start with."
-  value       = aws_iam_role.scheduler.arn
+  value       = aws_iam_role.service["scheduler"].arn
 }
 
 output "kms_key_arn" {
@@ -65,7 +70,7 @@ output "schedule_dlq_arn" {
 
 output "schedule_arn" {
   description = "ARN of the fleet-start schedule."
-  value       = aws_scheduler_schedule.fleet_start.arn
+  value       = local.fleet_start_schedule.arn
 }
 
 output "execution_failed_rule_arn" {
@@ -75,22 +80,12 @@ output "execution_failed_rule_arn" {
 
 output "log_group_names" {
   description = "Log group of every function and of the state machine."
-  value = merge(
-    { for name, group in aws_cloudwatch_log_group.function : name => group.name },
-    { state-machine = aws_cloudwatch_log_group.state_machine.name },
-  )
+  value       = { for name, group in aws_cloudwatch_log_group.this : name => group.name }
 }
 
 output "alarm_arns" {
   description = "Every alarm keyshift defines."
-  value = concat(
-    [for alarm in aws_cloudwatch_metric_alarm.queue_not_empty : alarm.arn],
-    [
-      aws_cloudwatch_metric_alarm.executions_failed.arn,
-      aws_cloudwatch_metric_alarm.no_successful_rotation.arn,
-      aws_cloudwatch_metric_alarm.days_to_expiry.arn,
-    ],
-  )
+  value       = local.alarm_arns
 }
 
 output "dashboard_name" {
