@@ -4,6 +4,7 @@
 # Without function names every Lambda crate is built. `--profile package-check` (what the
 # test command uses to prove this path) builds fast and barely optimised; deploy `lambda`
 # (the default: release with size optimisation). The zips land in target/lambda-zips/
+# (package-check ones in target/lambda-zips-package-check/)
 # as <function>.zip, the directory the Terraform module's `lambda_zip_dir` points at.
 # cargo-lambda (and the zig linker it brings) is installed from PyPI into .venv if missing.
 set -euo pipefail
@@ -76,7 +77,10 @@ fi
 export PATH="$ROOT/.venv/bin:$PATH"
 
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+# Deployable zips go where the module's lambda_zip_dir points; a package-check build (the
+# test command's) goes beside them, so it never replaces a release zip.
 OUT_DIR="$ROOT/target/lambda-zips"
+[ "$PROFILE" = lambda ] || OUT_DIR="$ROOT/target/lambda-zips-$PROFILE"
 mkdir -p "$OUT_DIR"
 
 packages=()
