@@ -33,7 +33,7 @@ while [ $# -gt 0 ]; do
       shift 2
       ;;
     -h|--help)
-      sed -n '2,6p' "$0"
+      sed -n '2,9p' "$0"
       exit 0
       ;;
     -*)
