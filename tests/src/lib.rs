@@ -294,7 +294,7 @@ impl Harness {
             if let Some(timeout) = amg_timeout {
                 sdk_config = sdk_config.timeout_config(timeout);
             }
-            amg_context = AwsContext::new(sdk_config.build(), amg_context.endpoints().clone());
+            amg_context = amg_context.with_sdk_config(sdk_config.build());
         }
         let amg_client: Arc<dyn AmgControlPlane> =
             Arc::new(AmgControlPlaneClient::new(&amg_context.grafana_client()));

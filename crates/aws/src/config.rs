@@ -154,6 +154,17 @@ impl AwsContext {
         }
     }
 
+    /// The same endpoints and interceptors over another SDK config (other credentials, retry or
+    /// timeout settings), so a derived context, such as an assumed role's, is observed and
+    /// routed exactly like the one it came from.
+    pub fn with_sdk_config(&self, sdk_config: SdkConfig) -> Self {
+        Self {
+            sdk_config,
+            endpoints: self.endpoints.clone(),
+            interceptors: self.interceptors.clone(),
+        }
+    }
+
     /// The same context with `interceptor` on every client it builds from now on: one place
     /// to observe every AWS operation keyshift sends (the IAM-actions test records them).
     pub fn with_interceptor(mut self, interceptor: impl Intercept + 'static) -> Self {
@@ -215,6 +226,38 @@ impl AwsContext {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug)]
+    struct Observer;
+
+    impl Intercept for Observer {
+        fn name(&self) -> &'static str {
+            "Observer"
+        }
+    }
+
+    #[tokio::test]
+    async fn a_derived_context_keeps_its_interceptors_and_endpoints() {
+        let plain =
+            AwsContext::for_emulator(EndpointOverrides::for_all("http://127.0.0.1:9")).await;
+        let without = plain.kms_client().config().interceptors().count();
+        let observed = plain.clone().with_interceptor(Observer);
+        let derived = observed.with_sdk_config(plain.sdk_config().to_builder().build());
+        for context in [&observed, &derived] {
+            assert_eq!(
+                context.kms_client().config().interceptors().count(),
+                without + 1
+            );
+            assert_eq!(
+                context.grafana_client().config().interceptors().count(),
+                without + 1
+            );
+            assert_eq!(
+                context.endpoints().endpoint_for(AwsService::Kms),
+                Some("http://127.0.0.1:9")
+            );
+        }
+    }
 
     fn lookup_from(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs

@@ -2,9 +2,10 @@
 //!
 //! fleet-start lists the AMG workspaces of every configured account under that account's
 //! role, and the steps call the AMG control plane of such a workspace under the same role
-//! (see [`crate::AwsAmgConnector`]). The provider refreshes the temporary credentials itself; [`assume_role`] only checks
-//! once, up front, that the role can be assumed, so a wrong role or external id is reported as
-//! one named error instead of as an access failure of every later call.
+//! (see [`crate::AwsAmgConnector`]). The provider refreshes the temporary credentials itself;
+//! [`assume_role`] only checks once, up front, that the role can be assumed, so a wrong role
+//! or external id is reported as one named error instead of as an access failure of every
+//! later call.
 
 use aws_config::sts::AssumeRoleProvider;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
@@ -49,5 +50,5 @@ pub async fn assume_role(
         .to_builder()
         .credentials_provider(SharedCredentialsProvider::new(provider))
         .build();
-    Ok(AwsContext::new(assumed, base.endpoints().clone()))
+    Ok(base.with_sdk_config(assumed))
 }
