@@ -116,7 +116,7 @@ class FunctionsMatchCrates(unittest.TestCase):
         body = lambdas[0][1]
         self.assertEqual(unwrap(body["for_each"]), "${local.function_settings}")
         self.assertEqual(unwrap(body["runtime"]), "provided.al2023")
-        self.assertIn("${var.lambda_zip_dir}/${each.key}.zip", unwrap(body["filename"]))
+        self.assertIn("${local.lambda_zip_dir}/${each.key}.zip", unwrap(body["filename"]))
         # function_settings: one entry per step, plus the two drivers by name.
         settings = unwrap(local["function_settings"])
         self.assertIn("local.step_functions", settings)

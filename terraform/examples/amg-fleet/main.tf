@@ -8,9 +8,8 @@ provider "aws" {
 module "keyshift" {
   source = "../../modules/keyshift"
 
-  name           = "keyshift"
-  lambda_zip_dir = var.lambda_zip_dir
-  architecture   = "arm64"
+  name         = "keyshift"
+  architecture = "arm64"
 
   fleet = {
     amg = {

@@ -21,8 +21,7 @@ locals {
 module "keyshift" {
   source = "../../modules/keyshift"
 
-  name           = "keyshift"
-  lambda_zip_dir = var.lambda_zip_dir
+  name = "keyshift"
 
   fleet = {
     amg = {

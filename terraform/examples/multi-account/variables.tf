@@ -4,12 +4,6 @@ variable "region" {
   default     = "eu-west-1"
 }
 
-variable "lambda_zip_dir" {
-  description = "Where scripts/package.sh put the zips."
-  type        = string
-  default     = "../../../target/lambda-zips"
-}
-
 variable "workload_account_id" {
   description = "The account whose AMG workspaces keyshift also manages."
   type        = string

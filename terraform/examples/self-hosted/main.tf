@@ -8,9 +8,8 @@ provider "aws" {
 module "keyshift" {
   source = "../../modules/keyshift"
 
-  name           = "keyshift-ops"
-  lambda_zip_dir = var.lambda_zip_dir
-  architecture   = "x86_64"
+  name         = "keyshift-ops"
+  architecture = "x86_64"
 
   fleet = {
     self_hosted = [{

@@ -4,12 +4,6 @@ variable "region" {
   default     = "eu-west-1"
 }
 
-variable "lambda_zip_dir" {
-  description = "Where scripts/package.sh put the zips."
-  type        = string
-  default     = "../../../target/lambda-zips"
-}
-
 variable "grafana_url" {
   description = "Base URL of the Grafana, without /api."
   type        = string

@@ -1,4 +1,7 @@
 locals {
+  # scripts/package.sh writes the zips to target/lambda-zips of the checkout this module is in.
+  lambda_zip_dir = coalesce(var.lambda_zip_dir, "${path.module}/../../../target/lambda-zips")
+
   step_environment = merge(
     {
       KEYSHIFT_KMS_KEY_ID        = local.kms_key_arn
@@ -62,8 +65,8 @@ resource "aws_lambda_function" "this" {
   runtime                        = "provided.al2023"
   handler                        = "bootstrap"
   architectures                  = [var.architecture]
-  filename                       = "${var.lambda_zip_dir}/${each.key}.zip"
-  source_code_hash               = filebase64sha256("${var.lambda_zip_dir}/${each.key}.zip")
+  filename                       = "${local.lambda_zip_dir}/${each.key}.zip"
+  source_code_hash               = filebase64sha256("${local.lambda_zip_dir}/${each.key}.zip")
   memory_size                    = var.lambda_memory_mb
   timeout                        = each.value.timeout
   reserved_concurrent_executions = var.reserved_concurrency

@@ -16,8 +16,14 @@ variable "tags" {
 }
 
 variable "lambda_zip_dir" {
-  description = "Directory holding <function>.zip for every Lambda, as scripts/package.sh writes them (target/lambda-zips)."
+  description = "Directory holding <function>.zip for every Lambda, as scripts/package.sh writes them. Null: the checkout's target/lambda-zips, where scripts/package.sh puts them, found from this module's own path."
   type        = string
+  default     = null
+
+  validation {
+    condition     = var.lambda_zip_dir == null || trimspace(coalesce(var.lambda_zip_dir, "unset")) != ""
+    error_message = "lambda_zip_dir must be a directory path, or null for the checkout's target/lambda-zips."
+  }
 }
 
 variable "architecture" {
