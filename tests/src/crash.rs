@@ -15,7 +15,7 @@ use keyshift_core::model::{
 use keyshift_core::ports::{
     AmgControlPlane, AmgMintedToken, AmgServiceAccount, AmgServiceAccountToken,
     AmgWorkspaceSummary, GrafanaApi, GrafanaConnector, SecretDescription, SecretStore,
-    SecretVersionValue, VersionSelector,
+    SecretVersionValue, StageUpdate, VersionSelector,
 };
 use keyshift_core::secret::SecretString;
 use keyshift_core::{KeyshiftError, Result};
@@ -221,10 +221,7 @@ crashing_impl! {
             "ensure_secret";
         fn put_pending(secret_id: &str, client_request_token: &str, value: &SecretString) -> String =
             "put_pending";
-        fn move_stage(
-            secret_id: &str, stage: &str, to_version: &str, from_version: Option<&str>
-        ) -> () = "move_stage";
-        fn remove_stage(secret_id: &str, stage: &str, from_version: &str) -> () = "remove_stage";
+        fn apply_stage_update(secret_id: &str, update: &StageUpdate) -> () = "apply_stage_update";
         fn list_tagged(key: &str, value: &str) -> Vec<String> = "list_tagged";
     }
 }
@@ -241,17 +238,10 @@ crashing_impl! {
     AmgControlPlane for CrashingAmg, after_aws {
         fn list_workspaces(region: &str) -> Vec<AmgWorkspaceSummary> = "ListWorkspaces";
         fn describe_workspace(workspace: &AmgWorkspace) -> AmgWorkspaceSummary = "DescribeWorkspace";
-        fn create_workspace_api_key(
-            workspace: &AmgWorkspace, key_name: &str, role: Role, seconds_to_live: u64
-        ) -> SecretString = "CreateWorkspaceApiKey";
-        fn delete_workspace_api_key(workspace: &AmgWorkspace, key_name: &str) -> () =
-            "DeleteWorkspaceApiKey";
         fn create_workspace_service_account(workspace: &AmgWorkspace, name: &str, role: Role)
             -> AmgServiceAccount = "CreateWorkspaceServiceAccount";
         fn list_workspace_service_accounts(workspace: &AmgWorkspace) -> Vec<AmgServiceAccount> =
             "ListWorkspaceServiceAccounts";
-        fn delete_workspace_service_account(workspace: &AmgWorkspace, service_account_id: &str)
-            -> () = "DeleteWorkspaceServiceAccount";
         fn create_workspace_service_account_token(
             workspace: &AmgWorkspace, service_account_id: &str, name: &str, seconds_to_live: u64
         ) -> AmgMintedToken = "CreateWorkspaceServiceAccountToken";

@@ -70,11 +70,8 @@ macro_rules! amg_operation_error {
 }
 
 use aws_sdk_grafana::operation::{
-    create_workspace_api_key::CreateWorkspaceApiKeyError,
     create_workspace_service_account::CreateWorkspaceServiceAccountError,
     create_workspace_service_account_token::CreateWorkspaceServiceAccountTokenError,
-    delete_workspace_api_key::DeleteWorkspaceApiKeyError,
-    delete_workspace_service_account::DeleteWorkspaceServiceAccountError,
     delete_workspace_service_account_token::DeleteWorkspaceServiceAccountTokenError,
     describe_workspace::DescribeWorkspaceError,
     list_workspace_service_account_tokens::ListWorkspaceServiceAccountTokensError,
@@ -84,11 +81,8 @@ use aws_sdk_grafana::operation::{
 
 amg_operation_error!(with_not_found:
     DescribeWorkspaceError,
-    CreateWorkspaceApiKeyError,
-    DeleteWorkspaceApiKeyError,
     CreateWorkspaceServiceAccountError,
     ListWorkspaceServiceAccountsError,
-    DeleteWorkspaceServiceAccountError,
     CreateWorkspaceServiceAccountTokenError,
     ListWorkspaceServiceAccountTokensError,
     DeleteWorkspaceServiceAccountTokenError,
@@ -346,45 +340,6 @@ impl AmgControlPlane for AmgControlPlaneClient {
         )
     }
 
-    async fn create_workspace_api_key(
-        &self,
-        workspace: &AmgWorkspace,
-        key_name: &str,
-        role: Role,
-        seconds_to_live: u64,
-    ) -> Result<SecretString> {
-        let operation = "CreateWorkspaceApiKey";
-        let role_name = role
-            .as_amg()
-            .ok_or_else(|| KeyshiftError::invalid_input("role", "AMG API keys need a role"))?;
-        let request = self
-            .regional(workspace)
-            .create_workspace_api_key()
-            .workspace_id(&workspace.workspace_id)
-            .key_name(key_name)
-            .key_role(role_name)
-            .seconds_to_live(ttl(seconds_to_live)?);
-        let output = answer(operation, workspace, request.send()).await?;
-        if output.key().is_empty() {
-            return Err(bad_answer(operation, "no key in the answer"));
-        }
-        Ok(SecretString::new(output.key()))
-    }
-
-    async fn delete_workspace_api_key(
-        &self,
-        workspace: &AmgWorkspace,
-        key_name: &str,
-    ) -> Result<()> {
-        delete_on!(
-            self,
-            workspace,
-            "DeleteWorkspaceApiKey",
-            delete_workspace_api_key,
-            key_name(key_name)
-        )
-    }
-
     async fn create_workspace_service_account(
         &self,
         workspace: &AmgWorkspace,
@@ -431,20 +386,6 @@ impl AmgControlPlane for AmgControlPlaneClient {
                 )
             })
             .collect()
-    }
-
-    async fn delete_workspace_service_account(
-        &self,
-        workspace: &AmgWorkspace,
-        service_account_id: &str,
-    ) -> Result<()> {
-        delete_on!(
-            self,
-            workspace,
-            "DeleteWorkspaceServiceAccount",
-            delete_workspace_service_account,
-            service_account_id(service_account_id),
-        )
     }
 
     async fn create_workspace_service_account_token(

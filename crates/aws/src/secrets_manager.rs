@@ -12,8 +12,8 @@ use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 use keyshift_core::error::{KeyshiftError, Result};
 use keyshift_core::ports::{
-    AWSPENDING, SecretDescription, SecretStore, SecretVersionInfo, SecretVersionValue, StageChange,
-    VersionSelector, check_stage_change, promotion_changes,
+    AWSPENDING, SecretDescription, SecretStore, SecretVersionInfo, SecretVersionValue, StageUpdate,
+    VersionSelector,
 };
 use keyshift_core::secret::SecretString;
 
@@ -83,41 +83,6 @@ impl SecretsManagerStore {
             value: SecretString::new(value),
             stages: output.version_stages().to_vec(),
         })
-    }
-
-    async fn update_stage(
-        &self,
-        secret_id: &str,
-        stage: &str,
-        move_to: Option<&str>,
-        remove_from: Option<&str>,
-    ) -> Result<()> {
-        self.client
-            .update_secret_version_stage()
-            .secret_id(secret_id)
-            .version_stage(stage)
-            .set_move_to_version_id(move_to.map(str::to_owned))
-            .set_remove_from_version_id(remove_from.map(str::to_owned))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|error| {
-                if has_code(&error, "ResourceNotFoundException") {
-                    KeyshiftError::SecretNotFound {
-                        secret_id: secret_id.to_owned(),
-                        what: "secret or version".to_owned(),
-                    }
-                } else if has_code(&error, "InvalidParameterException")
-                    || has_code(&error, "InvalidRequestException")
-                {
-                    KeyshiftError::invalid_input(
-                        "removeFromVersionId",
-                        format!("Secrets Manager refused to move {stage}"),
-                    )
-                } else {
-                    classify(SERVICE, "UpdateSecretVersionStage", &error, None)
-                }
-            })
     }
 }
 
@@ -299,50 +264,33 @@ impl SecretStore for SecretsManagerStore {
             .to_owned())
     }
 
-    async fn move_stage(
-        &self,
-        secret_id: &str,
-        stage: &str,
-        to_version: &str,
-        from_version: Option<&str>,
-    ) -> Result<()> {
-        let description = self.describe(secret_id).await?;
-        let holder = description.version_with_stage(stage);
-        if check_stage_change(stage, holder, Some(to_version), from_version)?
-            == StageChange::AlreadyDone
-        {
-            return Ok(());
-        }
-        self.update_stage(secret_id, stage, Some(to_version), from_version)
+    async fn apply_stage_update(&self, secret_id: &str, update: &StageUpdate) -> Result<()> {
+        let stage = update.stage;
+        self.client
+            .update_secret_version_stage()
+            .secret_id(secret_id)
+            .version_stage(stage)
+            .set_move_to_version_id(update.move_to.clone())
+            .set_remove_from_version_id(update.remove_from.clone())
+            .send()
             .await
-    }
-
-    async fn remove_stage(&self, secret_id: &str, stage: &str, from_version: &str) -> Result<()> {
-        let description = self.describe(secret_id).await?;
-        let holder = description.version_with_stage(stage);
-        check_stage_change(stage, holder, None, Some(from_version))?;
-        self.update_stage(secret_id, stage, None, Some(from_version))
-            .await
-    }
-
-    /// Checks each change against the caller's description instead of describing again, so a
-    /// promotion costs one DescribeSecret and at most two UpdateSecretVersionStage calls.
-    async fn promote(
-        &self,
-        secret_id: &str,
-        version_id: &str,
-        described: &SecretDescription,
-    ) -> Result<()> {
-        for change in promotion_changes(described, version_id) {
-            let holder = described.version_with_stage(change.stage);
-            let move_to = change.move_to.as_deref();
-            let remove_from = change.remove_from.as_deref();
-            if check_stage_change(change.stage, holder, move_to, remove_from)? == StageChange::Apply
-            {
-                self.update_stage(secret_id, change.stage, move_to, remove_from)
-                    .await?;
-            }
-        }
-        Ok(())
+            .map(|_| ())
+            .map_err(|error| {
+                if has_code(&error, "ResourceNotFoundException") {
+                    KeyshiftError::SecretNotFound {
+                        secret_id: secret_id.to_owned(),
+                        what: "secret or version".to_owned(),
+                    }
+                } else if has_code(&error, "InvalidParameterException")
+                    || has_code(&error, "InvalidRequestException")
+                {
+                    KeyshiftError::invalid_input(
+                        "removeFromVersionId",
+                        format!("Secrets Manager refused to move {stage}"),
+                    )
+                } else {
+                    classify(SERVICE, "UpdateSecretVersionStage", &error, None)
+                }
+            })
     }
 }

@@ -150,24 +150,6 @@ async fn bootstrap_token_lifecycle() {
         .unwrap_err();
     assert!(again.is_not_found(), "{again:?}");
 
-    amg.delete_workspace_service_account(&east(), &account.id)
-        .await
-        .unwrap();
-    sim.shutdown().await;
-}
-
-#[tokio::test]
-async fn api_keys_on_a_version_10_workspace() {
-    let sim = start().await;
-    let amg = control_plane(&sim).await;
-    let key = amg
-        .create_workspace_api_key(&east(), "keyshift-boot", Role::Admin, 600)
-        .await
-        .unwrap();
-    assert!(!key.is_empty());
-    amg.delete_workspace_api_key(&east(), "keyshift-boot")
-        .await
-        .unwrap();
     sim.shutdown().await;
 }
 

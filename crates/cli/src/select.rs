@@ -28,6 +28,20 @@ fn argument(flag: &str, message: impl Into<String>) -> CliError {
     }
 }
 
+/// The one target named on the command line, with `--secret-name` applied; a refusal names
+/// the flag that made it.
+fn one_target(
+    reference: keyshift_core::Result<WorkspaceRef>,
+    flag: &str,
+    targets: &TargetArgs,
+) -> Result<Vec<WorkspaceRef>, CliError> {
+    let reference = reference
+        .map_err(|error| argument(flag, error.to_string()))?
+        .with_secret_name(targets.secret_name.clone())
+        .map_err(|error| argument("--secret-name", error.to_string()))?;
+    Ok(vec![reference])
+}
+
 /// The workspaces selected: `--workspace`/`--region`, `--url`/`--admin-secret-id`, or the
 /// fleet (listed through `directory`, which is `None` only when no AMG workspace is selected).
 /// A region or account that cannot be listed fails the command; a workspace that cannot be
@@ -42,22 +56,16 @@ pub async fn select_workspaces(
             .region
             .clone()
             .ok_or_else(|| argument("--region", "required with --workspace"))?;
-        let reference = WorkspaceRef::amg(workspace_id.clone(), region, targets.org_id)
-            .map_err(|error| argument("--workspace", error.to_string()))?
-            .with_secret_name(targets.secret_name.clone())
-            .map_err(|error| argument("--secret-name", error.to_string()))?;
-        return Ok(vec![reference]);
+        let reference = WorkspaceRef::amg(workspace_id.clone(), region, targets.org_id);
+        return one_target(reference, "--workspace", targets);
     }
     if let Some(url) = &targets.url {
         let secret = targets
             .admin_secret_id
             .clone()
             .ok_or_else(|| argument("--admin-secret-id", "required with --url"))?;
-        let reference = WorkspaceRef::self_hosted(url.clone(), secret, targets.org_id)
-            .map_err(|error| argument("--url", error.to_string()))?
-            .with_secret_name(targets.secret_name.clone())
-            .map_err(|error| argument("--secret-name", error.to_string()))?;
-        return Ok(vec![reference]);
+        let reference = WorkspaceRef::self_hosted(url.clone(), secret, targets.org_id);
+        return one_target(reference, "--url", targets);
     }
     if targets.secret_name.is_some() {
         return Err(argument(

@@ -12,7 +12,8 @@ use std::fmt::Debug;
 
 use keyshift_core::error::KeyshiftError;
 use keyshift_core::ports::{
-    AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretDescription, SecretStore, VersionSelector,
+    AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretDescription, SecretStore, StageUpdate,
+    VersionSelector,
 };
 use keyshift_core::secret::SecretString;
 use uuid::Uuid;
@@ -295,13 +296,18 @@ pub async fn promote_moves_previous(store: &dyn SecretStore, name: &str) -> Cont
             let previous_current = versions.last().cloned();
             case.ok(
                 store
-                    .move_stage(&secret, AWSCURRENT, &token, previous_current.as_deref())
+                    .update_stage(
+                        &secret,
+                        &StageUpdate::moving(AWSCURRENT, &token, previous_current.as_deref()),
+                    )
                     .await,
                 "move AWSCURRENT",
             )?;
         }
         case.ok(
-            store.remove_stage(&secret, AWSPENDING, &token).await,
+            store
+                .update_stage(&secret, &StageUpdate::removing(AWSPENDING, &token))
+                .await,
             "remove AWSPENDING",
         )?;
         versions.push(token);
@@ -405,7 +411,9 @@ pub async fn move_requires_naming_the_current_holder(
         "put v1",
     )?;
     case.ok(
-        store.remove_stage(&secret, AWSPENDING, &first).await,
+        store
+            .update_stage(&secret, &StageUpdate::removing(AWSPENDING, &first))
+            .await,
         "unstage v1",
     )?;
     let second = new_request_token();
@@ -416,19 +424,26 @@ pub async fn move_requires_naming_the_current_holder(
     let before = case.ok(store.describe(&secret).await, "describe")?;
 
     case.fails_with(
-        store.move_stage(&secret, AWSCURRENT, &second, None).await,
+        store
+            .update_stage(&secret, &StageUpdate::moving(AWSCURRENT, &second, None))
+            .await,
         "Input.Invalid",
         "move AWSCURRENT without naming its holder",
     )?;
     case.fails_with(
         store
-            .move_stage(&secret, AWSCURRENT, &second, Some(&second))
+            .update_stage(
+                &secret,
+                &StageUpdate::moving(AWSCURRENT, &second, Some(&second)),
+            )
             .await,
         "Input.Invalid",
         "move AWSCURRENT naming the wrong holder",
     )?;
     case.fails_with(
-        store.remove_stage(&secret, AWSPENDING, &first).await,
+        store
+            .update_stage(&secret, &StageUpdate::removing(AWSPENDING, &first))
+            .await,
         "Input.Invalid",
         "remove AWSPENDING from a version without it",
     )?;
@@ -443,14 +458,20 @@ pub async fn move_requires_naming_the_current_holder(
 
     case.ok(
         store
-            .move_stage(&secret, AWSCURRENT, &second, Some(&first))
+            .update_stage(
+                &secret,
+                &StageUpdate::moving(AWSCURRENT, &second, Some(&first)),
+            )
             .await,
         "promote",
     )?;
     let promoted = case.ok(store.describe(&secret).await, "describe after promote")?;
     case.ok(
         store
-            .move_stage(&secret, AWSCURRENT, &second, Some(&first))
+            .update_stage(
+                &secret,
+                &StageUpdate::moving(AWSCURRENT, &second, Some(&first)),
+            )
             .await,
         "promote again",
     )?;
@@ -489,7 +510,9 @@ pub async fn pending_left_behind_is_visible(store: &dyn SecretStore, name: &str)
         "put v1",
     )?;
     case.ok(
-        store.remove_stage(&secret, AWSPENDING, &current).await,
+        store
+            .update_stage(&secret, &StageUpdate::removing(AWSPENDING, &current))
+            .await,
         "unstage v1",
     )?;
     let described = case.ok(store.describe(&secret).await, "describe settled")?;
@@ -580,7 +603,9 @@ pub async fn missing_things_are_not_found(store: &dyn SecretStore, name: &str) -
         "put",
     )?;
     case.ok(
-        store.remove_stage(&secret, AWSPENDING, &token).await,
+        store
+            .update_stage(&secret, &StageUpdate::removing(AWSPENDING, &token))
+            .await,
         "unstage",
     )?;
     case.fails_with(

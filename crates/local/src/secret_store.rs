@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use keyshift_core::error::{KeyshiftError, Result};
 use keyshift_core::ports::{
     AWSCURRENT, AWSPREVIOUS, SecretDescription, SecretStore, SecretVersionInfo, SecretVersionValue,
-    StageChange, VersionSelector, check_stage_change,
+    StageChange, StageUpdate, VersionSelector, check_stage_change,
 };
 use keyshift_core::secret::SecretString;
 use rand::Rng;
@@ -332,18 +332,13 @@ impl SecretStore for InMemorySecretStore {
         )
     }
 
-    async fn move_stage(
-        &self,
-        secret_id: &str,
-        stage: &str,
-        to_version: &str,
-        from_version: Option<&str>,
-    ) -> Result<()> {
-        self.update_version_stage(secret_id, stage, Some(to_version), from_version)
-    }
-
-    async fn remove_stage(&self, secret_id: &str, stage: &str, from_version: &str) -> Result<()> {
-        self.update_version_stage(secret_id, stage, None, Some(from_version))
+    async fn apply_stage_update(&self, secret_id: &str, update: &StageUpdate) -> Result<()> {
+        self.update_version_stage(
+            secret_id,
+            update.stage,
+            update.move_to.as_deref(),
+            update.remove_from.as_deref(),
+        )
     }
 
     async fn list_tagged(&self, key: &str, value: &str) -> Result<Vec<String>> {

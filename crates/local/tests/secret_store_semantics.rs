@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use chrono::Utc;
-use keyshift_core::ports::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretStore, VersionSelector};
+use keyshift_core::ports::{
+    AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretStore, StageUpdate, VersionSelector,
+};
 use keyshift_core::secret::SecretString;
 use keyshift_local::InMemorySecretStore;
 use keyshift_local::contract::new_request_token;
@@ -75,9 +77,12 @@ async fn moving_a_free_label_needs_no_remove_from() {
         .put_pending("s", &token, &SecretString::new("1"))
         .await
         .unwrap();
-    store.remove_stage("s", AWSPENDING, &token).await.unwrap();
     store
-        .move_stage("s", AWSPENDING, &token, None)
+        .update_stage("s", &StageUpdate::removing(AWSPENDING, &token))
+        .await
+        .unwrap();
+    store
+        .update_stage("s", &StageUpdate::moving(AWSPENDING, &token, None))
         .await
         .unwrap();
     let pending = store.get("s", &VersionSelector::pending()).await.unwrap();
@@ -89,7 +94,7 @@ async fn unknown_versions_and_bad_tokens_are_rejected() {
     let store = store_with_secret("s").await;
     let missing = new_request_token();
     let error = store
-        .move_stage("s", AWSCURRENT, &missing, None)
+        .update_stage("s", &StageUpdate::moving(AWSCURRENT, &missing, None))
         .await
         .unwrap_err();
     assert_eq!(error.asl_name(), "Secret.NotFound");

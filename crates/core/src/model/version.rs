@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_with::{DeserializeFromStr, SerializeDisplay};
 
 use crate::error::KeyshiftError;
 
@@ -14,7 +14,7 @@ use crate::error::KeyshiftError;
 /// Ordering and all capability checks use only major.minor.patch: Grafana's `-pre` builds of
 /// a release line already contain that line's changes (a `12.1.0-pre` build has the key
 /// endpoints removed), so semver's "pre-release sorts first" rule would be wrong here.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, SerializeDisplay, DeserializeFromStr)]
 pub struct GrafanaVersion {
     /// Major version (e.g. 11).
     pub major: u32,
@@ -147,19 +147,6 @@ impl FromStr for GrafanaVersion {
     }
 }
 
-impl Serialize for GrafanaVersion {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for GrafanaVersion {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,22 +218,17 @@ mod tests {
         ];
         for (text, legacy, create, migrate, auto, result) in table {
             let parsed = version(text);
-            assert_eq!(
+            let found = [
                 parsed.has_legacy_key_endpoints(),
-                legacy,
-                "{text} legacy endpoints"
-            );
-            assert_eq!(
                 parsed.can_create_legacy_keys(),
-                create,
-                "{text} create keys"
-            );
-            assert_eq!(parsed.has_migrate_endpoint(), migrate, "{text} migrate");
-            assert_eq!(parsed.auto_migrates_keys(), auto, "{text} auto-migrate");
-            assert_eq!(
+                parsed.has_migrate_endpoint(),
+                parsed.auto_migrates_keys(),
                 parsed.migrate_all_returns_result(),
-                result,
-                "{text} migrate result"
+            ];
+            assert_eq!(
+                found,
+                [legacy, create, migrate, auto, result],
+                "{text}: legacy endpoints, create keys, migrate, auto-migrate, migrate result"
             );
         }
         assert!(!version("9.0.0").supports_service_accounts());

@@ -97,22 +97,6 @@ pub trait AmgControlPlane: Send + Sync {
     /// DescribeWorkspace.
     async fn describe_workspace(&self, workspace: &AmgWorkspace) -> Result<AmgWorkspaceSummary>;
 
-    /// CreateWorkspaceApiKey (Grafana 8–10 workspaces); returns the key (shown once).
-    async fn create_workspace_api_key(
-        &self,
-        workspace: &AmgWorkspace,
-        key_name: &str,
-        role: Role,
-        seconds_to_live: u64,
-    ) -> Result<SecretString>;
-
-    /// DeleteWorkspaceApiKey.
-    async fn delete_workspace_api_key(
-        &self,
-        workspace: &AmgWorkspace,
-        key_name: &str,
-    ) -> Result<()>;
-
     /// CreateWorkspaceServiceAccount.
     async fn create_workspace_service_account(
         &self,
@@ -126,13 +110,6 @@ pub trait AmgControlPlane: Send + Sync {
         &self,
         workspace: &AmgWorkspace,
     ) -> Result<Vec<AmgServiceAccount>>;
-
-    /// DeleteWorkspaceServiceAccount.
-    async fn delete_workspace_service_account(
-        &self,
-        workspace: &AmgWorkspace,
-        service_account_id: &str,
-    ) -> Result<()>;
 
     /// CreateWorkspaceServiceAccountToken (TTL 1..2 592 000 s).
     async fn create_workspace_service_account_token(

@@ -172,29 +172,29 @@ pub trait SecretStore: Send + Sync {
         value: &SecretString,
     ) -> Result<String>;
 
-    /// UpdateSecretVersionStage moving `stage` to `to_version`; `from_version` must name the
-    /// version currently holding it (if any), as AWS requires.
-    async fn move_stage(
-        &self,
-        secret_id: &str,
-        stage: &str,
-        to_version: &str,
-        from_version: Option<&str>,
-    ) -> Result<()>;
-
-    /// UpdateSecretVersionStage removing `stage` from `from_version`.
-    async fn remove_stage(&self, secret_id: &str, stage: &str, from_version: &str) -> Result<()>;
+    /// UpdateSecretVersionStage as sent, without looking first: Secrets Manager applies its
+    /// own rule ([`check_stage_change`]) and so must an in-memory store. Callers go through
+    /// [`SecretStore::update_stage`] or [`SecretStore::promote`], which check against a
+    /// description first so that a repeated request converges instead of failing.
+    async fn apply_stage_update(&self, secret_id: &str, update: &StageUpdate) -> Result<()>;
 
     /// ListSecrets: the names of every secret carrying the tag `key` with exactly `value`,
     /// sorted, so `keyshift status` finds a workspace's managed secrets from the tags
     /// store-secret writes, without asking Grafana.
     async fn list_tagged(&self, key: &str, value: &str) -> Result<Vec<String>>;
 
+    /// One UpdateSecretVersionStage, checked against the secret as it is now (one
+    /// DescribeSecret): a label is only taken from the version that holds it, and a request
+    /// that is already done succeeds without a call, so a step that crashed after the call
+    /// converges on retry.
+    async fn update_stage(&self, secret_id: &str, update: &StageUpdate) -> Result<()> {
+        let described = self.describe(secret_id).await?;
+        apply_checked(self, secret_id, &described, update).await
+    }
+
     /// Promotes `version_id`: the [`promotion_changes`] judged against `described`, a
-    /// DescribeSecret the caller made just before, so a promotion reads the secret once.
-    /// Implementations whose [`SecretStore::move_stage`] describes the secret itself (Secrets
-    /// Manager) override this to apply the changes without describing again; the default is
-    /// right for stores where that costs no call.
+    /// DescribeSecret the caller made just before, so a promotion reads the secret once and
+    /// costs at most two UpdateSecretVersionStage calls.
     async fn promote(
         &self,
         secret_id: &str,
@@ -202,29 +202,33 @@ pub trait SecretStore: Send + Sync {
         described: &SecretDescription,
     ) -> Result<()> {
         for change in promotion_changes(described, version_id) {
-            match change.move_to {
-                Some(to_version) => {
-                    self.move_stage(
-                        secret_id,
-                        change.stage,
-                        &to_version,
-                        change.remove_from.as_deref(),
-                    )
-                    .await?;
-                }
-                None => {
-                    if let Some(from_version) = change.remove_from.as_deref() {
-                        self.remove_stage(secret_id, change.stage, from_version)
-                            .await?;
-                    }
-                }
-            }
+            apply_checked(self, secret_id, described, &change).await?;
         }
         Ok(())
     }
 }
 
-/// One UpdateSecretVersionStage request of a promotion.
+/// Applies `update` unless `described` shows it done already; refuses it (named error, no
+/// call) when it names the wrong holder.
+async fn apply_checked<S: SecretStore + ?Sized>(
+    store: &S,
+    secret_id: &str,
+    described: &SecretDescription,
+    update: &StageUpdate,
+) -> Result<()> {
+    let holder = described.version_with_stage(update.stage);
+    match check_stage_change(
+        update.stage,
+        holder,
+        update.move_to.as_deref(),
+        update.remove_from.as_deref(),
+    )? {
+        StageChange::AlreadyDone => Ok(()),
+        StageChange::Apply => store.apply_stage_update(secret_id, update).await,
+    }
+}
+
+/// One UpdateSecretVersionStage request: the API's three parameters, named.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StageUpdate {
     /// The label.
@@ -235,6 +239,27 @@ pub struct StageUpdate {
     pub remove_from: Option<String>,
 }
 
+impl StageUpdate {
+    /// Moves `stage` to `to_version`, naming `from_version`, its holder now (if any), as AWS
+    /// requires.
+    pub fn moving(stage: &'static str, to_version: &str, from_version: Option<&str>) -> Self {
+        Self {
+            stage,
+            move_to: Some(to_version.to_owned()),
+            remove_from: from_version.map(str::to_owned),
+        }
+    }
+
+    /// Takes `stage` off `from_version`.
+    pub fn removing(stage: &'static str, from_version: &str) -> Self {
+        Self {
+            stage,
+            move_to: None,
+            remove_from: Some(from_version.to_owned()),
+        }
+    }
+}
+
 /// What promoting `version_id` takes, given the secret as `described`, in order: move
 /// [`AWSCURRENT`] to it (naming the old holder) unless it is there already, then take
 /// [`AWSPENDING`] off it if it is there. Written once so every store promotes the same way.
@@ -242,18 +267,10 @@ pub fn promotion_changes(described: &SecretDescription, version_id: &str) -> Vec
     let mut changes = Vec::new();
     let current = described.version_with_stage(AWSCURRENT);
     if current != Some(version_id) {
-        changes.push(StageUpdate {
-            stage: AWSCURRENT,
-            move_to: Some(version_id.to_owned()),
-            remove_from: current.map(str::to_owned),
-        });
+        changes.push(StageUpdate::moving(AWSCURRENT, version_id, current));
     }
     if described.version_with_stage(AWSPENDING) == Some(version_id) {
-        changes.push(StageUpdate {
-            stage: AWSPENDING,
-            move_to: None,
-            remove_from: Some(version_id.to_owned()),
-        });
+        changes.push(StageUpdate::removing(AWSPENDING, version_id));
     }
     changes
 }
