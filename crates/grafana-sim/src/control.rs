@@ -58,7 +58,7 @@ async fn workspaces(State(state): State<SharedState>) -> Response<Body> {
         .workspaces()
         .into_iter()
         .map(|workspace| {
-            let base_path = format!("/g/{}", workspace.id);
+            let base_path = format!("/g/{}", workspace.record.id);
             let mut value = serde_json::to_value(&workspace).unwrap_or_default();
             value["basePath"] = json!(base_path);
             value

@@ -60,13 +60,13 @@ async fn main() -> ExitCode {
     for workspace in running.state().workspaces() {
         println!(
             "workspace {:<16} {:<11} grafana {:<8} {}",
-            workspace.id,
-            match workspace.kind {
+            workspace.record.id,
+            match workspace.record.kind {
                 grafana_sim::WorkspaceKind::Amg => "amg",
                 grafana_sim::WorkspaceKind::SelfHosted => "self-hosted",
             },
             workspace.behaviour_version,
-            running.instance_url(&workspace.id)
+            running.instance_url(&workspace.record.id)
         );
     }
     println!("amg endpoint {}", running.amg_endpoint_url());

@@ -43,10 +43,10 @@ pub fn census(state: &SharedState) -> Vec<InstanceCensus> {
         .into_iter()
         .filter_map(|view| {
             state
-                .with_instance(&view.id, |instance, now| {
+                .with_instance(&view.record.id, |instance, now| {
                     let mut census = InstanceCensus {
-                        id: instance.id.clone(),
-                        kind: match instance.kind {
+                        id: instance.record.id.clone(),
+                        kind: match instance.record.kind {
                             WorkspaceKind::Amg => "amg".to_owned(),
                             WorkspaceKind::SelfHosted => "selfHosted".to_owned(),
                         },

@@ -612,10 +612,11 @@ async fn workspaces_of(
     let state = sim.state();
     let mut workspaces = Vec::new();
     for view in state.workspaces() {
-        match view.kind {
+        match view.record.kind {
             WorkspaceKind::Amg => {
-                let reference = WorkspaceRef::amg(view.id.clone(), view.region.clone(), 1)
-                    .map_err(|error| CliError::invalid_file("fleet", error.to_string()))?;
+                let reference =
+                    WorkspaceRef::amg(view.record.id.clone(), view.record.region.clone(), 1)
+                        .map_err(|error| CliError::invalid_file("fleet", error.to_string()))?;
                 workspaces.push(reference);
             }
             WorkspaceKind::SelfHosted => {
@@ -623,31 +624,31 @@ async fn workspaces_of(
                     .fleet()
                     .workspaces
                     .iter()
-                    .find(|spec| spec.id == view.id)
+                    .find(|spec| spec.id == view.record.id)
                     .and_then(|spec| spec.users.iter().find(|user| user.is_grafana_admin))
                     .map(|user| (user.login.clone(), user.password.clone()));
                 let Some((login, password)) = admin else {
                     continue;
                 };
-                let secret_id = format!("keyshift-demo/{}/admin", view.id);
+                let secret_id = format!("keyshift-demo/{}/admin", view.record.id);
                 let value =
                     serde_json::json!({"username": login, "password": password}).to_string();
                 store_admin_secret(secrets, &secret_id, &value, state.now())
                     .await
                     .map_err(|error| CliError::environment("storing a demo admin secret", error))?;
                 let orgs: Vec<i64> = state
-                    .with_instance(&view.id, |instance, _| {
+                    .with_instance(&view.record.id, |instance, _| {
                         instance.orgs.keys().copied().collect()
                     })
                     .unwrap_or_else(|_| vec![1]);
                 for org in orgs {
                     // Named after the instance id, not its URL, whose port changes every run.
                     let reference = WorkspaceRef::self_hosted(
-                        sim.instance_url(&view.id),
+                        sim.instance_url(&view.record.id),
                         secret_id.clone(),
                         org,
                     )
-                    .and_then(|reference| reference.with_secret_name(Some(view.id.clone())))
+                    .and_then(|reference| reference.with_secret_name(Some(view.record.id.clone())))
                     .map_err(|error| CliError::invalid_file("fleet", error.to_string()))?;
                     workspaces.push(reference);
                 }

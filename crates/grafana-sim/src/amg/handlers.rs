@@ -111,7 +111,8 @@ fn visible_workspace(
     state
         .workspace(id)
         .filter(|workspace| {
-            workspace.kind == WorkspaceKind::Amg && context.sees_region(&workspace.region)
+            workspace.record.kind == WorkspaceKind::Amg
+                && context.sees_region(&workspace.record.region)
         })
         .ok_or_else(|| AmgError::NotFound {
             kind: ResourceKind::Workspace,
@@ -156,16 +157,16 @@ fn version_of(workspace: &WorkspaceView) -> GrafanaVersion {
 }
 
 fn require_active(workspace: &WorkspaceView) -> Result<(), AmgError> {
-    if workspace.status == "ACTIVE" {
+    if workspace.record.status == "ACTIVE" {
         return Ok(());
     }
     Err(AmgError::Conflict {
         message: format!(
             "Workspace {} is in status {} and cannot be modified",
-            workspace.id, workspace.status
+            workspace.record.id, workspace.record.status
         ),
         kind: ResourceKind::Workspace,
-        resource_id: workspace.id.clone(),
+        resource_id: workspace.record.id.clone(),
     })
 }
 
@@ -175,7 +176,7 @@ fn require_service_accounts(workspace: &WorkspaceView) -> Result<(), AmgError> {
     }
     Err(AmgError::other(format!(
         "Service accounts are only available on workspaces compatible with Grafana 9 or later; workspace {} runs Grafana {}",
-        workspace.id, workspace.grafana_version
+        workspace.record.id, workspace.grafana_version
     )))
 }
 
@@ -185,7 +186,7 @@ fn require_api_keys(workspace: &WorkspaceView) -> Result<(), AmgError> {
     }
     Err(AmgError::other(format!(
         "API keys are not supported on Grafana {} workspaces; use service accounts (workspace {})",
-        workspace.grafana_version, workspace.id
+        workspace.grafana_version, workspace.record.id
     )))
 }
 
@@ -207,24 +208,30 @@ fn region_of_arn(arn: &str) -> Option<&str> {
 /// Members shared by WorkspaceSummary and WorkspaceDescription.
 fn workspace_members(workspace: &WorkspaceView) -> Map<String, Value> {
     let mut members = Map::new();
-    members.insert("id".into(), json!(workspace.id));
-    members.insert("name".into(), json!(workspace.name));
-    members.insert("status".into(), json!(workspace.status));
+    members.insert("id".into(), json!(workspace.record.id));
+    members.insert("name".into(), json!(workspace.record.name));
+    members.insert("status".into(), json!(workspace.record.status));
     members.insert("grafanaVersion".into(), json!(workspace.grafana_version));
     members.insert(
         "endpoint".into(),
         json!(workspace.endpoint.clone().unwrap_or_default()),
     );
-    members.insert("created".into(), json!(epoch_seconds(workspace.created)));
-    members.insert("modified".into(), json!(epoch_seconds(workspace.modified)));
+    members.insert(
+        "created".into(),
+        json!(epoch_seconds(workspace.record.created)),
+    );
+    members.insert(
+        "modified".into(),
+        json!(epoch_seconds(workspace.record.modified)),
+    );
     // The fleet file does not model identity providers; IAM Identity Center is AMG's default.
     members.insert("authentication".into(), json!({ "providers": ["AWS_SSO"] }));
     members.insert("notificationDestinations".into(), json!([]));
-    if let Some(description) = &workspace.description {
+    if let Some(description) = &workspace.record.description {
         members.insert("description".into(), json!(description));
     }
-    if !workspace.tags.is_empty() {
-        members.insert("tags".into(), json!(workspace.tags));
+    if !workspace.record.tags.is_empty() {
+        members.insert("tags".into(), json!(workspace.record.tags));
     }
     members
 }
@@ -240,7 +247,7 @@ pub(crate) async fn list_workspaces(
     let visible: Vec<WorkspaceView> = state
         .amg_workspaces()
         .into_iter()
-        .filter(|workspace| context.sees_region(&workspace.region))
+        .filter(|workspace| context.sees_region(&workspace.record.region))
         .collect();
     let page = page.apply(visible, &listing);
     let summaries: Vec<Value> = page
@@ -280,13 +287,13 @@ pub(crate) async fn list_tags_for_resource(
         )
     })?;
     let workspace = visible_workspace(&state, &context, workspace_id)?;
-    if region_of_arn(&arn) != Some(workspace.region.as_str()) {
+    if region_of_arn(&arn) != Some(workspace.record.region.as_str()) {
         return Err(AmgError::NotFound {
             kind: ResourceKind::Workspace,
             resource_id: arn,
         });
     }
-    Ok(Json(json!({ "tags": workspace.tags })))
+    Ok(Json(json!({ "tags": workspace.record.tags })))
 }
 
 /// CreateWorkspaceApiKey: `POST /workspaces/{workspaceId}/apikeys`.
@@ -304,7 +311,7 @@ pub(crate) async fn create_api_key(
     let workspace = changeable_workspace(&state, &context, &path.workspace_id, require_api_keys)?;
     let issued = state
         .create_legacy_key(
-            &workspace.id,
+            &workspace.record.id,
             DEFAULT_ORG_ID,
             &key_name,
             role,
@@ -314,7 +321,7 @@ pub(crate) async fn create_api_key(
     Ok(Json(json!({
         "keyName": issued.name,
         "key": issued.key,
-        "workspaceId": workspace.id,
+        "workspaceId": workspace.record.id,
     })))
 }
 
@@ -328,10 +335,10 @@ pub(crate) async fn delete_api_key(
     let key_name = input::name("keyName", Some(path.key_name), MAX_KEY_NAME)?;
     let workspace = changeable_workspace(&state, &context, &path.workspace_id, require_api_keys)?;
     state
-        .delete_legacy_key_by_name(&workspace.id, DEFAULT_ORG_ID, &key_name)
+        .delete_legacy_key_by_name(&workspace.record.id, DEFAULT_ORG_ID, &key_name)
         .map_err(|error| AmgError::from_state(error, (ResourceKind::ApiKey, &key_name)))?;
     Ok(Json(
-        json!({ "keyName": key_name, "workspaceId": workspace.id }),
+        json!({ "keyName": key_name, "workspaceId": workspace.record.id }),
     ))
 }
 
@@ -354,7 +361,7 @@ pub(crate) async fn create_service_account(
     )?;
     let account = state
         .create_service_account(
-            &workspace.id,
+            &workspace.record.id,
             DEFAULT_ORG_ID,
             NewServiceAccount {
                 name: name.clone(),
@@ -367,7 +374,7 @@ pub(crate) async fn create_service_account(
         "id": account.row.id.to_string(),
         "name": account.row.name,
         "grafanaRole": input::role_wire_name(account.row.role),
-        "workspaceId": workspace.id,
+        "workspaceId": workspace.record.id,
     })))
 }
 
@@ -384,8 +391,10 @@ pub(crate) async fn list_service_accounts(
     let workspace = visible_workspace(&state, &context, &path.workspace_id)?;
     require_service_accounts(&workspace)?;
     let accounts = state
-        .list_service_accounts(&workspace.id, DEFAULT_ORG_ID)
-        .map_err(|error| AmgError::from_state(error, (ResourceKind::Workspace, &workspace.id)))?;
+        .list_service_accounts(&workspace.record.id, DEFAULT_ORG_ID)
+        .map_err(|error| {
+            AmgError::from_state(error, (ResourceKind::Workspace, &workspace.record.id))
+        })?;
     let page = page.apply(accounts, &listing);
     let summaries: Vec<Value> = page
         .items
@@ -400,7 +409,7 @@ pub(crate) async fn list_service_accounts(
         })
         .collect();
     paged(
-        json!({ "serviceAccounts": summaries, "workspaceId": workspace.id }),
+        json!({ "serviceAccounts": summaries, "workspaceId": workspace.record.id }),
         page.next_token,
     )
 }
@@ -421,11 +430,11 @@ pub(crate) async fn delete_service_account(
         require_service_accounts,
     )?;
     state
-        .delete_service_account(&workspace.id, DEFAULT_ORG_ID, account_id)
+        .delete_service_account(&workspace.record.id, DEFAULT_ORG_ID, account_id)
         .map_err(account_error(&path))?;
     Ok(Json(json!({
         "serviceAccountId": path.service_account_id,
-        "workspaceId": workspace.id,
+        "workspaceId": workspace.record.id,
     })))
 }
 
@@ -451,14 +460,14 @@ pub(crate) async fn create_token(
     let subject = (ResourceKind::ServiceAccountToken, name.as_str());
     // AMG mints through the workspace's Grafana, so its token settings apply as well.
     state
-        .with_instance(&workspace.id, |instance, _| {
+        .with_instance(&workspace.record.id, |instance, _| {
             instance.check_token_ttl_settings(seconds_to_live)
         })
         .and_then(|checked| checked)
         .map_err(|error| AmgError::from_state(error, subject))?;
     let issued = state
         .create_token(
-            &workspace.id,
+            &workspace.record.id,
             DEFAULT_ORG_ID,
             account_id,
             &name,
@@ -468,7 +477,7 @@ pub(crate) async fn create_token(
     Ok(Json(json!({
         "serviceAccountToken": { "id": issued.id.to_string(), "name": issued.name, "key": issued.key },
         "serviceAccountId": path.service_account_id,
-        "workspaceId": workspace.id,
+        "workspaceId": workspace.record.id,
     })))
 }
 
@@ -487,7 +496,7 @@ pub(crate) async fn list_tokens(
     let workspace = visible_workspace(&state, &context, &path.workspace_id)?;
     require_service_accounts(&workspace)?;
     let tokens = state
-        .list_tokens(&workspace.id, DEFAULT_ORG_ID, account_id)
+        .list_tokens(&workspace.record.id, DEFAULT_ORG_ID, account_id)
         .map_err(account_error(&path))?;
     let page = page.apply(tokens, &listing);
     let summaries: Vec<Value> = page
@@ -513,7 +522,7 @@ pub(crate) async fn list_tokens(
         json!({
             "serviceAccountTokens": summaries,
             "serviceAccountId": path.service_account_id,
-            "workspaceId": workspace.id,
+            "workspaceId": workspace.record.id,
         }),
         page.next_token,
     )
@@ -536,14 +545,14 @@ pub(crate) async fn delete_token(
         require_service_accounts,
     )?;
     state
-        .delete_token(&workspace.id, DEFAULT_ORG_ID, account_id, token_id)
+        .delete_token(&workspace.record.id, DEFAULT_ORG_ID, account_id, token_id)
         .map_err(|error| {
             AmgError::from_state(error, (ResourceKind::ServiceAccountToken, &path.token_id))
         })?;
     Ok(Json(json!({
         "tokenId": path.token_id,
         "serviceAccountId": path.service_account_id,
-        "workspaceId": workspace.id,
+        "workspaceId": workspace.record.id,
     })))
 }
 

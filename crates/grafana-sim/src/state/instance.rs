@@ -19,25 +19,17 @@ fn slug(name: &str) -> String {
 impl Instance {
     /// AMG hostname of this workspace, if it is one.
     pub fn endpoint_hostname(&self) -> Option<String> {
-        (self.kind == WorkspaceKind::Amg).then(|| {
+        (self.record.kind == WorkspaceKind::Amg).then(|| {
             format!(
                 "{}.grafana-workspace.{}.amazonaws.com",
-                self.id, self.region
+                self.record.id, self.record.region
             )
         })
     }
 
     pub(super) fn view(&self) -> WorkspaceView {
         WorkspaceView {
-            id: self.id.clone(),
-            kind: self.kind,
-            region: self.region.clone(),
-            name: self.name.clone(),
-            description: self.description.clone(),
-            status: self.status.clone(),
-            tags: self.tags.clone(),
-            created: self.created,
-            modified: self.modified,
+            record: self.record.clone(),
             grafana_version: self.version_label.clone(),
             behaviour_version: self.version.to_string(),
             endpoint: self.endpoint_hostname(),

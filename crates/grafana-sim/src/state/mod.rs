@@ -53,7 +53,7 @@ use crate::version::GrafanaVersion;
 
 pub use rows::{
     CredentialFormat, CredentialRow, FixedRole, Folder, Instance, Org, Role, SeededSecret,
-    ServiceAccount, User,
+    ServiceAccount, User, WorkspaceRecord,
 };
 pub use views::{
     ApiKeyView, CredentialIdentity, CredentialRejection, IssuedCredential, MigrationReport,
@@ -277,7 +277,7 @@ impl SimState {
     pub fn amg_workspaces(&self) -> Vec<WorkspaceView> {
         self.workspaces()
             .into_iter()
-            .filter(|workspace| workspace.kind == WorkspaceKind::Amg)
+            .filter(|workspace| workspace.record.kind == WorkspaceKind::Amg)
             .collect()
     }
 

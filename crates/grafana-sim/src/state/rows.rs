@@ -246,12 +246,14 @@ pub struct Folder {
     pub org_id: i64,
 }
 
-/// One simulated Grafana instance.
-#[derive(Debug, Clone)]
-pub struct Instance {
+/// What the AMG control plane and the instance list say about a workspace, stored once on
+/// the [`Instance`] and shown as it is in every [`super::WorkspaceView`].
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceRecord {
     /// Instance id (AMG workspace id or self-hosted slug).
     pub id: String,
-    /// AMG or self-hosted.
+    /// `amg` or `selfHosted`.
     pub kind: WorkspaceKind,
     /// AWS region (AMG).
     pub region: String,
@@ -267,6 +269,13 @@ pub struct Instance {
     pub created: DateTime<Utc>,
     /// Last modification time.
     pub modified: DateTime<Utc>,
+}
+
+/// One simulated Grafana instance.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    /// The workspace as the control plane lists it.
+    pub record: WorkspaceRecord,
     /// Behaviour version.
     pub version: GrafanaVersion,
     /// The version string as the fleet gave it (AMG reports `MAJOR.MINOR`).

@@ -8,6 +8,7 @@ use rand::rngs::StdRng;
 
 use super::rows::{
     CredentialFormat, CredentialRow, FixedRole, Folder, Instance, Org, Role, SeededSecret, User,
+    WorkspaceRecord,
 };
 use super::views::NewServiceAccount;
 use super::{DEFAULT_ORG_ID, StateError, World, new_uid};
@@ -120,18 +121,20 @@ impl Instance {
         }
         let created = now - Duration::days(90);
         let mut instance = Instance {
-            id: spec.id.clone(),
-            kind: spec.kind,
-            region: spec
-                .region
-                .clone()
-                .unwrap_or_else(|| "us-east-1".to_string()),
-            name: spec.name.clone().unwrap_or_else(|| spec.id.clone()),
-            description: spec.description.clone(),
-            status: spec.status.clone().unwrap_or_else(|| "ACTIVE".to_string()),
-            tags: spec.tags.clone(),
-            created,
-            modified: created,
+            record: WorkspaceRecord {
+                id: spec.id.clone(),
+                kind: spec.kind,
+                region: spec
+                    .region
+                    .clone()
+                    .unwrap_or_else(|| "us-east-1".to_string()),
+                name: spec.name.clone().unwrap_or_else(|| spec.id.clone()),
+                description: spec.description.clone(),
+                status: spec.status.clone().unwrap_or_else(|| "ACTIVE".to_string()),
+                tags: spec.tags.clone(),
+                created,
+                modified: created,
+            },
             version: spec.version,
             version_label: if spec.kind == WorkspaceKind::Amg {
                 format!("{}.{}", spec.version.major, spec.version.minor)

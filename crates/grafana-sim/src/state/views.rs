@@ -7,31 +7,15 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::rows::{FixedRole, Role, ServiceAccount};
-use crate::fleet::WorkspaceKind;
+use super::rows::{FixedRole, Role, ServiceAccount, WorkspaceRecord};
 
 /// What the AMG control plane and the instance list show about a workspace.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkspaceView {
-    /// Instance id.
-    pub id: String,
-    /// `amg` or `selfHosted`.
-    pub kind: WorkspaceKind,
-    /// AWS region.
-    pub region: String,
-    /// Display name.
-    pub name: String,
-    /// AMG description.
-    pub description: Option<String>,
-    /// AMG status.
-    pub status: String,
-    /// Tags.
-    pub tags: BTreeMap<String, String>,
-    /// Created.
-    pub created: DateTime<Utc>,
-    /// Modified.
-    pub modified: DateTime<Utc>,
+    /// The stored record (id, kind, region, name, status, tags, times).
+    #[serde(flatten)]
+    pub record: WorkspaceRecord,
     /// Version label (`10.4`).
     pub grafana_version: String,
     /// Full behaviour version (`10.4.0`).
