@@ -148,12 +148,11 @@ async fn on_the_single_simulated_account_each_amg_step_asks_for_the_workspaces_r
     let harness = Harness::start_options(HarnessOptions::default())
         .await
         .unwrap();
+    let policy = harness.policy(json!({}));
+    let roled = through_role(&harness, ROLED);
     let AmgAccounts::Single(single) = &harness.amg_accounts else {
         panic!("the default harness has one account");
     };
-    let policy = harness.policy(json!({}));
-    let roled = through_role(&harness, ROLED);
-
     let discovered = harness
         .discover(&roled, &policy, "ks-accounts-plan")
         .await

@@ -230,14 +230,9 @@ async fn a_replay_interrupted_before_the_delete_is_recognised_on_moto() {
     let Some(context) = common::moto_context("dlq_replay_interrupted_on_moto").await else {
         return;
     };
-    let Moto {
-        queue,
-        sfn,
-        machine,
-        starter,
-        ..
-    } = Moto::new(&context).await;
-    let message = caught(&machine, "gone-2");
+    let moto = Moto::new(&context).await;
+    let (queue, sfn, machine, starter) = (&moto.queue, &moto.sfn, &moto.machine, &moto.starter);
+    let message = caught(machine, "gone-2");
     queue.send(&message).await.unwrap();
 
     // The first replayer started the execution and died before deleting the message.
@@ -251,7 +246,7 @@ async fn a_replay_interrupted_before_the_delete_is_recognised_on_moto() {
         "{started:?}"
     );
 
-    let summary = replay_dead_letters(&queue, &starter, &SystemClock, &ReplayOptions::default())
+    let summary = replay_dead_letters(queue, starter, &SystemClock, &ReplayOptions::default())
         .await
         .unwrap();
     assert_eq!(
@@ -263,7 +258,7 @@ async fn a_replay_interrupted_before_the_delete_is_recognised_on_moto() {
     );
     assert_eq!(summary.deleted, 1);
     assert_eq!(
-        executions(&sfn, &machine).await,
+        executions(sfn, machine).await,
         BTreeSet::from([name]),
         "one execution, not two"
     );

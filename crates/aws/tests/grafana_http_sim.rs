@@ -57,6 +57,11 @@ async fn start() -> RunningSim {
         .unwrap()
 }
 
+/// The simulator and a client with the test settings, for tests that connect more than once.
+async fn start_with_connector() -> (RunningSim, HttpGrafanaConnector) {
+    (start().await, HttpGrafanaConnector::new(settings()).unwrap())
+}
+
 fn settings() -> GrafanaHttpSettings {
     GrafanaHttpSettings {
         connect_timeout: Duration::from_secs(2),
@@ -176,8 +181,7 @@ async fn lists_keys_accounts_and_tokens_on_every_version() {
 
 #[tokio::test]
 async fn creates_verifies_and_deletes_accounts_and_tokens_on_every_version() {
-    let sim = start().await;
-    let connector = HttpGrafanaConnector::new(settings()).unwrap();
+    let (sim, connector) = start_with_connector().await;
     for version in VERSIONS {
         let api = admin(&sim, version).await;
         let account = api
@@ -290,8 +294,7 @@ async fn migrates_legacy_keys_where_the_version_allows() {
 
 #[tokio::test]
 async fn basic_auth_and_org_header_are_sent() {
-    let sim = start().await;
-    let connector = HttpGrafanaConnector::new(settings()).unwrap();
+    let (sim, connector) = start_with_connector().await;
     let url = sim.instance_url(&instance_id("10.4.1"));
     let basic = GrafanaCredential::Basic {
         username: "admin".to_owned(),
@@ -499,8 +502,7 @@ async fn injected_faults_map_to_named_errors_on_every_version() {
 
 #[tokio::test]
 async fn real_401_and_403_from_grafana_itself() {
-    let sim = start().await;
-    let connector = HttpGrafanaConnector::new(settings()).unwrap();
+    let (sim, connector) = start_with_connector().await;
     for version in VERSIONS {
         let url = sim.instance_url(&instance_id(version));
         let forged = "glsa_notARealTokenAtAll0123456789ab_00000000";

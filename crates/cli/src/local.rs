@@ -127,40 +127,34 @@ impl RunRecorder {
         self.with(|log| {
             log.steps.push(record);
             match step {
-                Step::DiscoverKeys => {
-                    if let Ok(plan) = serde_json::from_value::<DiscoverOutput>(value.clone()) {
-                        log.plans.push(plan);
-                    }
-                }
-                Step::MintToken => {
-                    if let Ok(minted) = serde_json::from_value::<MintTokenOutput>(value.clone()) {
-                        log.minted.push(MintedRecord {
-                            workspace: minted.context.workspace.key(),
-                            service_account: minted.service_account.name,
-                            token_id: minted.token.id,
-                            token_name: minted.token.name,
-                        });
-                    }
-                }
-                Step::StoreSecret => {
-                    // Only a promotion's output has `promoted`; a stage's does not parse.
-                    if let Ok(promotion) = serde_json::from_value::<PromoteOutput>(value.clone()) {
-                        log.promoted.push(PromotedRecord {
-                            workspace: promotion.context.workspace.key(),
-                            secret_id: promotion.promoted.secret_id,
-                            version_id: promotion.promoted.version_id,
-                        });
-                    }
-                }
-                Step::RevokeOld => {
-                    if let Ok(revoked) = serde_json::from_value::<RevokeOldOutput>(value.clone()) {
-                        log.revocations.push(revoked);
-                    }
-                }
+                Step::DiscoverKeys => log.plans.extend(parsed::<DiscoverOutput>(value)),
+                Step::MintToken => log.minted.extend(
+                    parsed::<MintTokenOutput>(value).map(|minted| MintedRecord {
+                        workspace: minted.context.workspace.key(),
+                        service_account: minted.service_account.name,
+                        token_id: minted.token.id,
+                        token_name: minted.token.name,
+                    }),
+                ),
+                // Only a promotion's output has `promoted`; a stage's does not parse.
+                Step::StoreSecret => log.promoted.extend(parsed::<PromoteOutput>(value).map(
+                    |promotion| PromotedRecord {
+                        workspace: promotion.context.workspace.key(),
+                        secret_id: promotion.promoted.secret_id,
+                        version_id: promotion.promoted.version_id,
+                    },
+                )),
+                Step::RevokeOld => log.revocations.extend(parsed::<RevokeOldOutput>(value)),
                 Step::CreateSa | Step::Verify => {}
             }
         });
     }
+}
+
+/// A step's output read as `T`, or nothing when it is of another shape (a stage's output is
+/// not a promotion's).
+fn parsed<T: serde::de::DeserializeOwned>(value: &Value) -> Option<T> {
+    serde_json::from_value(value.clone()).ok()
 }
 
 /// The engine's clock for local runs: a [`FleetClock`], so executions of a fleet run

@@ -28,6 +28,13 @@ fn argument(flag: &str, message: impl Into<String>) -> CliError {
     }
 }
 
+/// The flag that must come with `with`, or a refusal saying so.
+fn companion(value: &Option<String>, flag: &str, with: &str) -> Result<String, CliError> {
+    value
+        .clone()
+        .ok_or_else(|| argument(flag, format!("required with {with}")))
+}
+
 /// The one target named on the command line, with `--secret-name` applied; a refusal names
 /// the flag that made it.
 fn one_target(
@@ -52,18 +59,12 @@ pub async fn select_workspaces(
     directory: Option<&dyn FleetDirectory>,
 ) -> Result<Vec<WorkspaceRef>, CliError> {
     if let Some(workspace_id) = &targets.workspace {
-        let region = targets
-            .region
-            .clone()
-            .ok_or_else(|| argument("--region", "required with --workspace"))?;
+        let region = companion(&targets.region, "--region", "--workspace")?;
         let reference = WorkspaceRef::amg(workspace_id.clone(), region, targets.org_id);
         return one_target(reference, "--workspace", targets);
     }
     if let Some(url) = &targets.url {
-        let secret = targets
-            .admin_secret_id
-            .clone()
-            .ok_or_else(|| argument("--admin-secret-id", "required with --url"))?;
+        let secret = companion(&targets.admin_secret_id, "--admin-secret-id", "--url")?;
         let reference = WorkspaceRef::self_hosted(url.clone(), secret, targets.org_id);
         return one_target(reference, "--url", targets);
     }

@@ -18,7 +18,8 @@ use tokio::sync::Notify;
 
 #[derive(Default)]
 struct Emulator {
-    pending: Mutex<VecDeque<(String, Value)>>,
+    /// Invocation ids and raw bodies, in order (a body need not be JSON).
+    pending: Mutex<VecDeque<(String, String)>>,
     responses: Mutex<Vec<(String, Value)>>,
     errors: Mutex<Vec<(String, Value, Option<String>)>>,
     answered: Notify,
@@ -45,7 +46,7 @@ async fn next_invocation(State(emulator): State<Shared>) -> impl IntoResponse {
                     "arn:aws:lambda:us-east-1:000000000000:function:discover-keys",
                 ),
             );
-            return (StatusCode::OK, headers, event.to_string());
+            return (StatusCode::OK, headers, event);
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -121,6 +122,58 @@ async fn run_to_exit(env: &[(&str, &str)]) -> (std::process::ExitStatus, String)
     )
 }
 
+/// Serves `bodies` (raw, one invocation each) to a discover-keys process configured with
+/// `env` on top of the runtime variables, until every one is answered or a minute passed;
+/// returns the emulator and the process's logs.
+async fn serve_bodies(bodies: &[String], env: &[(&str, &str)]) -> (Shared, String) {
+    let emulator: Shared = Arc::default();
+    emulator.pending.lock().unwrap().extend(
+        bodies
+            .iter()
+            .enumerate()
+            .map(|(index, body)| (format!("req-{index}"), body.clone())),
+    );
+    let addr = start_emulator(Arc::clone(&emulator)).await;
+    let mut command = tokio::process::Command::new(BINARY);
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "discover-keys")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let done = emulator.responses.lock().unwrap().len() + emulator.errors.lock().unwrap().len();
+        if done == bodies.len() || tokio::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.start_kill().unwrap();
+    let output = child.wait_with_output().await.unwrap();
+    let logs = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    (emulator, logs)
+}
+
+/// What the function needs besides the runtime variables to start (no call reaches AWS
+/// unless an endpoint is added).
+const AWS_ENV: [(&str, &str); 5] = [
+    ("AWS_REGION", "us-east-1"),
+    ("AWS_ACCESS_KEY_ID", "testing"),
+    ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ("AWS_MAX_ATTEMPTS", "1"),
+    ("KEYSHIFT_KMS_KEY_ID", "alias/keyshift-e2e"),
+];
+
 const RUNTIME_ENV: [(&str, &str); 4] = [
     ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9"),
     ("AWS_LAMBDA_FUNCTION_NAME", "discover-keys"),
@@ -175,60 +228,24 @@ async fn the_built_discover_keys_binary_answers_the_runtime_api() {
     let Some(harness) = Harness::start(StoreKind::Moto).await else {
         return;
     };
-    let emulator: Shared = Arc::default();
-    let workspace = harness.workspace("sh-104");
-    let policy = harness.policy(json!({}));
-    emulator.pending.lock().unwrap().extend([
-        (
-            "req-success".to_owned(),
-            json!({"executionName": "ks-lambda-1", "workspace": workspace, "policy": policy}),
-        ),
-        ("req-malformed".to_owned(), json!({"workspace": "not a workspace"})),
-        (
-            "req-unauthorized".to_owned(),
-            json!({
-                "executionName": "ks-lambda-2",
-                "workspace": {"kind": "selfHosted", "url": harness.sim.instance_url("sh-104"), "adminSecretId": "no/such/admin"},
-                "policy": policy
-            }),
-        ),
-    ]);
-    let addr = start_emulator(Arc::clone(&emulator)).await;
-    let mut child = tokio::process::Command::new(BINARY)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "discover-keys")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_MAX_ATTEMPTS", "1")
-        .env("KEYSHIFT_AWS_ENDPOINT_URL", &moto)
-        .env("KEYSHIFT_KMS_KEY_ID", "alias/keyshift-e2e")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let done = emulator.responses.lock().unwrap().len() + emulator.errors.lock().unwrap().len();
-        if done == 3 || tokio::time::Instant::now() > deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    child.start_kill().unwrap();
-    let output = child.wait_with_output().await.unwrap();
-    let logs = String::from_utf8_lossy(&output.stdout).to_string()
-        + &String::from_utf8_lossy(&output.stderr);
+    let bodies = [
+        json!({"executionName": "ks-lambda-1", "workspace": workspace, "policy": policy}),
+        json!({"workspace": "not a workspace"}),
+        json!({
+            "executionName": "ks-lambda-2",
+            "workspace": {"kind": "selfHosted", "url": harness.sim.instance_url("sh-104"), "adminSecretId": "no/such/admin"},
+            "policy": policy
+        }),
+    ]
+    .map(|body| body.to_string());
+    let mut env = AWS_ENV.to_vec();
+    env.push(("KEYSHIFT_AWS_ENDPOINT_URL", moto.as_str()));
+    let (emulator, logs) = serve_bodies(&bodies, &env).await;
 
     let responses = emulator.responses.lock().unwrap().clone();
     assert_eq!(responses.len(), 1, "one success; logs:\n{logs}");
     let (id, body) = &responses[0];
-    assert_eq!(id, "req-success");
+    assert_eq!(id, "req-0");
     assert_eq!(body["executionName"], "ks-lambda-1");
     assert_eq!(
         body["plan"]["credentials"].as_array().map(Vec::len),
@@ -244,9 +261,9 @@ async fn the_built_discover_keys_binary_answers_the_runtime_api() {
             .cloned()
             .unwrap()
     };
-    let (_, malformed, _) = by_id("req-malformed");
+    let (_, malformed, _) = by_id("req-1");
     assert_eq!(malformed["errorType"], "Input.Invalid", "{malformed}");
-    let (_, missing, _) = by_id("req-unauthorized");
+    let (_, missing, _) = by_id("req-2");
     assert_eq!(missing["errorType"], "Secret.NotFound", "{missing}");
     assert!(
         missing["errorMessage"]
@@ -255,8 +272,38 @@ async fn the_built_discover_keys_binary_answers_the_runtime_api() {
     );
 
     assert!(
-        logs.contains("req-success"),
+        logs.contains("req-0"),
         "JSON logs carry the request id:\n{logs}"
     );
     assert!(!logs.contains(keyshift_e2e::ADMIN_PASSWORD));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payloads_the_binary_cannot_read_are_input_invalid_with_a_sentence() {
+    let deep = "[".repeat(300) + &"]".repeat(300);
+    let bodies = [
+        ("not json, with glsa_looksLikeAToken0123456789_abcdef01".to_owned(), "expected"),
+        (deep, "recursion limit"),
+        ("{\"executionName\": 1e400}".to_owned(), "number out of range"),
+        ("{\"executionName\": \"ks\"".to_owned(), "EOF"),
+        (String::new(), "EOF"),
+    ];
+    let raw: Vec<String> = bodies.iter().map(|(body, _)| body.clone()).collect();
+    let (emulator, logs) = serve_bodies(&raw, &AWS_ENV).await;
+    assert!(emulator.responses.lock().unwrap().is_empty(), "{logs}");
+    let errors = emulator.errors.lock().unwrap().clone();
+    assert_eq!(errors.len(), bodies.len(), "every body answered; logs:\n{logs}");
+    for (index, (_, expected)) in bodies.iter().enumerate() {
+        let id = format!("req-{index}");
+        let (_, error, _) = errors.iter().find(|(seen, _, _)| *seen == id).unwrap();
+        assert_eq!(error["errorType"], "Input.Invalid", "{id}: {error}");
+        let message = error["errorMessage"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("the payload is not JSON this function can read")
+                && message.contains(expected),
+            "{id}: {message}"
+        );
+        assert!(!message.contains("lambda_runtime"), "{id}: {message}");
+    }
+    assert!(!logs.contains("glsa_looksLikeAToken"), "{logs}");
 }

@@ -11,6 +11,7 @@
 
 pub mod adapters;
 pub mod emf;
+pub mod payload;
 
 use std::future::Future;
 use std::process::ExitCode;
@@ -18,7 +19,7 @@ use std::sync::Arc;
 
 use keyshift_core::KeyshiftError;
 use keyshift_core::invocation::StepFailure;
-use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use lambda_runtime::{Diagnostic, LambdaEvent, Runtime, service_fn};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -157,9 +158,13 @@ where
     F: Fn(I) -> Fut,
     Fut: Future<Output = Result<O, KeyshiftError>>,
 {
-    keyshift_core::invocation::invoke(handler, payload)
-        .await
-        .map_err(|failure| {
+    let outcome = match payload::unreadable_reason(&payload) {
+        Some(reason) => Err(StepFailure::from(KeyshiftError::invalid_input(
+            "payload", reason,
+        ))),
+        None => keyshift_core::invocation::invoke(handler, payload).await,
+    };
+    outcome.map_err(|failure| {
             tracing::error!(error_type = %failure.error, error = %failure.message, "step failed");
             diagnostic_for(failure)
         })
@@ -177,12 +182,18 @@ where
 {
     check_runtime_env()?;
     let handler = Arc::new(handler);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+    let service = service_fn(move |event: LambdaEvent<Value>| {
         let handler = Arc::clone(&handler);
         async move { invoke(handler.as_ref(), event.payload).await }
-    }))
-    .await
-    .map_err(StartError::Runtime)
+    });
+    // What `lambda_runtime::run` does, plus the layer that turns an unreadable body into
+    // `Input.Invalid` instead of the runtime's Rust type name.
+    Runtime::new(service)
+        .layer(payload::ReadablePayloadLayer)
+        .layer(lambda_runtime::layers::TracingLayer::new())
+        .run_concurrent()
+        .await
+        .map_err(StartError::Runtime)
 }
 
 /// The `main` of a Lambda that is not a step (fleet-start, dlq-replay): the runtime variables

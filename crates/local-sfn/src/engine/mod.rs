@@ -261,9 +261,8 @@ impl Engine {
     /// `lambda:invoke`, by exact text or by the function-name part of an ARN) or for any other
     /// resource ARN. `*` in `key` is a wildcard.
     pub fn register_task(&mut self, key: impl Into<String>, handler: impl TaskHandler + 'static) {
-        self.registry_mut()
-            .tasks
-            .push((key.into(), Arc::new(handler)));
+        let registry = self.registry_mut();
+        registry.tasks.push((key.into(), Arc::new(handler)));
     }
 
     /// Registers the receiver of `sqs:sendMessage` for a `QueueUrl` (`*` is a wildcard).
@@ -272,9 +271,8 @@ impl Engine {
         queue_url: impl Into<String>,
         handler: impl QueueHandler + 'static,
     ) {
-        self.registry_mut()
-            .queues
-            .push((queue_url.into(), Arc::new(handler)));
+        let registry = self.registry_mut();
+        registry.queues.push((queue_url.into(), Arc::new(handler)));
     }
 
     /// Replaces whatever a Task state's resource would do with `handler`, which receives the
@@ -285,7 +283,8 @@ impl Engine {
         state_name: impl Into<String>,
         handler: impl TaskHandler + 'static,
     ) {
-        self.registry_mut()
+        let registry = self.registry_mut();
+        registry
             .state_overrides
             .insert(state_name.into(), Arc::new(handler));
     }

@@ -156,10 +156,8 @@ async fn dispatch(
         clock: shared.clock.clone(),
     };
     if let Some(handler) = shared.registry.state_overrides.get(&state.name) {
-        return handler
-            .call(parameters, context)
-            .await
-            .map_err(task_failure);
+        let result = handler.call(parameters, context).await;
+        return result.map_err(task_failure);
     }
     if resource == LAMBDA_INVOKE {
         let function_name = string_parameter(&parameters, state, "lambda:invoke", "FunctionName")?;
@@ -191,10 +189,8 @@ async fn dispatch(
     if resource.starts_with("arn:aws:lambda:") {
         let handler = lambda_handler(shared, resource)?;
         context.function_name = Some(resource.to_string());
-        return handler
-            .call(parameters, context)
-            .await
-            .map_err(lambda_failure);
+        let result = handler.call(parameters, context).await;
+        return result.map_err(lambda_failure);
     }
     if resource == SQS_SEND_MESSAGE {
         let queue_url = string_parameter(&parameters, state, "sqs:sendMessage", "QueueUrl")?;
