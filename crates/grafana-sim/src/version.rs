@@ -131,6 +131,15 @@ impl GrafanaVersion {
         self.at_least(10, 0)
     }
 
+    /// Whether authenticating with a service-account token refreshes its `lastUsedAt`.
+    /// It stopped updating in 10.1 and was fixed later (grafana/grafana#78375, reference
+    /// §6.1); the fix release is UNCONFIRMED: 10.3 chosen, so 10.1.x and 10.2.x never
+    /// record token use. Legacy keys are not affected. Consumers of `lastUsedAt` must treat
+    /// a missing or old value as "no evidence of use", never as proof of non-use.
+    pub fn token_last_used_updates(self) -> bool {
+        !self.at_least(10, 1) || self.at_least(10, 3)
+    }
+
     /// How `GET /api/user` treats a non-user identity (reference §7).
     pub fn user_endpoint_for_tokens(self) -> UserEndpointBehaviour {
         if self.at_least(12, 0) {
@@ -199,5 +208,9 @@ mod tests {
         assert!(v("10.1").migrate_all_returns_result());
         assert!(v("9.4").has_9x_migration_extras());
         assert!(!v("10.4").has_9x_migration_extras());
+        assert!(v("10.0").token_last_used_updates());
+        assert!(!v("10.1").token_last_used_updates());
+        assert!(!v("10.2.3").token_last_used_updates());
+        assert!(v("10.3").token_last_used_updates());
     }
 }

@@ -669,3 +669,32 @@ async fn user_actions_mirror_user_permissions() {
     assert!(actions.as_object().unwrap().values().all(|v| v == true));
     assert_eq!(actions["serviceaccounts:create"], true);
 }
+
+/// 10.1 and 10.2 never refreshed a service-account token's `lastUsedAt` (grafana#78375);
+/// a client that reads it as "unused" there would revoke a token still in use, so the
+/// simulator must reproduce the quirk: the token authenticates and the field stays null.
+#[tokio::test]
+async fn a_10_2_server_never_records_service_account_token_use() {
+    const OLD_TOKENS: &str = "tokens-102";
+    const ADMIN: Auth<'static> = Auth::User("admin", "admin-102");
+    let sim = start_with(
+        FleetSpec::from_json(
+            r#"{ "seed": 3, "workspaces": [
+              { "kind": "selfHosted", "id": "tokens-102", "version": "10.2.3",
+                "users": [ { "login": "admin", "password": "admin-102", "roles": { "1": "Admin" } } ] } ] }"#,
+        )
+        .unwrap(),
+    )
+    .await;
+    let (account, _, token) = sim
+        .account_with_token(OLD_TOKENS, &ADMIN, ("user", "Viewer"), ("user-1", 0))
+        .await;
+    let used = sim.get(OLD_TOKENS, "/api/org", &Auth::Bearer(&token)).await;
+    assert_eq!(used.status, 200, "the token authenticates");
+    sim.advance_clock(600).await;
+    sim.get(OLD_TOKENS, "/api/org", &Auth::Bearer(&token)).await;
+    let path = format!("/api/serviceaccounts/{account}/tokens");
+    let list = sim.get(OLD_TOKENS, &path, &ADMIN).await.json();
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert!(list[0]["lastUsedAt"].is_null(), "{list}");
+}

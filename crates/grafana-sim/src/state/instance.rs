@@ -485,9 +485,12 @@ impl Instance {
             }
             None => None,
         };
-        let stale = row
-            .last_used_at
-            .is_none_or(|last| now - last >= LAST_USED_REFRESH);
+        let records_use =
+            row.service_account_id.is_none() || self.version.token_last_used_updates();
+        let stale = records_use
+            && row
+                .last_used_at
+                .is_none_or(|last| now - last >= LAST_USED_REFRESH);
         if stale && let Some(stored) = self.credentials.get_mut(&row_id) {
             stored.last_used_at = Some(now);
         }
