@@ -42,6 +42,7 @@ struct StoredSecret {
     name: String,
     tags: BTreeMap<String, String>,
     versions: Vec<StoredVersion>,
+    rotation_enabled: bool,
 }
 
 impl StoredSecret {
@@ -97,6 +98,7 @@ impl StoredSecret {
                 })
                 .collect(),
             tags: self.tags.clone(),
+            rotation_enabled: self.rotation_enabled,
         }
     }
 }
@@ -183,6 +185,15 @@ impl InMemorySecretStore {
             .get_mut(secret_id)
             .ok_or_else(|| not_found(secret_id, "secret"))?;
         action(secret)
+    }
+
+    /// What RotateSecret does to rotation settings: marks the secret as rotated by Secrets
+    /// Manager, so local runs of the native rotation protocol see `rotation_enabled`.
+    pub fn set_rotation_enabled(&self, secret_id: &str, enabled: bool) -> Result<()> {
+        self.with_secret(secret_id, |secret| {
+            secret.rotation_enabled = enabled;
+            Ok(())
+        })
     }
 
     /// PutSecretValue with an explicit list of labels, the general form of
@@ -313,6 +324,7 @@ impl SecretStore for InMemorySecretStore {
             name: name.to_owned(),
             tags: tags.clone(),
             versions: Vec::new(),
+            rotation_enabled: false,
         });
         Ok(arn)
     }
