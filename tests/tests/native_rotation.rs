@@ -15,7 +15,6 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use aws_lambda_events::event::secretsmanager::SecretsManagerSecretRotationEvent;
-use aws_sdk_secretsmanager::types::RotationRulesType;
 use grafana_sim::FaultKind;
 use keyshift_aws::{AwsContext, EndpointOverrides};
 use keyshift_core::model::Policy;
@@ -23,6 +22,7 @@ use keyshift_core::ports::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretDescriptio
 use keyshift_core::steps::native_rotation::NativeRotationOutput;
 use keyshift_core::steps::rotate_secret;
 use keyshift_e2e::{Harness, StoreKind, assert_no_leak, expect_error, fault_on, moto_endpoint};
+use keyshift_test_support::aws::{register_rotation_function, start_rotation};
 use serde_json::json;
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -70,60 +70,6 @@ struct Native {
     texts: Vec<String>,
 }
 
-/// Sends one raw request to moto (the Lambda and IAM set-up the AWS SDK clients of this
-/// workspace do not cover); moto does not check signatures, only the service in the scope.
-async fn moto_call(moto: &str, service: &str, path: &str, body: String, content_type: &str) {
-    let auth = format!(
-        "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
-    );
-    let response = reqwest::Client::new()
-        .post(format!("{moto}{path}"))
-        .header("authorization", auth)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap_or_default();
-    assert!(
-        status.is_success(),
-        "moto {service} {path}: {status} {text}"
-    );
-}
-
-/// Registers a rotation function in moto's Lambda (no-docker mode) and returns its ARN.
-async fn register_rotation_function(moto: &str) -> String {
-    moto_call(
-        moto,
-        "moto",
-        "/moto-api/config",
-        json!({"lambda": {"use_docker": false}}).to_string(),
-        "application/json",
-    )
-    .await;
-    let name = format!("rot-{}", uuid::Uuid::new_v4().simple());
-    let form = format!(
-        "Action=CreateRole&Version=2010-05-08&RoleName={name}&AssumeRolePolicyDocument=%7B%7D"
-    );
-    moto_call(moto, "iam", "/", form, "application/x-www-form-urlencoded").await;
-    let function = json!({
-        "FunctionName": name, "Runtime": "provided.al2023", "Handler": "bootstrap",
-        "Role": format!("arn:aws:iam::123456789012:role/{name}"),
-        // An empty zip: moto's no-docker Lambda never runs it.
-        "Code": {"ZipFile": "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="},
-    });
-    moto_call(
-        moto,
-        "lambda",
-        "/2015-03-31/functions",
-        function.to_string(),
-        "application/json",
-    )
-    .await;
-    format!("arn:aws:lambda:us-east-1:123456789012:function:{name}")
-}
-
 impl Native {
     /// Migrates `instance` through the state machine's steps, so its secrets are in keyshift's
     /// managed format; `None` without moto (a failure with `KEYSHIFT_REQUIRE_TOOLS=1`).
@@ -151,24 +97,9 @@ impl Native {
         self.policy.secret_name_for(&workspace, account).unwrap()
     }
 
-    /// What Secrets Manager does on RotateSecret: AWSPENDING on a new, empty version under a
-    /// fresh ClientRequestToken, rotation enabled. Returns the token.
+    /// What Secrets Manager does on RotateSecret; returns the ClientRequestToken.
     async fn start_rotation(&self, secret_id: &str) -> String {
-        let token = uuid::Uuid::new_v4().to_string();
-        self.sm
-            .rotate_secret()
-            .secret_id(secret_id)
-            .client_request_token(&token)
-            .rotation_lambda_arn(&self.function_arn)
-            .rotation_rules(
-                RotationRulesType::builder()
-                    .automatically_after_days(30)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        token
+        start_rotation(&self.sm, secret_id, &self.function_arn).await
     }
 
     async fn step(
