@@ -168,6 +168,13 @@ pub enum KeyshiftError {
         /// What is wrong with it.
         reason: String,
     },
+    /// `keyshift secret create` found the managed secret already there: it starts from
+    /// nothing only, and never overwrites a credential someone may be reading.
+    #[error("secret {secret_id} already exists; rotate it instead (keyshift run, or Secrets Manager rotation)")]
+    SecretExists {
+        /// The secret's name.
+        secret_id: String,
+    },
     /// The AMG workspace is not ACTIVE (creating, updating, failed …); nothing can be done now.
     #[error("workspace {workspace} is not active (status {status})")]
     WorkspaceNotActive {
@@ -250,6 +257,7 @@ impl KeyshiftError {
         "Rotation.InProgress",
         "Rotation.NotEnabled",
         "Rotation.TokenInvalid",
+        "Secret.Exists",
         "Workspace.NotActive",
         "Workspace.NotFound",
         "Secret.NotFound",
@@ -287,6 +295,7 @@ impl KeyshiftError {
             Self::RotationInProgress { .. } => "Rotation.InProgress",
             Self::RotationNotEnabled { .. } => "Rotation.NotEnabled",
             Self::RotationTokenInvalid { .. } => "Rotation.TokenInvalid",
+            Self::SecretExists { .. } => "Secret.Exists",
             Self::WorkspaceNotActive { .. } => "Workspace.NotActive",
             Self::WorkspaceNotFound { .. } => "Workspace.NotFound",
             Self::SecretNotFound { .. } => "Secret.NotFound",
@@ -424,6 +433,7 @@ mod tests {
                 pending_version: text(),
             },
             KeyshiftError::RotationNotEnabled { secret_id: text() },
+            KeyshiftError::SecretExists { secret_id: text() },
             KeyshiftError::RotationTokenInvalid {
                 secret_id: text(),
                 token: text(),
