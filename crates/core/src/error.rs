@@ -170,7 +170,9 @@ pub enum KeyshiftError {
     },
     /// `keyshift secret create` found the managed secret already there: it starts from
     /// nothing only, and never overwrites a credential someone may be reading.
-    #[error("secret {secret_id} already exists; rotate it instead (keyshift run, or Secrets Manager rotation)")]
+    #[error(
+        "secret {secret_id} already exists; rotate it instead (keyshift run, or Secrets Manager rotation)"
+    )]
     SecretExists {
         /// The secret's name.
         secret_id: String,
