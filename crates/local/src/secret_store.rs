@@ -369,6 +369,31 @@ mod tests {
     use super::*;
 
     #[tokio::test]
+    async fn rotation_is_off_until_enabled_like_describe_secret_shows_it() {
+        let store = InMemorySecretStore::new();
+        let arn = store
+            .ensure_secret("managed/one", "", &BTreeMap::new())
+            .await
+            .unwrap();
+        assert!(
+            !store
+                .describe("managed/one")
+                .await
+                .unwrap()
+                .rotation_enabled
+        );
+        store.set_rotation_enabled("managed/one", true).unwrap();
+        assert!(
+            store.describe(&arn).await.unwrap().rotation_enabled,
+            "by ARN too"
+        );
+        let missing = store
+            .set_rotation_enabled("managed/none", true)
+            .unwrap_err();
+        assert!(missing.is_not_found(), "{missing}");
+    }
+
+    #[tokio::test]
     async fn many_secrets_are_found_by_name_and_arn_and_listed_by_tag_in_name_order() {
         const SECRETS: usize = 1_000;
         let store = InMemorySecretStore::new();
