@@ -182,10 +182,10 @@ async fn full_rotation(instance: &'static str) {
         let first = native.step(step, &secret_id, &token).await.unwrap();
         let again = native.step(step, &secret_id, &token).await.unwrap();
         steps_run += 2;
-        assert!(
-            !again.changed || step == "finishSecret",
-            "{step} repeated changes nothing"
-        );
+        assert!(!again.changed, "{step} repeated changes nothing");
+        if step == "finishSecret" {
+            assert!(first.changed, "finishSecret promoted");
+        }
         if step == "createSecret" {
             assert!(first.changed, "createSecret wrote the pending version");
             assert_eq!(
@@ -292,9 +292,18 @@ async fn a_full_rotation_with_every_step_repeated_on_amg() {
     full_rotation("g-0000000104").await;
 }
 
+/// How a rotation continues after its testSecret failed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Recovery {
+    /// Secrets Manager retries the same ClientRequestToken: the rotation resumes.
+    SameToken,
+    /// A later RotateSecret with a new token (AWSPENDING moves to it).
+    NextRotation,
+}
+
 /// testSecret fails (Grafana refuses the pending token once): AWSCURRENT stays and works; the
-/// next rotation succeeds and revokes the failed rotation's token.
-async fn failed_test_then_recovery(instance: &'static str) {
+/// same token resumes, or the next rotation succeeds and revokes the failed rotation's token.
+async fn failed_test_then_recovery(instance: &'static str, recovery: Recovery) {
     let Some(mut native) = Native::start(instance).await else {
         return;
     };
@@ -355,6 +364,41 @@ async fn failed_test_then_recovery(instance: &'static str) {
     let failed =
         keyshift_core::model::ManagedSecretValue::parse(&failed_value.value, &secret_id).unwrap();
 
+    if recovery == Recovery::SameToken {
+        let created = native
+            .step("createSecret", &secret_id, &token)
+            .await
+            .unwrap();
+        assert!(!created.changed, "the written pending version is kept");
+        native.step("testSecret", &secret_id, &token).await.unwrap();
+        native
+            .step("finishSecret", &secret_id, &token)
+            .await
+            .unwrap();
+        let latest = native.harness.current_value(&secret_id).await;
+        assert_eq!(
+            latest.token_id, failed.token_id,
+            "the resumed rotation's token is current"
+        );
+        assert!(
+            native
+                .harness
+                .authenticates(instance, latest.token.expose())
+        );
+        let described = native.describe(&secret_id).await;
+        assert_eq!(
+            described.version_with_stage(AWSCURRENT),
+            Some(token.as_str())
+        );
+        for text in &native.texts {
+            assert_no_leak(
+                text,
+                &[latest.token.expose().to_owned()],
+                "native rotation output",
+            );
+        }
+        return;
+    }
     // Secrets Manager's next RotateSecret moves AWSPENDING to a new token; it rotates cleanly.
     let next = native.start_rotation(&secret_id).await;
     let outputs = native.rotate(&secret_id, &next).await;
@@ -391,12 +435,17 @@ async fn failed_test_then_recovery(instance: &'static str) {
 #[tokio::test]
 async fn a_failed_test_secret_leaves_awscurrent_working_and_the_next_rotation_recovers_self_hosted()
 {
-    failed_test_then_recovery("sh-116").await;
+    failed_test_then_recovery("sh-116", Recovery::NextRotation).await;
+}
+
+#[tokio::test]
+async fn a_failed_test_secret_resumes_under_the_same_token_self_hosted() {
+    failed_test_then_recovery("sh-116", Recovery::SameToken).await;
 }
 
 #[tokio::test]
 async fn a_failed_test_secret_leaves_awscurrent_working_and_the_next_rotation_recovers_amg() {
-    failed_test_then_recovery("g-0000000104").await;
+    failed_test_then_recovery("g-0000000104", Recovery::NextRotation).await;
 }
 
 /// Events for a secret without rotation enabled, or with another secret's token, are refused
