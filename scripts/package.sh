@@ -12,7 +12,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-ALL_FUNCTIONS=(discover-keys create-sa mint-token store-secret verify revoke-old fleet-start dlq-replay)
+ALL_FUNCTIONS=(discover-keys create-sa mint-token store-secret verify revoke-old fleet-start dlq-replay rotate-secret)
 ARCH=arm64
 PROFILE=lambda
 FUNCTIONS=()

@@ -106,9 +106,13 @@ class EveryFileParses(unittest.TestCase):
 class FunctionsMatchCrates(unittest.TestCase):
     def test_every_lambda_crate_has_a_function_and_back(self):
         crates = lambda_crates()
-        self.assertEqual(len(crates), 8, f"Lambda crates found: {sorted(crates)}")
+        self.assertEqual(len(crates), 9, f"Lambda crates found: {sorted(crates)}")
         local = module_locals()
-        functions = set(literal_strings(local["step_functions"])) | set(literal_strings(local["driver_functions"]))
+        functions = (
+            set(literal_strings(local["step_functions"]))
+            | set(literal_strings(local["driver_functions"]))
+            | set(literal_strings(local["rotation_functions"]))
+        )
         self.assertEqual(functions, crates)
 
         lambdas = resources("resource", "aws_lambda_function")
@@ -120,7 +124,7 @@ class FunctionsMatchCrates(unittest.TestCase):
         # function_settings: one entry per step, plus the two drivers by name.
         settings = unwrap(local["function_settings"])
         self.assertIn("local.step_functions", settings)
-        for driver in literal_strings(local["driver_functions"]):
+        for driver in literal_strings(local["driver_functions"]) + literal_strings(local["rotation_functions"]):
             self.assertIn(f"'{driver}'", settings, f"function_settings has no {driver}")
 
     def test_package_script_and_action_list_name_the_same_functions(self):
@@ -226,7 +230,7 @@ class PoliciesGrantExactlyTheList(unittest.TestCase):
                 self.assertEqual(sorted(granted - wanted), [], f"{function} is granted more than the list")
                 self.assertEqual(sorted(wanted - granted), [], f"{function} lacks listed actions")
                 checked += 1
-        self.assertEqual(checked, 8)
+        self.assertEqual(checked, 9)
 
 
 if __name__ == "__main__":

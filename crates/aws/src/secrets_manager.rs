@@ -129,6 +129,7 @@ impl SecretStore for SecretsManagerStore {
             name: output.name().unwrap_or(secret_id).to_owned(),
             versions,
             tags,
+            rotation_enabled: output.rotation_enabled().unwrap_or(false),
         })
     }
 

@@ -69,6 +69,9 @@ pub enum Command {
     /// Work on the whole fleet through Step Functions.
     #[command(subcommand)]
     Fleet(crate::fleet_start::FleetCommand),
+    /// Create managed secrets from nothing.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Secret(crate::secret::SecretCommand),
 }
 
 /// `keyshift asl …`.

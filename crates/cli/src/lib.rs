@@ -18,6 +18,7 @@ pub mod local;
 pub mod local_dlq;
 pub mod progress;
 pub mod report;
+pub mod secret;
 pub mod select;
 pub mod status;
 pub mod validate;
@@ -38,6 +39,7 @@ pub async fn run_cli(cli: Cli) -> Result<u8, CliError> {
         Command::Status(args) => status::status_command(args).await,
         Command::Dlq(command) => dlq::dlq_command(command).await,
         Command::Fleet(command) => fleet_start::fleet_command(command).await,
+        Command::Secret(command) => secret::secret_command(command).await,
     }
 }
 

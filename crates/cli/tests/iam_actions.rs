@@ -27,8 +27,8 @@ use keyshift_cli::demo::SimFollower;
 use keyshift_cli::local::{LocalDlq, LocalRuntime, SyncedClock, running_step};
 use keyshift_core::model::{Policy, WorkspaceRef};
 use keyshift_core::ports::NoMetrics;
-use keyshift_core::steps::StepDeps;
 use keyshift_core::steps::io::ExecutionInput;
+use keyshift_core::steps::{StepDeps, rotate_secret};
 use keyshift_local::InMemoryQueue;
 use local_sfn::ExecutionStatus;
 use serde_json::{Value, json};
@@ -71,13 +71,17 @@ impl Intercept for OperationLog {
                 .push("an AWS operation without its metadata".to_owned());
             return Ok(());
         };
-        let Some(step) = running_step() else {
-            self.problems.lock().unwrap().push(format!(
-                "{} {} was sent outside any step",
-                metadata.service(),
-                metadata.name()
-            ));
-            return Ok(());
+        let function = match running_step() {
+            Some(step) => function_of(step),
+            None if NATIVE_ROTATION.try_with(|_| ()).is_ok() => ROTATE_SECRET,
+            None => {
+                self.problems.lock().unwrap().push(format!(
+                    "{} {} was sent outside any step",
+                    metadata.service(),
+                    metadata.name()
+                ));
+                return Ok(());
+            }
         };
         let Some(prefix) = iam_prefix(metadata.service()) else {
             self.problems.lock().unwrap().push(format!(
@@ -90,12 +94,21 @@ impl Intercept for OperationLog {
         self.by_function
             .lock()
             .unwrap()
-            .entry(function_of(step).to_owned())
+            .entry(function.to_owned())
             .or_default()
             .insert(action);
         *self.total.lock().unwrap() += 1;
         Ok(())
     }
+}
+
+/// The Lambda Secrets Manager's own rotation invokes; not a state-machine step.
+const ROTATE_SECRET: &str = "rotate-secret";
+
+tokio::task_local! {
+    /// Set while the test plays Secrets Manager invoking rotate-secret, so its calls are
+    /// attributed to that function.
+    static NATIVE_ROTATION: ();
 }
 
 /// The IAM service prefix of an SDK's service name.
@@ -216,8 +229,13 @@ async fn every_aws_call_of_each_step_is_in_that_functions_iam_list() {
         metrics: Arc::new(NoMetrics),
     };
     let dlq = LocalDlq::on_queue(Arc::new(InMemoryQueue::with_clock(Arc::new(clock.clone()))));
-    let runtime =
-        LocalRuntime::new(ROTATE_WORKSPACE_ASL, deps, Arc::new(clock.clone()), dlq).unwrap();
+    let runtime = LocalRuntime::new(
+        ROTATE_WORKSPACE_ASL,
+        deps.clone(),
+        Arc::new(clock.clone()),
+        dlq,
+    )
+    .unwrap();
 
     let policy = |mode: &str| -> Policy {
         serde_json::from_value(json!({
@@ -286,6 +304,52 @@ async fn every_aws_call_of_each_step_is_in_that_functions_iam_list() {
         }
     }
     assert_eq!(executions, 6);
+
+    // Secrets Manager rotating one AMG and one self-hosted managed secret itself: RotateSecret
+    // (moto, not observed), then the four events to rotate-secret's handler.
+    let setup = AwsContext::for_emulator(EndpointOverrides::for_all(&moto))
+        .await
+        .secrets_manager_client();
+    let function_arn = keyshift_test_support::aws::register_rotation_function(&moto).await;
+    // The AMG workspace's bootstrap admin account is gone (removed by hand, or a workspace the
+    // state machine never served), so rotate-secret creates it: the path that needs
+    // CreateWorkspaceServiceAccount.
+    let bootstrap_accounts: Vec<i64> = state
+        .list_service_accounts("g-0000000094", 1)
+        .unwrap()
+        .into_iter()
+        .filter(|account| account.row.name == "keyshift-bootstrap")
+        .map(|account| account.row.id)
+        .collect();
+    assert_eq!(
+        bootstrap_accounts.len(),
+        1,
+        "discover-keys made one bootstrap account"
+    );
+    for id in bootstrap_accounts {
+        state.delete_service_account("g-0000000094", 1, id).unwrap();
+    }
+    let mut native_steps = 0;
+    for (workspace, mode) in [&workspaces[0], &workspaces[2]] {
+        let policy = policy(mode);
+        let secret_id = policy
+            .secret_name_for(workspace, "sa-autogen-ci-deploy")
+            .unwrap();
+        let token =
+            keyshift_test_support::aws::start_rotation(&setup, &secret_id, &function_arn).await;
+        for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+            let event = serde_json::from_value(
+                json!({"Step": step, "SecretId": secret_id, "ClientRequestToken": token}),
+            )
+            .unwrap();
+            let outcome = NATIVE_ROTATION
+                .scope((), rotate_secret(&deps, &policy, event))
+                .await;
+            assert!(outcome.is_ok(), "{step} of {secret_id}: {outcome:?}");
+            native_steps += 1;
+        }
+    }
+    assert_eq!(native_steps, 8);
     let failed_discoveries = runtime
         .log()
         .steps
@@ -310,8 +374,11 @@ async fn every_aws_call_of_each_step_is_in_that_functions_iam_list() {
     // Each step function sent exactly the calls its entry lists: none missing (AccessDenied
     // once deployed) and none unused (a grant wider than needed).
     let mut compared = 0;
-    for step in Step::ALL {
-        let function = function_of(step);
+    let functions = Step::ALL
+        .into_iter()
+        .map(function_of)
+        .chain([ROTATE_SECRET]);
+    for function in functions {
         let sent_by = sent.get(function).cloned().unwrap_or_default();
         let allowed = listed
             .get(function)
@@ -337,13 +404,15 @@ async fn every_aws_call_of_each_step_is_in_that_functions_iam_list() {
     }
     assert_eq!(
         sent.len(),
-        Step::ALL.len(),
+        Step::ALL.len() + 1,
         "calls attributed to functions that are not steps: {:?}",
         sent.keys()
     );
     let listed_for_steps: usize = Step::ALL
         .iter()
-        .filter_map(|step| listed.get(function_of(*step)))
+        .map(|step| function_of(*step))
+        .chain([ROTATE_SECRET])
+        .filter_map(|function| listed.get(function))
         .flatten()
         .filter(|action| action.as_str() != "sts:AssumeRole")
         .count();

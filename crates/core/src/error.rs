@@ -147,6 +147,36 @@ pub enum KeyshiftError {
         /// The version id holding AWSPENDING.
         pending_version: String,
     },
+    /// A Secrets Manager rotation event for a secret whose rotation is not enabled: the
+    /// rotation Lambda only acts on secrets Secrets Manager itself rotates.
+    #[error(
+        "rotation is not enabled on secret {secret_id}; enable it (RotateSecret with this Lambda) first"
+    )]
+    RotationNotEnabled {
+        /// The secret named by the event.
+        secret_id: String,
+    },
+    /// A rotation event whose ClientRequestToken is not a version of the secret staged
+    /// AWSPENDING (another secret's token, or a stale one): acting on it could overwrite the
+    /// wrong version.
+    #[error("rotation token {token} is not a pending version of secret {secret_id}: {reason}")]
+    RotationTokenInvalid {
+        /// The secret named by the event.
+        secret_id: String,
+        /// The event's ClientRequestToken (a version id, not a credential).
+        token: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `keyshift secret create` found the managed secret already there: it starts from
+    /// nothing only, and never overwrites a credential someone may be reading.
+    #[error(
+        "secret {secret_id} already exists; rotate it instead (keyshift run, or Secrets Manager rotation)"
+    )]
+    SecretExists {
+        /// The secret's name.
+        secret_id: String,
+    },
     /// The AMG workspace is not ACTIVE (creating, updating, failed …); nothing can be done now.
     #[error("workspace {workspace} is not active (status {status})")]
     WorkspaceNotActive {
@@ -227,6 +257,9 @@ impl KeyshiftError {
         "Verify.Failed",
         "Input.Invalid",
         "Rotation.InProgress",
+        "Rotation.NotEnabled",
+        "Rotation.TokenInvalid",
+        "Secret.Exists",
         "Workspace.NotActive",
         "Workspace.NotFound",
         "Secret.NotFound",
@@ -262,6 +295,9 @@ impl KeyshiftError {
             Self::VerifyFailed { .. } => "Verify.Failed",
             Self::InputInvalid { .. } => "Input.Invalid",
             Self::RotationInProgress { .. } => "Rotation.InProgress",
+            Self::RotationNotEnabled { .. } => "Rotation.NotEnabled",
+            Self::RotationTokenInvalid { .. } => "Rotation.TokenInvalid",
+            Self::SecretExists { .. } => "Secret.Exists",
             Self::WorkspaceNotActive { .. } => "Workspace.NotActive",
             Self::WorkspaceNotFound { .. } => "Workspace.NotFound",
             Self::SecretNotFound { .. } => "Secret.NotFound",
@@ -397,6 +433,13 @@ mod tests {
             KeyshiftError::RotationInProgress {
                 secret_id: text(),
                 pending_version: text(),
+            },
+            KeyshiftError::RotationNotEnabled { secret_id: text() },
+            KeyshiftError::SecretExists { secret_id: text() },
+            KeyshiftError::RotationTokenInvalid {
+                secret_id: text(),
+                token: text(),
+                reason: text(),
             },
             KeyshiftError::WorkspaceNotActive {
                 workspace: text(),

@@ -42,6 +42,7 @@ struct StoredSecret {
     name: String,
     tags: BTreeMap<String, String>,
     versions: Vec<StoredVersion>,
+    rotation_enabled: bool,
 }
 
 impl StoredSecret {
@@ -97,6 +98,7 @@ impl StoredSecret {
                 })
                 .collect(),
             tags: self.tags.clone(),
+            rotation_enabled: self.rotation_enabled,
         }
     }
 }
@@ -183,6 +185,15 @@ impl InMemorySecretStore {
             .get_mut(secret_id)
             .ok_or_else(|| not_found(secret_id, "secret"))?;
         action(secret)
+    }
+
+    /// What RotateSecret does to rotation settings: marks the secret as rotated by Secrets
+    /// Manager, so local runs of the native rotation protocol see `rotation_enabled`.
+    pub fn set_rotation_enabled(&self, secret_id: &str, enabled: bool) -> Result<()> {
+        self.with_secret(secret_id, |secret| {
+            secret.rotation_enabled = enabled;
+            Ok(())
+        })
     }
 
     /// PutSecretValue with an explicit list of labels, the general form of
@@ -313,6 +324,7 @@ impl SecretStore for InMemorySecretStore {
             name: name.to_owned(),
             tags: tags.clone(),
             versions: Vec::new(),
+            rotation_enabled: false,
         });
         Ok(arn)
     }
@@ -355,6 +367,31 @@ impl SecretStore for InMemorySecretStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn rotation_is_off_until_enabled_like_describe_secret_shows_it() {
+        let store = InMemorySecretStore::new();
+        let arn = store
+            .ensure_secret("managed/one", "", &BTreeMap::new())
+            .await
+            .unwrap();
+        assert!(
+            !store
+                .describe("managed/one")
+                .await
+                .unwrap()
+                .rotation_enabled
+        );
+        store.set_rotation_enabled("managed/one", true).unwrap();
+        assert!(
+            store.describe(&arn).await.unwrap().rotation_enabled,
+            "by ARN too"
+        );
+        let missing = store
+            .set_rotation_enabled("managed/none", true)
+            .unwrap_err();
+        assert!(missing.is_not_found(), "{missing}");
+    }
 
     #[tokio::test]
     async fn many_secrets_are_found_by_name_and_arn_and_listed_by_tag_in_name_order() {

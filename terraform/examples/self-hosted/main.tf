@@ -27,4 +27,11 @@ module "keyshift" {
 
   schedule_expression = "rate(12 hours)"
   alarm_sns_topic_arn = var.alarm_sns_topic_arn
+
+  # Secrets Manager rotating chosen secrets itself (e.g. one `keyshift secret create` made),
+  # with the rotate-secret Lambda; off unless secrets are named.
+  native_rotation = length(var.natively_rotated_secret_arns) == 0 ? null : {
+    secret_arns         = var.natively_rotated_secret_arns
+    schedule_expression = "rate(10 days)"
+  }
 }

@@ -20,3 +20,9 @@ variable "alarm_sns_topic_arn" {
   type        = string
   default     = null
 }
+
+variable "natively_rotated_secret_arns" {
+  description = "ARNs of keyshift-managed secrets Secrets Manager rotates itself with the rotate-secret Lambda (empty: none)."
+  type        = list(string)
+  default     = []
+}

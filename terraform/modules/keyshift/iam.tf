@@ -35,6 +35,17 @@ locals {
 
   managed_and_admin_secrets = concat([local.secret_arn_pattern], local.admin_secret_arns)
 
+  # What rotate-secret does on AMG: mint and revoke its own bootstrap token, no DescribeWorkspace
+  # (the secret's value names the Grafana URL).
+  amg_bootstrap_actions = [
+    "grafana:ListWorkspaceServiceAccounts",
+    "grafana:CreateWorkspaceServiceAccount",
+    "grafana:ListWorkspaceServiceAccountTokens",
+    "grafana:CreateWorkspaceServiceAccountToken",
+    "grafana:DeleteWorkspaceServiceAccountToken",
+  ]
+  rotated_secrets = distinct(concat([local.secret_arn_pattern], local.native_rotation_secret_arns))
+
   # Per function: statements of { sid, actions, resources, conditions }. A statement whose
   # resources are empty (no target accounts, no self-hosted admin secrets) is left out.
   function_statements = {
@@ -78,6 +89,24 @@ locals {
       { sid = "RevokeInManagedWorkspaces", actions = local.amg_revoke_actions, resources = local.amg_workspace_arns, conditions = local.amg_tag_conditions },
       { sid = "UnsealBootstrapToken", actions = ["kms:Decrypt"], resources = [local.kms_key_arn], conditions = [] },
       { sid = "ReadManagedAndAdminSecrets", actions = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"], resources = local.managed_and_admin_secrets, conditions = [] },
+    ]
+    "rotate-secret" = [
+      { sid = "AssumeTargetAccountRoles", actions = ["sts:AssumeRole"], resources = local.target_role_arns, conditions = [] },
+      { sid = "BootstrapInManagedWorkspaces", actions = local.amg_bootstrap_actions, resources = local.amg_workspace_arns, conditions = local.amg_tag_conditions },
+      { sid = "SealAndUnsealTokens", actions = ["kms:Encrypt", "kms:Decrypt"], resources = [local.kms_key_arn], conditions = [] },
+      { sid = "EncryptSecretVersions", actions = ["kms:GenerateDataKey"], resources = [local.kms_key_arn], conditions = local.kms_via_secrets_manager },
+      { sid = "ReadAdminSecrets", actions = ["secretsmanager:GetSecretValue"], resources = local.admin_secret_arns, conditions = [] },
+      {
+        sid = "RotateManagedSecrets"
+        actions = [
+          "secretsmanager:DescribeSecret",
+          "secretsmanager:GetSecretValue",
+          "secretsmanager:PutSecretValue",
+          "secretsmanager:UpdateSecretVersionStage",
+        ]
+        resources  = local.rotated_secrets
+        conditions = []
+      },
     ]
     "fleet-start" = [
       { sid = "AssumeTargetAccountRoles", actions = ["sts:AssumeRole"], resources = local.target_role_arns, conditions = [] },

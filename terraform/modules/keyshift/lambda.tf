@@ -26,6 +26,10 @@ locals {
         }
         timeout = var.fleet_start_timeout_seconds
       }
+      "rotate-secret" = {
+        environment = merge(local.step_environment, { KEYSHIFT_POLICY = jsonencode(local.rotation_policy) })
+        timeout     = var.lambda_timeout_seconds
+      }
       "dlq-replay" = {
         environment = {
           KEYSHIFT_STATE_MACHINE_ARN   = local.state_machine_arn

@@ -8,10 +8,15 @@ locals {
   region     = data.aws_region.current.name
 
   # The six steps the state machine invokes, then the two functions that start and replay
-  # executions. Each is one crate under crates/ and one zip in lambda_zip_dir.
-  step_functions   = ["discover-keys", "create-sa", "mint-token", "store-secret", "verify", "revoke-old"]
-  driver_functions = ["fleet-start", "dlq-replay"]
-  functions        = concat(local.step_functions, local.driver_functions)
+  # executions, then the Lambda Secrets Manager's own rotation invokes (native_rotation).
+  # Each is one crate under crates/ and one zip in lambda_zip_dir.
+  step_functions     = ["discover-keys", "create-sa", "mint-token", "store-secret", "verify", "revoke-old"]
+  driver_functions   = ["fleet-start", "dlq-replay"]
+  rotation_functions = ["rotate-secret"]
+  functions          = concat(local.step_functions, local.driver_functions, local.rotation_functions)
+
+  # Secrets Secrets Manager rotates with rotate-secret (empty when native_rotation is off).
+  native_rotation_secret_arns = var.native_rotation == null ? [] : var.native_rotation.secret_arns
 
   create_kms_key = var.kms_key_arn == null
   kms_key_arn    = local.create_kms_key ? aws_kms_key.this[0].arn : var.kms_key_arn

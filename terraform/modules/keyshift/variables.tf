@@ -385,3 +385,27 @@ variable "days_to_expiry_alarm_threshold" {
     error_message = "days_to_expiry_alarm_threshold must be between 0 and 30 days."
   }
 }
+
+variable "native_rotation" {
+  description = "Optional: let Secrets Manager rotate these keyshift-managed secrets itself with the rotate-secret Lambda (createSecret/setSecret/testSecret/finishSecret), on schedule_expression (rate() or cron(), e.g. \"rate(25 days)\"). Each secret must hold keyshift's managed format (keyshift secret create, or a migration). Null (default): no secret is attached; rotation runs only through the state machine."
+  type = object({
+    secret_arns         = list(string)
+    schedule_expression = string
+  })
+  default = null
+
+  validation {
+    condition     = var.native_rotation == null || length(try(var.native_rotation.secret_arns, [])) > 0
+    error_message = "native_rotation.secret_arns must name at least one secret (or set native_rotation = null)."
+  }
+
+  validation {
+    condition     = var.native_rotation == null || alltrue([for arn in try(var.native_rotation.secret_arns, []) : can(regex("^arn:[a-z-]+:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", arn))])
+    error_message = "native_rotation.secret_arns must be Secrets Manager secret ARNs."
+  }
+
+  validation {
+    condition     = var.native_rotation == null || can(regex("^(rate|cron)\\(.+\\)$", try(var.native_rotation.schedule_expression, "")))
+    error_message = "native_rotation.schedule_expression must be rate(...) or cron(...)."
+  }
+}

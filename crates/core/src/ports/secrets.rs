@@ -49,6 +49,10 @@ pub struct SecretDescription {
     /// Tags on the secret.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// DescribeSecret's RotationEnabled: whether Secrets Manager rotates it with a rotation
+    /// Lambda, which the native rotation steps require before touching it.
+    #[serde(default)]
+    pub rotation_enabled: bool,
 }
 
 impl SecretDescription {
@@ -326,6 +330,7 @@ mod tests {
                 })
                 .collect(),
             tags: BTreeMap::new(),
+            rotation_enabled: false,
         }
     }
 

@@ -113,7 +113,11 @@ async fn migrate_in_place(
 
 /// Finds the account by name, or creates it; a conflict on create means it appeared meanwhile
 /// (a concurrent or crashed attempt), so it is looked up again.
-async fn ensure_account(api: &dyn GrafanaApi, name: &str, role: Role) -> Result<ServiceAccount> {
+pub(crate) async fn ensure_account(
+    api: &dyn GrafanaApi,
+    name: &str,
+    role: Role,
+) -> Result<ServiceAccount> {
     if let Some(account) = find_service_account(api, name).await? {
         return Ok(account);
     }

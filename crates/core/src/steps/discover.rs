@@ -133,7 +133,7 @@ pub fn bootstrap_ttl_seconds(policy: &Policy) -> u64 {
 /// plane (found by name first). A token with this execution's name already present was minted
 /// by a crashed earlier attempt whose output (and so the sealed key) was lost: it is deleted
 /// and minted again, so only one bootstrap token per execution ever lives.
-async fn mint_amg_bootstrap(
+pub(crate) async fn mint_amg_bootstrap(
     deps: &StepDeps,
     amg: &dyn AmgControlPlane,
     amg_workspace: &AmgWorkspace,

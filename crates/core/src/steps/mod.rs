@@ -8,7 +8,9 @@ pub mod create_sa;
 pub mod discover;
 pub mod io;
 pub mod mint_token;
+pub mod native_rotation;
 pub mod revoke_old;
+pub mod secret_create;
 pub mod store_secret;
 pub mod verify;
 
@@ -16,6 +18,8 @@ pub use common::StepDeps;
 pub use create_sa::create_service_account;
 pub use discover::discover_keys;
 pub use mint_token::mint_token;
+pub use native_rotation::rotate_secret;
 pub use revoke_old::{BootstrapCleanup, revoke_bootstrap_credential, revoke_old};
+pub use secret_create::create_managed_secret;
 pub use store_secret::{promote_secret, stage_secret, store_secret};
 pub use verify::verify_token;
