@@ -59,7 +59,10 @@ async fn start() -> RunningSim {
 
 /// The simulator and a client with the test settings, for tests that connect more than once.
 async fn start_with_connector() -> (RunningSim, HttpGrafanaConnector) {
-    (start().await, HttpGrafanaConnector::new(settings()).unwrap())
+    (
+        start().await,
+        HttpGrafanaConnector::new(settings()).unwrap(),
+    )
 }
 
 fn settings() -> GrafanaHttpSettings {

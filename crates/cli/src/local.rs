@@ -128,22 +128,26 @@ impl RunRecorder {
             log.steps.push(record);
             match step {
                 Step::DiscoverKeys => log.plans.extend(parsed::<DiscoverOutput>(value)),
-                Step::MintToken => log.minted.extend(
-                    parsed::<MintTokenOutput>(value).map(|minted| MintedRecord {
-                        workspace: minted.context.workspace.key(),
-                        service_account: minted.service_account.name,
-                        token_id: minted.token.id,
-                        token_name: minted.token.name,
-                    }),
-                ),
+                Step::MintToken => {
+                    log.minted
+                        .extend(parsed::<MintTokenOutput>(value).map(|minted| MintedRecord {
+                            workspace: minted.context.workspace.key(),
+                            service_account: minted.service_account.name,
+                            token_id: minted.token.id,
+                            token_name: minted.token.name,
+                        }))
+                }
                 // Only a promotion's output has `promoted`; a stage's does not parse.
-                Step::StoreSecret => log.promoted.extend(parsed::<PromoteOutput>(value).map(
-                    |promotion| PromotedRecord {
-                        workspace: promotion.context.workspace.key(),
-                        secret_id: promotion.promoted.secret_id,
-                        version_id: promotion.promoted.version_id,
-                    },
-                )),
+                Step::StoreSecret => {
+                    log.promoted
+                        .extend(
+                            parsed::<PromoteOutput>(value).map(|promotion| PromotedRecord {
+                                workspace: promotion.context.workspace.key(),
+                                secret_id: promotion.promoted.secret_id,
+                                version_id: promotion.promoted.version_id,
+                            }),
+                        )
+                }
                 Step::RevokeOld => log.revocations.extend(parsed::<RevokeOldOutput>(value)),
                 Step::CreateSa | Step::Verify => {}
             }

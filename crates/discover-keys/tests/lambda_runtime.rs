@@ -228,6 +228,8 @@ async fn the_built_discover_keys_binary_answers_the_runtime_api() {
     let Some(harness) = Harness::start(StoreKind::Moto).await else {
         return;
     };
+    let workspace = harness.workspace("sh-104");
+    let policy = harness.policy(json!({}));
     let bodies = [
         json!({"executionName": "ks-lambda-1", "workspace": workspace, "policy": policy}),
         json!({"workspace": "not a workspace"}),
@@ -282,9 +284,15 @@ async fn the_built_discover_keys_binary_answers_the_runtime_api() {
 async fn payloads_the_binary_cannot_read_are_input_invalid_with_a_sentence() {
     let deep = "[".repeat(300) + &"]".repeat(300);
     let bodies = [
-        ("not json, with glsa_looksLikeAToken0123456789_abcdef01".to_owned(), "expected"),
+        (
+            "not json, with glsa_looksLikeAToken0123456789_abcdef01".to_owned(),
+            "expected",
+        ),
         (deep, "recursion limit"),
-        ("{\"executionName\": 1e400}".to_owned(), "number out of range"),
+        (
+            "{\"executionName\": 1e400}".to_owned(),
+            "number out of range",
+        ),
         ("{\"executionName\": \"ks\"".to_owned(), "EOF"),
         (String::new(), "EOF"),
     ];
@@ -292,7 +300,11 @@ async fn payloads_the_binary_cannot_read_are_input_invalid_with_a_sentence() {
     let (emulator, logs) = serve_bodies(&raw, &AWS_ENV).await;
     assert!(emulator.responses.lock().unwrap().is_empty(), "{logs}");
     let errors = emulator.errors.lock().unwrap().clone();
-    assert_eq!(errors.len(), bodies.len(), "every body answered; logs:\n{logs}");
+    assert_eq!(
+        errors.len(),
+        bodies.len(),
+        "every body answered; logs:\n{logs}"
+    );
     for (index, (_, expected)) in bodies.iter().enumerate() {
         let id = format!("req-{index}");
         let (_, error, _) = errors.iter().find(|(seen, _, _)| *seen == id).unwrap();

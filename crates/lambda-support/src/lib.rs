@@ -165,9 +165,9 @@ where
         None => keyshift_core::invocation::invoke(handler, payload).await,
     };
     outcome.map_err(|failure| {
-            tracing::error!(error_type = %failure.error, error = %failure.message, "step failed");
-            diagnostic_for(failure)
-        })
+        tracing::error!(error_type = %failure.error, error = %failure.message, "step failed");
+        diagnostic_for(failure)
+    })
 }
 
 /// Serves invocations from the Lambda Runtime API until the process is stopped. The handler is
@@ -191,7 +191,7 @@ where
     Runtime::new(service)
         .layer(payload::ReadablePayloadLayer)
         .layer(lambda_runtime::layers::TracingLayer::new())
-        .run_concurrent()
+        .run()
         .await
         .map_err(StartError::Runtime)
 }

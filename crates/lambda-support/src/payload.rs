@@ -87,7 +87,13 @@ mod tests {
 
     #[test]
     fn readable_json_passes_unchanged() {
-        for body in ["{}", "[]", "null", "{\"workspace\": {\"kind\": \"amg\"}}", "1e300"] {
+        for body in [
+            "{}",
+            "[]",
+            "null",
+            "{\"workspace\": {\"kind\": \"amg\"}}",
+            "1e300",
+        ] {
             assert_eq!(marker_for(body.as_bytes()), None, "{body}");
         }
     }
@@ -117,7 +123,10 @@ mod tests {
             unreadable_reason(&serde_json::json!({ MARKER_KEY: "x", "other": 1 })),
             None
         );
-        assert_eq!(unreadable_reason(&serde_json::json!({ MARKER_KEY: 3 })), None);
+        assert_eq!(
+            unreadable_reason(&serde_json::json!({ MARKER_KEY: 3 })),
+            None
+        );
         assert_eq!(
             unreadable_reason(&serde_json::json!({ MARKER_KEY: "why" })),
             Some("why")
