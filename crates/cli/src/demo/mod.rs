@@ -26,7 +26,9 @@ use keyshift_core::ports::{
 };
 use keyshift_core::steps::StepDeps;
 use keyshift_core::steps::io::ExecutionInput;
-use keyshift_local::{InMemoryQueue, InMemorySecretStore, LocalSealer, RecordingMetrics};
+use keyshift_local::{
+    InMemoryQueue, InMemorySecretStore, LocalEventQueue, LocalSealer, RecordingMetrics,
+};
 use local_sfn::ExecutionStatus;
 use serde::Serialize;
 
@@ -203,6 +205,8 @@ pub struct DemoWorld {
     pub policy: Policy,
     /// The metrics the steps emitted (what Lambda would publish as EMF).
     pub metrics: Arc<RecordingMetrics>,
+    /// The rotation events the steps published (what EventBridge would deliver to consumers).
+    pub events: Arc<LocalEventQueue>,
 }
 
 /// A demo under way, phase by phase, so tests can step in between (a replayer that crashes,
@@ -251,6 +255,7 @@ impl DemoSession {
         let aws =
             AwsContext::for_emulator(EndpointOverrides::for_all(sim.amg_endpoint_url())).await;
         let metrics = Arc::new(RecordingMetrics::new());
+        let events = Arc::new(LocalEventQueue::new());
         let deps = StepDeps {
             grafana: Arc::new(connector.clone()),
             secrets: secrets.clone(),
@@ -262,6 +267,7 @@ impl DemoSession {
             clock: Arc::new(clock.clone()),
             amg_url_template: Some(format!("{}/g/{{workspace_id}}", sim.base_url())),
             metrics: metrics.clone(),
+            events: events.clone(),
         };
         // The DLQ's visibility timeouts pass with the fleet's virtual time.
         let dlq = LocalDlq::on_queue(Arc::new(InMemoryQueue::with_clock(Arc::new(clock.clone()))));
@@ -277,6 +283,7 @@ impl DemoSession {
                 workspaces,
                 policy: Policy::default(),
                 metrics,
+                events,
             },
             state,
             clock,

@@ -9,6 +9,7 @@ pub mod discover;
 pub mod io;
 pub mod mint_token;
 pub mod revoke_old;
+pub mod rollback;
 pub mod store_secret;
 pub mod verify;
 
@@ -17,5 +18,6 @@ pub use create_sa::create_service_account;
 pub use discover::discover_keys;
 pub use mint_token::mint_token;
 pub use revoke_old::{BootstrapCleanup, revoke_bootstrap_credential, revoke_old};
+pub use rollback::{RollbackInput, RollbackOutcome, rollback_secret};
 pub use store_secret::{promote_secret, stage_secret, store_secret};
 pub use verify::verify_token;

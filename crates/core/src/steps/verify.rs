@@ -6,8 +6,9 @@
 //! `/api/access-control/user/permissions` shows the role it effectively holds.
 
 use crate::error::{KeyshiftError, Result};
-use crate::model::{GrafanaCredential, ManagedSecretValue, Role};
+use crate::model::{GrafanaCredential, ManagedSecretValue, OrgId, Role};
 use crate::ports::VersionSelector;
+use crate::secret::SecretString;
 use crate::steps::common::{StepDeps, validate_context};
 use crate::steps::io::{Verification, VerifyInput, VerifyOutput};
 
@@ -41,42 +42,15 @@ pub async fn verify_token(deps: &StepDeps, input: VerifyInput) -> Result<VerifyO
             "AWSPENDING of {secret_id} holds another token"
         )));
     }
-    let api = deps
-        .grafana
-        .connect(
-            &context.grafana_url,
-            context.workspace.org_id,
-            GrafanaCredential::Bearer(value.token),
-        )
-        .await?;
-    let intended = input.service_account.role;
-    let as_verify_failure = |error: KeyshiftError| match error {
-        KeyshiftError::GrafanaUnauthorized { detail, .. } => {
-            failed(format!("Grafana rejected it: {detail}"))
-        }
-        KeyshiftError::GrafanaForbidden { detail, .. } => {
-            failed(format!("Grafana denied it: {detail}"))
-        }
-        other => other,
-    };
-    // A role-less account may not read its org (UNCONFIRMED in the reference); its
-    // permissions call still proves authentication.
-    if intended != Role::None {
-        let org = api.org().await.map_err(as_verify_failure)?;
-        if org.id != context.workspace.org_id {
-            return Err(failed(format!(
-                "it authenticates in org {}, not org {}",
-                org.id, context.workspace.org_id
-            )));
-        }
-    }
-    let permissions = api.permissions().await.map_err(as_verify_failure)?;
-    let role = permissions.implied_role();
-    if role != intended {
-        return Err(failed(format!(
-            "it acts as {role}, but the account should be {intended}"
-        )));
-    }
+    let role = check_token(
+        deps,
+        &context.grafana_url,
+        context.workspace.org_id,
+        value.token,
+        input.service_account.role,
+        &failed,
+    )
+    .await?;
     tracing::info!(token = %input.token.name, role = %role, "verified the staged token");
     let org_id = context.workspace.org_id;
     Ok(VerifyOutput {
@@ -90,4 +64,49 @@ pub async fn verify_token(deps: &StepDeps, input: VerifyInput) -> Result<VerifyO
             checked_at: deps.clock.now(),
         },
     })
+}
+
+/// Proves `token` authenticates in `org_id` of the Grafana at `grafana_url` and acts as
+/// `intended`; the one check behind verify and rollback. Rejections become `failed(reason)`,
+/// transient Grafana errors stay themselves so callers can retry them.
+pub(crate) async fn check_token(
+    deps: &StepDeps,
+    grafana_url: &str,
+    org_id: OrgId,
+    token: SecretString,
+    intended: Role,
+    failed: &(dyn Fn(String) -> KeyshiftError + Send + Sync),
+) -> Result<Role> {
+    let api = deps
+        .grafana
+        .connect(grafana_url, org_id, GrafanaCredential::Bearer(token))
+        .await?;
+    let as_failure = |error: KeyshiftError| match error {
+        KeyshiftError::GrafanaUnauthorized { detail, .. } => {
+            failed(format!("Grafana rejected it: {detail}"))
+        }
+        KeyshiftError::GrafanaForbidden { detail, .. } => {
+            failed(format!("Grafana denied it: {detail}"))
+        }
+        other => other,
+    };
+    // A role-less account may not read its org (UNCONFIRMED in the reference); its
+    // permissions call still proves authentication.
+    if intended != Role::None {
+        let org = api.org().await.map_err(as_failure)?;
+        if org.id != org_id {
+            return Err(failed(format!(
+                "it authenticates in org {}, not org {org_id}",
+                org.id
+            )));
+        }
+    }
+    let permissions = api.permissions().await.map_err(as_failure)?;
+    let role = permissions.implied_role();
+    if role != intended {
+        return Err(failed(format!(
+            "it acts as {role}, but the account should be {intended}"
+        )));
+    }
+    Ok(role)
 }
