@@ -168,7 +168,7 @@ pub fn render_demo(report: &DemoReport) -> String {
     if let (Some(secret), Some(refusal)) = (&operate.rollback_secret, &operate.rollback_refusal) {
         let _ = writeln!(
             out,
-            "rollback : keyshift rollback --secret-id {secret}\n  {refusal}"
+            "rollback : of {secret} to its revoked AWSPREVIOUS token\n  {refusal}"
         );
     }
     out

@@ -282,10 +282,11 @@ async fn a_generated_fleet_migrates_in_one_grace_period_and_passes_every_check_p
     for check in &report.checks {
         assert!(check.passed, "{}: {}", check.name, check.detail);
     }
-    // Every instance was looked at by the per-instance checks, every secret by the others.
+    // Every instance was looked at by the per-instance checks, every secret by the others, and
+    // one secret by the rollback check.
     let checked: Vec<usize> = report.checks.iter().map(|c| c.checked).collect();
     let secrets = report.secrets.len();
-    assert_eq!(checked, vec![FLEET_SIZE, secrets, secrets, FLEET_SIZE]);
+    assert_eq!(checked, vec![FLEET_SIZE, secrets, secrets, FLEET_SIZE, 1]);
     // Three live keys per workspace (the fourth expired before the run), each its own secret.
     assert_eq!(secrets, 3 * FLEET_SIZE);
     assert_eq!(report.migration.keys_migrated, 3 * FLEET_SIZE);
