@@ -355,6 +355,7 @@ impl Harness {
             clock: Arc::new(SimClockPort(sim.state().clone())),
             amg_url_template: Some(format!("{}/g/{{workspace_id}}", sim.base_url())),
             metrics: metrics.clone(),
+            events: Arc::new(keyshift_core::ports::NoEvents),
         };
         let prefix = format!("e2e-{}", uuid::Uuid::new_v4().simple());
         let harness = Self {

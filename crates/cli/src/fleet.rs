@@ -188,6 +188,7 @@ pub async fn fleet_context(
         clock: Arc::new(SystemClock),
         amg_url_template: targets.amg_url_template.clone(),
         metrics: Arc::new(keyshift_core::ports::NoMetrics),
+        events: Arc::new(keyshift_core::ports::NoEvents),
     };
     Ok(FleetContext {
         workspaces,

@@ -156,5 +156,20 @@ pub fn render_demo(report: &DemoReport) -> String {
         report.wall_millis as f64 / 1000.0,
         report.virtual_seconds as f64 / 86_400.0
     );
+    let operate = &report.operate;
+    let _ = writeln!(
+        out,
+        "\nevents   : {} Secret Rotated events on the local queue (what an EventBridge rule delivers), e.g.",
+        operate.rotated_events
+    );
+    if let Some(event) = &operate.sample_event {
+        let _ = writeln!(out, "  {event}");
+    }
+    if let (Some(secret), Some(refusal)) = (&operate.rollback_secret, &operate.rollback_refusal) {
+        let _ = writeln!(
+            out,
+            "rollback : of {secret} to its revoked AWSPREVIOUS token\n  {refusal}"
+        );
+    }
     out
 }

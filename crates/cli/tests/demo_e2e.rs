@@ -157,7 +157,43 @@ async fn demo_migrates_every_key_rotates_and_keeps_every_secret_working() {
         assert!(check.passed, "{}: {}", check.name, check.detail);
     }
 
-    // No plaintext token in histories, DLQ, logs or output.
+    // Consumers got one Secret Rotated event per promotion, naming no token; the rollback of a
+    // secret whose AWSPREVIOUS token revoke-old revoked was refused and changed nothing.
+    let promotions = world.runtime.log().promoted.len();
+    assert!(promotions > 10, "{promotions}");
+    assert_eq!(report.operate.rotated_events, promotions);
+    assert_eq!(world.events.published().len(), promotions);
+    let event = report.operate.sample_event.as_ref().unwrap();
+    assert_eq!(event["source"], "keyshift");
+    assert_eq!(event["detail-type"], "Secret Rotated");
+    for field in [
+        "secretArn",
+        "versionId",
+        "workspace",
+        "serviceAccount",
+        "execution",
+    ] {
+        assert!(event["detail"][field].is_string(), "{field} in {event}");
+    }
+    let refusal = report.operate.rollback_refusal.as_deref().unwrap();
+    assert!(refusal.starts_with("Rollback.Refused"), "{refusal}");
+    assert!(refusal.contains("fresh rotation"), "{refusal}");
+    let rolled = report.operate.rollback_secret.as_deref().unwrap();
+    let summary = report
+        .secrets
+        .iter()
+        .find(|s| s.secret_id == rolled)
+        .unwrap();
+    let current = world
+        .secrets
+        .get(rolled, &VersionSelector::current())
+        .await
+        .unwrap();
+    let current_value = ManagedSecretValue::parse(&current.value, rolled).unwrap();
+    assert_eq!(Some(current_value.token_id), summary.current_token_id);
+    let events_json = serde_json::to_string(&world.events.published()).unwrap();
+
+    // No plaintext token in histories, DLQ, logs, events or output.
     let report_json = serde_json::to_string(&report).unwrap();
     let rendered = keyshift_cli::report::render_demo(&report);
     let log_json = serde_json::to_string(&log).unwrap();
@@ -174,6 +210,7 @@ async fn demo_migrates_every_key_rotates_and_keeps_every_secret_working() {
             ("report text", &rendered),
             ("run log", &log_json),
             ("dlq", &dlq),
+            ("events", &events_json),
         ] {
             assert!(
                 !text.contains(secret.as_str()),
@@ -240,14 +277,16 @@ async fn a_generated_fleet_migrates_in_one_grace_period_and_passes_every_check_p
         .filter(|e| e.status != "SUCCEEDED")
         .collect();
     assert!(failed.is_empty(), "{failed:#?}");
-    assert_eq!(report.checks.len(), 4);
+    // Four invariants and the refused rollback of a revoked token.
+    assert_eq!(report.checks.len(), 5);
     for check in &report.checks {
         assert!(check.passed, "{}: {}", check.name, check.detail);
     }
-    // Every instance was looked at by the per-instance checks, every secret by the others.
+    // Every instance was looked at by the per-instance checks, every secret by the others, and
+    // one secret by the rollback check.
     let checked: Vec<usize> = report.checks.iter().map(|c| c.checked).collect();
     let secrets = report.secrets.len();
-    assert_eq!(checked, vec![FLEET_SIZE, secrets, secrets, FLEET_SIZE]);
+    assert_eq!(checked, vec![FLEET_SIZE, secrets, secrets, FLEET_SIZE, 1]);
     // Three live keys per workspace (the fourth expired before the run), each its own secret.
     assert_eq!(secrets, 3 * FLEET_SIZE);
     assert_eq!(report.migration.keys_migrated, 3 * FLEET_SIZE);
@@ -298,8 +337,9 @@ fn keyshift_demo_runs_on_a_fleet_file() {
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let checks = report["checks"].as_array().unwrap();
-    // Four invariants and the recovery of the one workspace faulted by default.
-    assert_eq!(checks.len(), 5);
+    // Four invariants, the refused rollback and the recovery of the one workspace faulted by
+    // default.
+    assert_eq!(checks.len(), 6);
     for check in checks {
         assert_eq!(check["passed"], true, "{check}");
     }
@@ -351,6 +391,10 @@ fn keyshift_demo_binary_exits_0_and_prints_the_report() {
         "recovery: faulted on purpose",
         "dlq replay: 1 received, 1 started afresh",
         "[ok] each faulted workspace failed into the DLQ once and its replay converged",
+        "Secret Rotated events on the local queue",
+        "\"detail-type\":\"Secret Rotated\"",
+        "Rollback.Refused: rollback of",
+        "[ok] a rollback to a revoked AWSPREVIOUS token is refused",
         "time taken",
     ] {
         assert!(

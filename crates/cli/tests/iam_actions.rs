@@ -227,6 +227,7 @@ async fn every_aws_call_of_each_step_is_in_that_functions_iam_list() {
         clock: Arc::new(clock.clone()),
         amg_url_template: Some(format!("{}/g/{{workspace_id}}", sim.base_url())),
         metrics: Arc::new(NoMetrics),
+        events: Arc::new(keyshift_core::ports::NoEvents),
     };
     let dlq = LocalDlq::on_queue(Arc::new(InMemoryQueue::with_clock(Arc::new(clock.clone()))));
     let runtime = LocalRuntime::new(

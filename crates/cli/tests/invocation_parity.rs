@@ -60,6 +60,7 @@ async fn deps() -> StepDeps {
         clock: Arc::new(SystemClock),
         amg_url_template: None,
         metrics: Arc::new(keyshift_core::ports::NoMetrics),
+        events: Arc::new(keyshift_core::ports::NoEvents),
     }
 }
 

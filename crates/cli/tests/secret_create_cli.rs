@@ -134,6 +134,7 @@ impl World {
             clock: Arc::new(SystemClock),
             amg_url_template: Some(format!("{}/g/{{workspace_id}}", self.sim.base_url())),
             metrics: Arc::new(NoMetrics),
+            events: Arc::new(keyshift_core::ports::NoEvents),
         }
     }
 

@@ -131,6 +131,15 @@ pub enum KeyshiftError {
         /// Why it is not acceptable.
         reason: String,
     },
+    /// `keyshift rollback` would restore a version that does not work (revoked, expired, wrong
+    /// role) or that does not exist; nothing was changed.
+    #[error("rollback of {secret_id} refused: {reason}; run a fresh rotation instead")]
+    RollbackRefused {
+        /// The managed secret.
+        secret_id: String,
+        /// Why the previous version must not become current again.
+        reason: String,
+    },
     /// Input (an event, a step payload, a policy, a workspace reference) is malformed.
     #[error("invalid input {field}: {reason}")]
     InputInvalid {
@@ -255,6 +264,7 @@ impl KeyshiftError {
         "Aws.Unavailable",
         "Aws.Failed",
         "Verify.Failed",
+        "Rollback.Refused",
         "Input.Invalid",
         "Rotation.InProgress",
         "Rotation.NotEnabled",
@@ -293,6 +303,7 @@ impl KeyshiftError {
             Self::AwsUnavailable { .. } => "Aws.Unavailable",
             Self::AwsFailed { .. } => "Aws.Failed",
             Self::VerifyFailed { .. } => "Verify.Failed",
+            Self::RollbackRefused { .. } => "Rollback.Refused",
             Self::InputInvalid { .. } => "Input.Invalid",
             Self::RotationInProgress { .. } => "Rotation.InProgress",
             Self::RotationNotEnabled { .. } => "Rotation.NotEnabled",
@@ -424,6 +435,10 @@ mod tests {
             },
             KeyshiftError::VerifyFailed {
                 subject: text(),
+                reason: text(),
+            },
+            KeyshiftError::RollbackRefused {
+                secret_id: text(),
                 reason: text(),
             },
             KeyshiftError::InputInvalid {

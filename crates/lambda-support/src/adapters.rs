@@ -116,6 +116,7 @@ impl StepConfig {
             clock: Arc::new(SystemClock),
             amg_url_template: self.amg_url_template.clone(),
             metrics: Arc::new(EmfMetrics::stdout(self.metrics_namespace.clone())),
+            events: Arc::new(keyshift_core::ports::NoEvents),
         })
     }
 }

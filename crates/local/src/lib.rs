@@ -9,11 +9,13 @@
 
 pub mod contract;
 pub mod envelope;
+pub mod events;
 pub mod metrics;
 pub mod queue;
 pub mod sealer;
 pub mod secret_store;
 
+pub use events::LocalEventQueue;
 pub use metrics::{RecordedMetric, RecordingMetrics};
 pub use queue::InMemoryQueue;
 pub use sealer::{LocalSealer, LocalSealerError};

@@ -26,7 +26,9 @@ use keyshift_core::ports::{
 };
 use keyshift_core::steps::StepDeps;
 use keyshift_core::steps::io::ExecutionInput;
-use keyshift_local::{InMemoryQueue, InMemorySecretStore, LocalSealer, RecordingMetrics};
+use keyshift_local::{
+    InMemoryQueue, InMemorySecretStore, LocalEventQueue, LocalSealer, RecordingMetrics,
+};
 use local_sfn::ExecutionStatus;
 use serde::Serialize;
 
@@ -39,6 +41,7 @@ use crate::progress::Progress;
 mod census;
 mod checks;
 mod generator;
+mod operate;
 
 pub use census::{InstanceCensus, census};
 use census::{log_since, round_totals, total};
@@ -46,6 +49,7 @@ pub use checks::{Check, SecretSummary, instance_of};
 use checks::{invariant_checks, summarize_secrets};
 use generator::load_fleet;
 pub use generator::{MAX_GENERATED_WORKSPACES, generated_fleet};
+pub use operate::OperateSummary;
 
 /// How far the demo jumps between the migration and the rotation round: until the tokens minted
 /// one grace period ago are an hour inside the policy's rotation window. The executions of a
@@ -154,6 +158,8 @@ pub struct DemoReport {
     pub faulted: Vec<String>,
     /// What each replay of the DLQ did.
     pub replays: Vec<ReplaySummary>,
+    /// The rotation events consumers received and the refused rollback of a revoked token.
+    pub operate: OperateSummary,
     /// Invariant checks.
     pub checks: Vec<Check>,
     /// Wall-clock time taken, milliseconds.
@@ -203,6 +209,8 @@ pub struct DemoWorld {
     pub policy: Policy,
     /// The metrics the steps emitted (what Lambda would publish as EMF).
     pub metrics: Arc<RecordingMetrics>,
+    /// The rotation events the steps published (what EventBridge would deliver to consumers).
+    pub events: Arc<LocalEventQueue>,
 }
 
 /// A demo under way, phase by phase, so tests can step in between (a replayer that crashes,
@@ -221,6 +229,7 @@ pub struct DemoSession {
     migration: RoundTotals,
     after_migration: Vec<InstanceCensus>,
     migration_log: RunLog,
+    deps: StepDeps,
 }
 
 impl DemoSession {
@@ -251,6 +260,7 @@ impl DemoSession {
         let aws =
             AwsContext::for_emulator(EndpointOverrides::for_all(sim.amg_endpoint_url())).await;
         let metrics = Arc::new(RecordingMetrics::new());
+        let events = Arc::new(LocalEventQueue::new());
         let deps = StepDeps {
             grafana: Arc::new(connector.clone()),
             secrets: secrets.clone(),
@@ -262,11 +272,17 @@ impl DemoSession {
             clock: Arc::new(clock.clone()),
             amg_url_template: Some(format!("{}/g/{{workspace_id}}", sim.base_url())),
             metrics: metrics.clone(),
+            events: events.clone(),
         };
         // The DLQ's visibility timeouts pass with the fleet's virtual time.
         let dlq = LocalDlq::on_queue(Arc::new(InMemoryQueue::with_clock(Arc::new(clock.clone()))));
-        let runtime = LocalRuntime::new(ROTATE_WORKSPACE_ASL, deps, Arc::new(clock.clone()), dlq)
-            .map_err(|error| CliError::environment("loading the state machine", error))?;
+        let runtime = LocalRuntime::new(
+            ROTATE_WORKSPACE_ASL,
+            deps.clone(),
+            Arc::new(clock.clone()),
+            dlq,
+        )
+        .map_err(|error| CliError::environment("loading the state machine", error))?;
         Ok(DemoSession {
             options: options.clone(),
             started,
@@ -277,6 +293,7 @@ impl DemoSession {
                 workspaces,
                 policy: Policy::default(),
                 metrics,
+                events,
             },
             state,
             clock,
@@ -288,6 +305,7 @@ impl DemoSession {
             migration: RoundTotals::default(),
             after_migration: Vec::new(),
             migration_log: RunLog::default(),
+            deps,
         })
     }
 
@@ -440,6 +458,22 @@ impl DemoSession {
             &instances,
             &self.world.policy,
         );
+        let operate = operate::operate(
+            &self.state,
+            &self.deps,
+            self.world.events.as_ref(),
+            &secret_summaries,
+        )
+        .await;
+        checks.push(Check {
+            name: "a rollback to a revoked AWSPREVIOUS token is refused".to_owned(),
+            passed: operate
+                .rollback_refusal
+                .as_deref()
+                .is_some_and(|refusal| refusal.starts_with("Rollback.Refused")),
+            checked: usize::from(operate.rollback_secret.is_some()),
+            detail: operate.rollback_refusal.clone().unwrap_or_default(),
+        });
         if !self.faulted.is_empty() {
             checks.push(recovery_check(
                 &self.faulted,
@@ -468,6 +502,7 @@ impl DemoSession {
             dead_letters: dead_letters.iter().map(describe_dead_letter).collect(),
             faulted: self.faulted.iter().map(WorkspaceRef::key).collect(),
             replays: self.replays,
+            operate,
             checks,
             wall_millis: self.started.elapsed().as_millis(),
             virtual_seconds: self.clock.elapsed().num_seconds(),

@@ -6,6 +6,7 @@
 
 pub mod amg;
 pub mod clock;
+pub mod events;
 pub mod execution;
 pub mod grafana;
 pub mod metrics;
@@ -18,6 +19,10 @@ pub use amg::{
     AmgServiceAccountToken, AmgWorkspaceSummary, SingleAccountAmg,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use events::{
+    EVENT_SOURCE, EventPublisher, NoEvents, ROLLBACK_REFUSED, ROTATION_FAILED, RotationEvent,
+    SECRET_ROTATED, SecretRotatedDetail,
+};
 pub use execution::{ExecutionDescription, ExecutionStarter, ExecutionStatus, StartOutcome};
 pub use grafana::{GrafanaApi, GrafanaConnector};
 pub use metrics::{MetricUnit, MetricsSink, NoMetrics, RotationMetric};

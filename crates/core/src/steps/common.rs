@@ -10,8 +10,8 @@ use crate::model::{
 use crate::naming::validate_execution_name;
 use crate::plan::ManagedSecretState;
 use crate::ports::{
-    AmgConnector, AmgControlPlane, Clock, GrafanaApi, GrafanaConnector, MetricsSink, Sealer,
-    SecretStore, VersionSelector, seal_context,
+    AmgConnector, AmgControlPlane, Clock, EventPublisher, GrafanaApi, GrafanaConnector,
+    MetricsSink, Sealer, SecretStore, VersionSelector, seal_context,
 };
 use crate::steps::io::{Bootstrap, CredentialContext};
 
@@ -40,6 +40,9 @@ pub struct StepDeps {
     /// Where promote and the final revoke-old report days to expiry and successful
     /// executions ([`crate::ports::NoMetrics`] where nobody reads them).
     pub metrics: Arc<dyn MetricsSink>,
+    /// Where promote and rollback publish `Secret Rotated` for consumers
+    /// ([`crate::ports::NoEvents`] where no bus is configured).
+    pub events: Arc<dyn EventPublisher>,
 }
 
 impl std::fmt::Debug for StepDeps {

@@ -452,7 +452,10 @@ impl Rotation<'_> {
             pending.workspace.org_id,
             pending.token.clone(),
             self.policy.roles.cap(account.role),
-            &subject,
+            &|reason| KeyshiftError::VerifyFailed {
+                subject: subject.clone(),
+                reason,
+            },
         )
         .await?;
         tracing::info!(token = %pending.token_name, role = %role, "verified the pending token");

@@ -10,7 +10,10 @@ use std::collections::BTreeMap;
 use crate::error::{KeyshiftError, Result};
 use crate::model::ManagedSecretValue;
 use crate::naming::client_request_token_for;
-use crate::ports::{AWSCURRENT, AWSPREVIOUS, RotationMetric, VersionSelector, seal_context};
+use crate::ports::{
+    AWSCURRENT, AWSPREVIOUS, RotationEvent, RotationMetric, SecretRotatedDetail, VersionSelector,
+    seal_context,
+};
 use crate::steps::common::{StepDeps, validate_context};
 use crate::steps::io::{
     PromoteInput, PromoteOutput, PromotedVersion, StageInput, StageOutput, StagedVersion,
@@ -22,6 +25,9 @@ use crate::steps::io::{
 pub const WORKSPACE_TAG: &str = "keyshift:workspace";
 /// Tag naming the service account whose token a managed secret holds.
 pub const SERVICE_ACCOUNT_TAG: &str = "keyshift:service-account";
+
+/// The `reason` of a `Secret Rotated` event published by promote.
+pub const ROTATION_REASON: &str = "rotation";
 
 /// Runs the requested action (the store-secret Lambda serves both).
 pub async fn store_secret(deps: &StepDeps, input: StoreSecretInput) -> Result<StoreSecretOutput> {
@@ -182,6 +188,18 @@ pub async fn promote_secret(deps: &StepDeps, input: PromoteInput) -> Result<Prom
             now,
         );
     }
+    deps.events
+        .publish(&RotationEvent::secret_rotated(&SecretRotatedDetail {
+            secret_arn: secret.arn.clone(),
+            version_id: staged.version_id.clone(),
+            previous_version_id: previous_version_id.clone(),
+            workspace: context.workspace.key(),
+            service_account: input.service_account.name.clone(),
+            expires_at: input.token.expires_at,
+            execution: context.execution_name.clone(),
+            reason: ROTATION_REASON.to_owned(),
+        }))
+        .await?;
     let promoted = PromotedVersion {
         secret_id: secret_id.clone(),
         version_id: staged.version_id.clone(),

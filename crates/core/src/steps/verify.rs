@@ -48,7 +48,7 @@ pub async fn verify_token(deps: &StepDeps, input: VerifyInput) -> Result<VerifyO
         context.workspace.org_id,
         value.token,
         input.service_account.role,
-        &subject,
+        &failed,
     )
     .await?;
     tracing::info!(token = %input.token.name, role = %role, "verified the staged token");
@@ -66,26 +66,22 @@ pub async fn verify_token(deps: &StepDeps, input: VerifyInput) -> Result<VerifyO
     })
 }
 
-/// Calls Grafana with `token` and checks it authenticates in `org_id` and acts as `intended`;
-/// `Verify.Failed` (naming `subject`, never the token) otherwise. Shared by verify and the
-/// native rotation's testSecret.
+/// Proves `token` authenticates in `org_id` of the Grafana at `grafana_url` and acts as
+/// `intended`; the one check behind verify and rollback. Rejections become `failed(reason)`,
+/// transient Grafana errors stay themselves so callers can retry them.
 pub(crate) async fn check_token(
     deps: &StepDeps,
     grafana_url: &str,
     org_id: OrgId,
     token: SecretString,
     intended: Role,
-    subject: &str,
+    failed: &(dyn Fn(String) -> KeyshiftError + Send + Sync),
 ) -> Result<Role> {
-    let failed = |reason: String| KeyshiftError::VerifyFailed {
-        subject: subject.to_owned(),
-        reason,
-    };
     let api = deps
         .grafana
         .connect(grafana_url, org_id, GrafanaCredential::Bearer(token))
         .await?;
-    let as_verify_failure = |error: KeyshiftError| match error {
+    let as_failure = |error: KeyshiftError| match error {
         KeyshiftError::GrafanaUnauthorized { detail, .. } => {
             failed(format!("Grafana rejected it: {detail}"))
         }
@@ -97,7 +93,7 @@ pub(crate) async fn check_token(
     // A role-less account may not read its org (UNCONFIRMED in the reference); its
     // permissions call still proves authentication.
     if intended != Role::None {
-        let org = api.org().await.map_err(as_verify_failure)?;
+        let org = api.org().await.map_err(as_failure)?;
         if org.id != org_id {
             return Err(failed(format!(
                 "it authenticates in org {}, not org {org_id}",
@@ -105,7 +101,7 @@ pub(crate) async fn check_token(
             )));
         }
     }
-    let permissions = api.permissions().await.map_err(as_verify_failure)?;
+    let permissions = api.permissions().await.map_err(as_failure)?;
     let role = permissions.implied_role();
     if role != intended {
         return Err(failed(format!(
