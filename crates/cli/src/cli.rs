@@ -69,6 +69,9 @@ pub enum Command {
     /// Work on the whole fleet through Step Functions.
     #[command(subcommand)]
     Fleet(crate::fleet_start::FleetCommand),
+    /// keyshift's own admin credential on self-hosted Grafana.
+    #[command(subcommand)]
+    Admin(crate::admin::AdminCommand),
 }
 
 /// `keyshift asl …`.

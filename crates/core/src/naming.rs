@@ -450,3 +450,7 @@ mod tests {
         assert_eq!(serde_json::to_string(&parsed).unwrap(), r#""grafana-*""#);
     }
 }
+
+/// The service account `keyshift admin adopt` creates on a self-hosted Grafana: keyshift's own
+/// Admin identity, whose token lives in the admin secret and is rotated like a managed token.
+pub const ADMIN_ACCOUNT_NAME: &str = "keyshift-admin";
