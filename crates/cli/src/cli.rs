@@ -72,6 +72,9 @@ pub enum Command {
     /// Create managed secrets from nothing.
     #[command(subcommand, after_help = EXIT_CODES)]
     Secret(crate::secret::SecretCommand),
+    /// keyshift's own admin credential on self-hosted Grafana.
+    #[command(subcommand)]
+    Admin(crate::admin::AdminCommand),
 }
 
 /// `keyshift asl …`.

@@ -4,6 +4,7 @@
 
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod asl;
 pub mod asl_test;
 pub mod cli;
@@ -40,6 +41,7 @@ pub async fn run_cli(cli: Cli) -> Result<u8, CliError> {
         Command::Dlq(command) => dlq::dlq_command(command).await,
         Command::Fleet(command) => fleet_start::fleet_command(command).await,
         Command::Secret(command) => secret::secret_command(command).await,
+        Command::Admin(command) => admin::admin_command(command).await,
     }
 }
 

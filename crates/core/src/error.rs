@@ -238,6 +238,24 @@ pub enum KeyshiftError {
         /// The reason reported by Step Functions.
         reason: String,
     },
+    /// `keyshift admin adopt` on an admin secret that already holds keyshift's managed format:
+    /// it is rotated like any managed secret, adopting it again would orphan its token.
+    #[error(
+        "admin secret {secret_id} is already adopted by keyshift; it is rotated with the other managed secrets"
+    )]
+    AdminAlreadyAdopted {
+        /// The admin secret.
+        secret_id: String,
+    },
+    /// The admin credential cannot do what adoption needs (wrong format, does not authenticate,
+    /// not an org Admin); nothing was changed.
+    #[error("admin secret {secret_id} is not a usable admin credential: {reason}")]
+    AdminUnusableCredential {
+        /// The admin secret.
+        secret_id: String,
+        /// Why, without the value.
+        reason: String,
+    },
 }
 
 fn describe_retry_after(retry_after: Option<Duration>) -> String {
@@ -277,6 +295,8 @@ impl KeyshiftError {
         "Seal.Failed",
         "Seal.ContextMismatch",
         "Execution.NotRedrivable",
+        "Admin.AlreadyAdopted",
+        "Admin.UnusableCredential",
     ];
 
     /// The ASL names the state machine should retry (with backoff); all others are permanent.
@@ -316,6 +336,8 @@ impl KeyshiftError {
             Self::SealFailed { .. } => "Seal.Failed",
             Self::SealContextMismatch { .. } => "Seal.ContextMismatch",
             Self::ExecutionNotRedrivable { .. } => "Execution.NotRedrivable",
+            Self::AdminAlreadyAdopted { .. } => "Admin.AlreadyAdopted",
+            Self::AdminUnusableCredential { .. } => "Admin.UnusableCredential",
         }
     }
 

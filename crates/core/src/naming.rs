@@ -24,6 +24,10 @@ pub const MAX_EXECUTION_NAME_LEN: usize = 80;
 /// AMG; the plan never migrates or rotates anything carrying it.
 pub const BOOTSTRAP_NAME_PREFIX: &str = "keyshift-bootstrap";
 
+/// The service account `keyshift admin adopt` creates on a self-hosted Grafana: keyshift's own
+/// Admin identity, whose token lives in the admin secret and is rotated like a managed token.
+pub const ADMIN_ACCOUNT_NAME: &str = "keyshift-admin";
+
 /// Namespace for keyshift's UUIDv5 ClientRequestTokens (a fixed random UUID, so tokens
 /// never collide with other tools' v5 ids).
 const CLIENT_REQUEST_TOKEN_NAMESPACE: Uuid =

@@ -9,7 +9,7 @@ use crate::model::{
     AMG_MAX_SECONDS_TO_LIVE, AmgWorkspace, GrafanaVersion, Policy, Role, WorkspaceRef,
     WorkspaceTarget, amg_base_url,
 };
-use crate::naming::{BOOTSTRAP_NAME_PREFIX, bootstrap_name_for};
+use crate::naming::{ADMIN_ACCOUNT_NAME, BOOTSTRAP_NAME_PREFIX, bootstrap_name_for};
 use crate::plan::{AccountInventory, Inventory, compute_plan};
 use crate::ports::{AmgControlPlane, GrafanaApi, seal_context};
 use crate::steps::common::{
@@ -226,8 +226,18 @@ pub(crate) async fn read_inventory(
         if entry.account.name.starts_with(BOOTSTRAP_NAME_PREFIX) {
             continue;
         }
+        // An adopted self-hosted admin secret holds keyshift-admin's token: that secret, not a
+        // templated one, is where the account's token is rotated.
+        let adopted_admin = match &workspace.target {
+            WorkspaceTarget::SelfHosted {
+                admin_secret_id, ..
+            } if entry.account.name == ADMIN_ACCOUNT_NAME => Some(admin_secret_id.clone()),
+            _ => None,
+        };
         // Accounts whose names cannot form a secret name are not keyshift's.
-        let Ok(secret_id) = policy.secret_name_for(workspace, &entry.account.name) else {
+        let Some(secret_id) =
+            adopted_admin.or_else(|| policy.secret_name_for(workspace, &entry.account.name).ok())
+        else {
             continue;
         };
         let state =

@@ -3,6 +3,7 @@
 //! `(&StepDeps, Input) -> Result<Output>`, so the Lambda binaries, the local engine and the
 //! tests call exactly the same code.
 
+pub mod admin_adopt;
 mod common;
 pub mod create_sa;
 pub mod discover;
@@ -15,6 +16,7 @@ pub mod secret_create;
 pub mod store_secret;
 pub mod verify;
 
+pub use admin_adopt::{AdoptOutcome, adopt_admin_secret};
 pub use common::StepDeps;
 pub use create_sa::create_service_account;
 pub use discover::discover_keys;
