@@ -14,11 +14,11 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 if ! .venv/bin/python -c 'import moto, flask' 2>/dev/null; then
-  .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]==5.*'
+  .venv/bin/pip install --quiet --no-cache-dir --disable-pip-version-check 'moto[server]==5.*'
 fi
 log "Python tools (checkov, python-hcl2) for the Terraform checks into .venv"
 if [ ! -x .venv/bin/checkov ] || ! .venv/bin/python -c 'import hcl2' 2>/dev/null; then
-  .venv/bin/pip install --quiet --disable-pip-version-check 'checkov==3.*' 'python-hcl2==8.*'
+  .venv/bin/pip install --quiet --no-cache-dir --disable-pip-version-check 'checkov==3.*' 'python-hcl2==8.*'
 fi
 
 log "Node tools (asl-validator, aws-local-stepfunctions, Node 22) into tools/node_modules"

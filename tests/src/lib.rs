@@ -7,8 +7,10 @@
 
 pub mod accounts;
 pub mod crash;
+pub mod logs;
 
 pub use accounts::{AmgAccounts, E2E_SESSION};
+pub use logs::LogCapture;
 
 use std::collections::BTreeMap;
 use std::future::Future;

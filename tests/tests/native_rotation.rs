@@ -11,9 +11,6 @@
 //! in order, to keyshift's handler (`keyshift_core::steps::rotate_secret`, what the Lambda's
 //! main calls). That is Secrets Manager's protocol with moto's real version and label rules.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use aws_lambda_events::event::secretsmanager::SecretsManagerSecretRotationEvent;
 use grafana_sim::FaultKind;
 use keyshift_aws::{AwsContext, EndpointOverrides};
@@ -21,43 +18,15 @@ use keyshift_core::model::Policy;
 use keyshift_core::ports::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretDescription};
 use keyshift_core::steps::native_rotation::NativeRotationOutput;
 use keyshift_core::steps::rotate_secret;
-use keyshift_e2e::{Harness, StoreKind, assert_no_leak, expect_error, fault_on, moto_endpoint};
+use keyshift_e2e::{
+    Harness, LogCapture, StoreKind, assert_no_leak, expect_error, fault_on, moto_endpoint,
+};
 use keyshift_test_support::aws::{register_rotation_function, start_rotation};
 use serde_json::json;
-use tracing_subscriber::fmt::MakeWriter;
 
 const HOUR: i64 = 3_600;
 const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
 const ACCOUNT: &str = "sa-autogen-ci-deploy";
-
-/// Log lines of the run, for the leak scan.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut buffer) = self.0.lock() {
-            buffer.extend_from_slice(bytes);
-        }
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().map(|b| b.clone()).unwrap_or_default()).into_owned()
-    }
-}
 
 /// A migrated workspace on moto with a rotation Lambda registered in moto.
 struct Native {
@@ -150,15 +119,7 @@ impl Native {
 /// A full rotation, every step repeated, and the next rotation revoking what the first
 /// superseded once the grace period is over.
 async fn full_rotation(instance: &'static str) {
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            "debug,hyper=info,h2=info,rustls=info",
-        ))
-        .with_writer(capture.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = LogCapture::install();
     let Some(mut native) = Native::start(instance).await else {
         return;
     };

@@ -2,46 +2,14 @@
 //! migration and a rotation, plus failing steps) and checks that no credential appears: not
 //! the minted tokens, not the legacy keys, not the admin password.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use grafana_sim::{FaultKind, FaultSpec};
 use keyshift_core::ports::VersionSelector;
-use keyshift_e2e::{ADMIN_PASSWORD, Harness, StoreKind, assert_no_leak};
+use keyshift_e2e::{ADMIN_PASSWORD, Harness, LogCapture, StoreKind, assert_no_leak};
 use serde_json::json;
-use tracing_subscriber::fmt::MakeWriter;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 #[tokio::test]
 async fn no_credential_appears_in_logs_outputs_or_errors() {
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            "debug,hyper=info,h2=info,rustls=info",
-        ))
-        .with_writer(capture.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = LogCapture::install();
 
     let Some(harness) = Harness::start(StoreKind::Memory).await else {
         return;
@@ -118,7 +86,7 @@ async fn no_credential_appears_in_logs_outputs_or_errors() {
         credentials.len()
     );
     drop(_guard);
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     assert!(logs.contains("minted token"), "logs were captured");
     assert_no_leak(&logs, &credentials, "logs");
     assert_no_leak(&texts.join("\n"), &credentials, "step payloads and errors");

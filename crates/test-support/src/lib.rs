@@ -177,3 +177,35 @@ mod tests {
         assert_eq!(node_binary(&empty), None);
     }
 }
+
+/// The crates a workspace package links in normal (non-dev) builds, from `cargo tree`: what a
+/// deployed Lambda would carry, so its links test can check it holds only the clients it calls.
+pub fn linked_crates(package: &str) -> std::collections::BTreeSet<String> {
+    let output = std::process::Command::new(env!("CARGO"))
+        .args(["tree", "--package", package, "--edges", "normal"])
+        .args(["--prefix", "none", "--format", "{p}", "--offline"])
+        .output()
+        .expect("cargo tree runs");
+    assert!(
+        output.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Asserts `package` links every crate of `needed` and none of `forbidden`, naming the
+/// offender.
+pub fn assert_links(package: &str, needed: &[&str], forbidden: &[&str]) {
+    let linked = linked_crates(package);
+    for name in needed {
+        assert!(linked.contains(*name), "{name} missing from {linked:?}");
+    }
+    for name in forbidden {
+        assert!(!linked.contains(*name), "{package} links {name}");
+    }
+}
