@@ -497,6 +497,11 @@ mod tests {
                 execution: text(),
                 reason: text(),
             },
+            KeyshiftError::AdminAlreadyAdopted { secret_id: text() },
+            KeyshiftError::AdminUnusableCredential {
+                secret_id: text(),
+                reason: text(),
+            },
         ]
     }
 

@@ -279,6 +279,29 @@ pub struct CredentialPlan {
     pub why: String,
 }
 
+impl CredentialPlan {
+    /// One credential handled on its own, outside discover's plan and the ASL's Map
+    /// (`keyshift secret create`, Secrets Manager native rotation): nothing else of the
+    /// account is revoked or deleted in this pass, so a later scheduled run does that clean-up.
+    pub fn standalone(
+        secret_id: String,
+        action: CredentialAction,
+        service_account: TargetAccount,
+        token_ttl_seconds: u64,
+        why: &str,
+    ) -> Self {
+        Self {
+            secret_id,
+            action,
+            service_account,
+            token_ttl_seconds,
+            revocations: Vec::new(),
+            legacy_key_deletions: Vec::new(),
+            why: why.to_owned(),
+        }
+    }
+}
+
 /// The plan for one workspace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

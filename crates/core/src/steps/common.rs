@@ -11,7 +11,8 @@ use crate::naming::validate_execution_name;
 use crate::plan::ManagedSecretState;
 use crate::ports::{
     AmgConnector, AmgControlPlane, Clock, EventPublisher, GrafanaApi, GrafanaConnector,
-    MetricsSink, Sealer, SecretStore, VersionSelector, seal_context,
+    MetricsSink, RotationEvent, RotationMetric, Sealer, SecretRotatedDetail, SecretStore,
+    VersionSelector, seal_context,
 };
 use crate::steps::io::{Bootstrap, CredentialContext};
 
@@ -217,6 +218,31 @@ pub(crate) async fn read_managed_secret(
         service_account_name,
         versions,
     ))
+}
+
+/// Records that a secret's AWSCURRENT moved, by a promotion or a rollback alike: the
+/// days-to-expiry datapoint the expiry alarm reads, and the `Secret Rotated` event consumers
+/// refresh their cached token on.
+pub(crate) async fn record_current_moved(
+    deps: &StepDeps,
+    secret_id: &str,
+    detail: SecretRotatedDetail,
+) -> Result<()> {
+    if let Some(expires_at) = detail.expires_at {
+        let now = deps.clock.now();
+        deps.metrics.emit(
+            RotationMetric::days_to_expiry(
+                detail.workspace.clone(),
+                secret_id.to_owned(),
+                expires_at,
+                now,
+            ),
+            now,
+        );
+    }
+    deps.events
+        .publish(&RotationEvent::secret_rotated(&detail))
+        .await
 }
 
 /// Treats "already gone" as success, for deletes that a crashed earlier attempt may have done.

@@ -130,6 +130,29 @@ pub struct CredentialContext {
     pub credential: CredentialPlan,
 }
 
+impl CredentialContext {
+    /// The context of a credential handled in-process rather than by the ASL's Map; the grace
+    /// period is the policy's, as discover would have planned it.
+    pub fn new(
+        execution_name: String,
+        workspace: WorkspaceRef,
+        grafana_url: String,
+        bootstrap: Bootstrap,
+        policy: &Policy,
+        credential: CredentialPlan,
+    ) -> Self {
+        Self {
+            execution_name,
+            workspace,
+            grafana_url,
+            bootstrap,
+            policy: policy.clone(),
+            grace_period_seconds: policy.grace_period_seconds(),
+            credential,
+        }
+    }
+}
+
 /// create-sa's input: the Map item as the ItemSelector built it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -358,6 +381,77 @@ pub struct PromoteOutput {
     pub token: TokenRef,
     /// The promotion.
     pub promoted: PromotedVersion,
+}
+
+// Each step's output is the next step's input, field for field: the conversions let in-process
+// chains (`keyshift secret create`, native rotation) pass one to the next without restating
+// the contract, while the ASL keeps passing the same JSON between Lambdas.
+
+impl From<CreateSaOutput> for MintTokenInput {
+    fn from(
+        CreateSaOutput {
+            context,
+            service_account,
+        }: CreateSaOutput,
+    ) -> Self {
+        Self {
+            context,
+            service_account,
+        }
+    }
+}
+
+impl From<MintTokenOutput> for StageInput {
+    fn from(
+        MintTokenOutput {
+            context,
+            service_account,
+            token,
+        }: MintTokenOutput,
+    ) -> Self {
+        Self {
+            context,
+            service_account,
+            token,
+        }
+    }
+}
+
+impl From<StageOutput> for VerifyInput {
+    fn from(
+        StageOutput {
+            context,
+            service_account,
+            token,
+            staged,
+        }: StageOutput,
+    ) -> Self {
+        Self {
+            context,
+            service_account,
+            token,
+            staged,
+        }
+    }
+}
+
+impl From<VerifyOutput> for PromoteInput {
+    fn from(output: VerifyOutput) -> Self {
+        let VerifyOutput {
+            context,
+            service_account,
+            token,
+            staged,
+            verified,
+        } = output;
+        Self {
+            context,
+            service_account,
+            token,
+            staged,
+            verified,
+        }
+    }
 }
 
 /// store-secret's input: one Lambda serves both actions, chosen by the `action` field the ASL

@@ -30,7 +30,7 @@ use crate::ports::{
 use crate::steps::common::{StepDeps, admin_api, ignore_not_found};
 use crate::steps::create_sa::create_service_account;
 use crate::steps::discover::mint_amg_bootstrap;
-use crate::steps::io::{Bootstrap, CreateSaInput, CredentialContext, MintTokenInput};
+use crate::steps::io::{Bootstrap, CreateSaInput, CredentialContext};
 use crate::steps::mint_token::{effective_ttl_seconds, mint_token};
 use crate::steps::revoke_old::{BootstrapCleanup, revoke_bootstrap_credential};
 use crate::steps::verify::check_token;
@@ -327,40 +327,31 @@ impl Rotation<'_> {
         let deps = self.deps;
         let policy = self.policy;
         let execution_name = self.execution_name();
-        let context = CredentialContext {
-            execution_name: execution_name.clone(),
-            workspace: current.workspace.clone(),
-            grafana_url: current.grafana_url.clone(),
-            bootstrap: bootstrap.clone(),
-            policy: policy.clone(),
-            grace_period_seconds: policy.grace_period_seconds(),
-            credential: CredentialPlan {
-                secret_id: self.secret_id.clone(),
-                action: CredentialAction::Rotate {
-                    service_account_id: current.service_account_id,
-                    reason: RotationReason::TooOld,
-                },
-                service_account: TargetAccount {
-                    id: Some(current.service_account_id),
-                    name: current.service_account_name.clone(),
-                    role: policy.roles.cap(account.role),
-                    requested_role: account.role,
-                },
-                token_ttl_seconds: effective_ttl_seconds(0, policy),
-                revocations: Vec::new(),
-                legacy_key_deletions: Vec::new(),
-                why: "Secrets Manager rotation".to_owned(),
+        let credential = CredentialPlan::standalone(
+            self.secret_id.clone(),
+            CredentialAction::Rotate {
+                service_account_id: current.service_account_id,
+                reason: RotationReason::TooOld,
             },
-        };
+            TargetAccount {
+                id: Some(current.service_account_id),
+                name: current.service_account_name.clone(),
+                role: policy.roles.cap(account.role),
+                requested_role: account.role,
+            },
+            effective_ttl_seconds(0, policy),
+            "Secrets Manager rotation",
+        );
+        let context = CredentialContext::new(
+            execution_name.clone(),
+            current.workspace.clone(),
+            current.grafana_url.clone(),
+            bootstrap.clone(),
+            policy,
+            credential,
+        );
         let account = create_service_account(deps, CreateSaInput { context }).await?;
-        let minted = mint_token(
-            deps,
-            MintTokenInput {
-                context: account.context,
-                service_account: account.service_account,
-            },
-        )
-        .await?;
+        let minted = mint_token(deps, account.into()).await?;
         let token = deps
             .sealer
             .unseal(

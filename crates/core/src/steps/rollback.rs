@@ -12,10 +12,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{KeyshiftError, Result};
 use crate::model::{ManagedSecretValue, Role};
 use crate::naming::validate_execution_name;
-use crate::ports::{
-    AWSCURRENT, AWSPREVIOUS, RotationEvent, RotationMetric, SecretRotatedDetail, VersionSelector,
-};
-use crate::steps::common::StepDeps;
+use crate::ports::{AWSCURRENT, AWSPREVIOUS, SecretRotatedDetail, VersionSelector};
+use crate::steps::common::{StepDeps, record_current_moved};
 use crate::steps::verify::check_token;
 
 /// The `reason` of the `Secret Rotated` event a rollback publishes.
@@ -126,19 +124,10 @@ pub async fn rollback_secret(deps: &StepDeps, input: RollbackInput) -> Result<Ro
     }
     deps.secrets.promote(secret_id, &previous, &secret).await?;
     tracing::info!(secret = %secret_id, version = %previous, "rolled AWSCURRENT back to the verified previous version");
-    if let Some(expires_at) = value.expires_at {
-        deps.metrics.emit(
-            RotationMetric::days_to_expiry(
-                value.workspace.key(),
-                secret_id.to_owned(),
-                expires_at,
-                now,
-            ),
-            now,
-        );
-    }
-    deps.events
-        .publish(&RotationEvent::secret_rotated(&SecretRotatedDetail {
+    record_current_moved(
+        deps,
+        secret_id,
+        SecretRotatedDetail {
             secret_arn: secret.arn.clone(),
             version_id: previous,
             previous_version_id: Some(current),
@@ -147,7 +136,8 @@ pub async fn rollback_secret(deps: &StepDeps, input: RollbackInput) -> Result<Ro
             expires_at: value.expires_at,
             execution: input.run_name,
             reason: ROLLBACK_REASON.to_owned(),
-        }))
-        .await?;
+        },
+    )
+    .await?;
     Ok(outcome)
 }

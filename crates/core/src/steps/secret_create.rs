@@ -14,10 +14,7 @@ use crate::plan::{CredentialAction, CredentialPlan, TargetAccount};
 use crate::steps::common::{StepDeps, admin_api, find_service_account};
 use crate::steps::create_sa::{create_service_account, ensure_account};
 use crate::steps::discover::discover_keys;
-use crate::steps::io::{
-    CreateSaInput, CredentialContext, DiscoverInput, DiscoverOutput, MintTokenInput, PromoteInput,
-    StageInput, TokenRef, VerifyInput,
-};
+use crate::steps::io::{CreateSaInput, CredentialContext, DiscoverInput, DiscoverOutput, TokenRef};
 use crate::steps::mint_token::{effective_ttl_seconds, mint_token};
 use crate::steps::revoke_old::{BootstrapCleanup, revoke_bootstrap_credential};
 use crate::steps::store_secret::{promote_secret, stage_secret};
@@ -148,69 +145,33 @@ async fn create_with(
         Some(account) => account,
         None => ensure_account(api.as_ref(), name, role).await?,
     };
-    let context = CredentialContext {
-        execution_name: discovered.execution_name.clone(),
-        workspace: discovered.workspace.clone(),
-        grafana_url: discovered.grafana_url.clone(),
-        bootstrap: discovered.bootstrap.clone(),
-        policy: policy.clone(),
-        grace_period_seconds: policy.grace_period_seconds(),
-        credential: CredentialPlan {
-            secret_id,
-            action: CredentialAction::TakeOver {
-                service_account_id: account.id,
-            },
-            service_account: TargetAccount {
-                id: Some(account.id),
-                name: name.clone(),
-                role,
-                requested_role: input.role,
-            },
-            token_ttl_seconds: effective_ttl_seconds(0, policy),
-            revocations: Vec::new(),
-            legacy_key_deletions: Vec::new(),
-            why: "keyshift secret create".to_owned(),
+    let credential = CredentialPlan::standalone(
+        secret_id,
+        CredentialAction::TakeOver {
+            service_account_id: account.id,
         },
-    };
+        TargetAccount {
+            id: Some(account.id),
+            name: name.clone(),
+            role,
+            requested_role: input.role,
+        },
+        effective_ttl_seconds(0, policy),
+        "keyshift secret create",
+    );
+    let context = CredentialContext::new(
+        discovered.execution_name.clone(),
+        discovered.workspace.clone(),
+        discovered.grafana_url.clone(),
+        discovered.bootstrap.clone(),
+        policy,
+        credential,
+    );
     let ensured = create_service_account(deps, CreateSaInput { context }).await?;
-    let minted = mint_token(
-        deps,
-        MintTokenInput {
-            context: ensured.context,
-            service_account: ensured.service_account,
-        },
-    )
-    .await?;
-    let staged = stage_secret(
-        deps,
-        StageInput {
-            context: minted.context,
-            service_account: minted.service_account,
-            token: minted.token,
-        },
-    )
-    .await?;
-    let verified = verify_token(
-        deps,
-        VerifyInput {
-            context: staged.context,
-            service_account: staged.service_account,
-            token: staged.token,
-            staged: staged.staged,
-        },
-    )
-    .await?;
-    let promoted = promote_secret(
-        deps,
-        PromoteInput {
-            context: verified.context,
-            service_account: verified.service_account,
-            token: verified.token,
-            staged: verified.staged,
-            verified: verified.verified,
-        },
-    )
-    .await?;
+    let minted = mint_token(deps, ensured.into()).await?;
+    let staged = stage_secret(deps, minted.into()).await?;
+    let verified = verify_token(deps, staged.into()).await?;
+    let promoted = promote_secret(deps, verified.into()).await?;
     tracing::info!(secret = %promoted.promoted.secret_id, account = %promoted.service_account.name, "created the managed secret");
     output.role = promoted.service_account.role;
     output.created = Some(CreatedSecret {

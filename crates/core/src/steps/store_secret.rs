@@ -10,11 +10,8 @@ use std::collections::BTreeMap;
 use crate::error::{KeyshiftError, Result};
 use crate::model::ManagedSecretValue;
 use crate::naming::client_request_token_for;
-use crate::ports::{
-    AWSCURRENT, AWSPREVIOUS, RotationEvent, RotationMetric, SecretRotatedDetail, VersionSelector,
-    seal_context,
-};
-use crate::steps::common::{StepDeps, validate_context};
+use crate::ports::{AWSCURRENT, AWSPREVIOUS, SecretRotatedDetail, VersionSelector, seal_context};
+use crate::steps::common::{StepDeps, record_current_moved, validate_context};
 use crate::steps::io::{
     PromoteInput, PromoteOutput, PromotedVersion, StageInput, StageOutput, StagedVersion,
     StoreSecretInput, StoreSecretOutput,
@@ -176,20 +173,10 @@ pub async fn promote_secret(deps: &StepDeps, input: PromoteInput) -> Result<Prom
     if current != Some(staged.version_id.as_str()) {
         tracing::info!(secret = %secret_id, version = %staged.version_id, "promoted the verified version to AWSCURRENT");
     }
-    if let Some(expires_at) = input.token.expires_at {
-        let now = deps.clock.now();
-        deps.metrics.emit(
-            RotationMetric::days_to_expiry(
-                context.workspace.key(),
-                secret_id.clone(),
-                expires_at,
-                now,
-            ),
-            now,
-        );
-    }
-    deps.events
-        .publish(&RotationEvent::secret_rotated(&SecretRotatedDetail {
+    record_current_moved(
+        deps,
+        secret_id,
+        SecretRotatedDetail {
             secret_arn: secret.arn.clone(),
             version_id: staged.version_id.clone(),
             previous_version_id: previous_version_id.clone(),
@@ -198,8 +185,9 @@ pub async fn promote_secret(deps: &StepDeps, input: PromoteInput) -> Result<Prom
             expires_at: input.token.expires_at,
             execution: context.execution_name.clone(),
             reason: ROTATION_REASON.to_owned(),
-        }))
-        .await?;
+        },
+    )
+    .await?;
     let promoted = PromotedVersion {
         secret_id: secret_id.clone(),
         version_id: staged.version_id.clone(),
