@@ -24,6 +24,14 @@ const MINT: &str = "CreateWorkspaceServiceAccountToken";
 const DELETE_TOKEN: &str = "DeleteWorkspaceServiceAccountToken";
 const EXECUTION: &str = "ks-amg-faults";
 
+/// A harness on the in-memory store. It needs no external tool, so it always starts; if it
+/// does not, the test fails rather than passing without having run.
+async fn start(options: HarnessOptions) -> Harness {
+    Harness::start_options(options)
+        .await
+        .expect("the in-memory harness needs no external tool")
+}
+
 fn fault(operation: &str, kind: FaultKind, times: u32) -> FaultSpec {
     fault_on(WORKSPACE, operation, kind, times)
 }
@@ -97,9 +105,7 @@ async fn discover_error(harness: &Harness, spec: FaultSpec) -> (KeyshiftError, u
 
 #[tokio::test]
 async fn each_amg_fault_gives_its_named_error_and_changes_nothing() {
-    let Some(harness) = Harness::start_options(HarnessOptions::default()).await else {
-        return;
-    };
+    let harness = start(HarnessOptions::default()).await;
     let untouched = snapshot(&harness);
     assert!(
         !untouched
@@ -166,9 +172,7 @@ async fn each_amg_fault_gives_its_named_error_and_changes_nothing() {
 
 #[tokio::test]
 async fn a_throttle_carries_the_retry_after_the_control_plane_asked_for() {
-    let Some(harness) = Harness::start_options(HarnessOptions::default()).await else {
-        return;
-    };
+    let harness = start(HarnessOptions::default()).await;
     let throttle = FaultKind::Status {
         status: 429,
         retry_after_seconds: Some(7),
@@ -180,9 +184,7 @@ async fn a_throttle_carries_the_retry_after_the_control_plane_asked_for() {
 
 #[tokio::test]
 async fn a_malformed_answer_to_the_mint_is_permanent_and_a_rerun_keeps_one_bootstrap_token() {
-    let Some(harness) = Harness::start_options(HarnessOptions::default()).await else {
-        return;
-    };
+    let harness = start(HarnessOptions::default()).await;
     // The simulator serves the mint, then breaks the answer: the token exists but its key never
     // reached keyshift. A re-run of the same execution (a redrive) must replace it, not add one.
     let (error, attempts) =
@@ -231,14 +233,11 @@ async fn the_sdk_retries_transient_faults_within_its_bounds_and_never_permanent_
         .with_max_attempts(3)
         .with_initial_backoff(Duration::from_millis(10))
         .with_max_backoff(Duration::from_millis(50));
-    let Some(harness) = Harness::start_options(HarnessOptions {
+    let harness = start(HarnessOptions {
         amg_retry: Some(retry),
         ..HarnessOptions::default()
     })
-    .await
-    else {
-        return;
-    };
+    .await;
     let untouched = snapshot(&harness);
     let table = [
         (status_fault(429), "Aws.Throttled", 3),
@@ -271,14 +270,11 @@ async fn a_slow_control_plane_times_out_as_aws_unavailable() {
         // Generous against a loaded machine: only the injected latency may exceed it.
         .operation_attempt_timeout(Duration::from_millis(1_000))
         .build();
-    let Some(harness) = Harness::start_options(HarnessOptions {
+    let harness = start(HarnessOptions {
         amg_timeout: Some(timeout),
         ..HarnessOptions::default()
     })
-    .await
-    else {
-        return;
-    };
+    .await;
     let untouched = snapshot(&harness);
     let (error, attempts) = discover_error(
         &harness,
@@ -293,9 +289,7 @@ async fn a_slow_control_plane_times_out_as_aws_unavailable() {
 
 #[tokio::test]
 async fn the_state_machine_retry_absorbs_a_transient_fault_and_stops_at_a_permanent_one() {
-    let Some(harness) = Harness::start_options(HarnessOptions::default()).await else {
-        return;
-    };
+    let harness = start(HarnessOptions::default()).await;
     let workspace = harness.workspace(WORKSPACE);
     let policy = harness.policy(json!({}));
     // Permanent: one attempt, then the failure goes to the DLQ path.
@@ -330,9 +324,7 @@ async fn the_state_machine_retry_absorbs_a_transient_fault_and_stops_at_a_perman
 async fn revoke_old_bootstrap_delete_faults_are_named_and_a_transient_one_is_retried() {
     // Permanent: the run fails at the workspace-scope revoke-old, and the bootstrap token (the
     // only thing that delete would have removed) is still live; nothing else was lost.
-    let Some(harness) = Harness::start_options(HarnessOptions::default()).await else {
-        return;
-    };
+    let harness = start(HarnessOptions::default()).await;
     let workspace = harness.workspace(WORKSPACE);
     let policy = harness.policy(json!({}));
     arm(&harness, DELETE_TOKEN, status_fault(402), 10);
@@ -343,9 +335,7 @@ async fn revoke_old_bootstrap_delete_faults_are_named_and_a_transient_one_is_ret
     assert_eq!(bootstrap_tokens(&harness).len(), 1);
 
     // Transient (throttled, then unavailable): retried by the state machine, then revoked.
-    let Some(harness) = Harness::start_options(HarnessOptions::default()).await else {
-        return;
-    };
+    let harness = start(HarnessOptions::default()).await;
     arm(&harness, DELETE_TOKEN, status_fault(429), 1);
     arm(&harness, DELETE_TOKEN, status_fault(500), 1);
     let record = harness

@@ -196,6 +196,16 @@ async fn a_working_previous_token_is_restored_after_a_dry_run_that_changes_nothi
     );
 }
 
+/// Asserts that rolling `secret_id` back is refused, naming `why` and advising a fresh rotation.
+async fn assert_refused(deps: &StepDeps, secret_id: &str, dry_run: bool, why: &str) {
+    let error = rollback_secret(deps, input(secret_id, dry_run))
+        .await
+        .unwrap_err();
+    assert_eq!(error.asl_name(), "Rollback.Refused", "{error}");
+    assert!(error.to_string().contains(why), "{error}");
+    assert!(error.to_string().contains("fresh rotation"), "{error}");
+}
+
 #[tokio::test]
 async fn a_revoked_expired_or_missing_previous_token_is_refused_and_nothing_changes() {
     let Some(world) = world("rollback_refuses").await else {
@@ -217,12 +227,7 @@ async fn a_revoked_expired_or_missing_previous_token_is_refused_and_nothing_chan
         .unwrap();
     let before = world.stages(&revoked).await;
     for dry_run in [true, false] {
-        let error = rollback_secret(&deps, input(&revoked, dry_run))
-            .await
-            .unwrap_err();
-        assert_eq!(error.asl_name(), "Rollback.Refused", "{error}");
-        assert!(error.to_string().contains("no longer works"), "{error}");
-        assert!(error.to_string().contains("fresh rotation"), "{error}");
+        assert_refused(&deps, &revoked, dry_run, "no longer works").await;
         refusals += 1;
     }
     assert_eq!(world.stages(&revoked).await, before);
@@ -233,22 +238,14 @@ async fn a_revoked_expired_or_missing_previous_token_is_refused_and_nothing_chan
     world.rotate_in(&expired, 0, 4).await;
     let before = world.stages(&expired).await;
     clock.advance(Duration::hours(2));
-    let error = rollback_secret(&deps, input(&expired, false))
-        .await
-        .unwrap_err();
-    assert_eq!(error.asl_name(), "Rollback.Refused");
-    assert!(error.to_string().contains("expired"), "{error}");
+    assert_refused(&deps, &expired, false, "expired").await;
     refusals += 1;
     assert_eq!(world.stages(&expired).await, before);
 
     // No AWSPREVIOUS: a secret with a single version.
     let single = keyshift_test_support::aws::unique("keyshift-rollback-single");
     world.rotate_in(&single, 0, 5).await;
-    let error = rollback_secret(&deps, input(&single, false))
-        .await
-        .unwrap_err();
-    assert_eq!(error.asl_name(), "Rollback.Refused");
-    assert!(error.to_string().contains("no AWSPREVIOUS"), "{error}");
+    assert_refused(&deps, &single, false, "no AWSPREVIOUS").await;
     refusals += 1;
 
     assert_eq!(refusals, 4);

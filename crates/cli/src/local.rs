@@ -334,6 +334,18 @@ impl LocalRuntime {
         })
     }
 
+    /// The runtime of a run on virtual time (the demo, simulated fleets): Wait states and the
+    /// DLQ's visibility timeouts both pass on `clock`, so days of schedule take seconds.
+    pub fn on_virtual_time(
+        template: &str,
+        deps: StepDeps,
+        clock: &SyncedClock,
+    ) -> Result<Self, LocalRunError> {
+        let queue = keyshift_local::InMemoryQueue::with_clock(Arc::new(clock.clone()));
+        let dlq = LocalDlq::on_queue(Arc::new(queue));
+        Self::new(template, deps, Arc::new(clock.clone()), dlq)
+    }
+
     /// The ARN local executions report as their state machine's.
     pub fn state_machine_arn(&self) -> String {
         let id = &self.identity;

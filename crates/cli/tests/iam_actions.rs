@@ -24,12 +24,11 @@ use keyshift_aws::{
 };
 use keyshift_cli::asl::{ROTATE_WORKSPACE_ASL, Step};
 use keyshift_cli::demo::SimFollower;
-use keyshift_cli::local::{LocalDlq, LocalRuntime, SyncedClock, running_step};
+use keyshift_cli::local::{LocalRuntime, SyncedClock, running_step};
 use keyshift_core::model::{Policy, WorkspaceRef};
 use keyshift_core::ports::NoMetrics;
 use keyshift_core::steps::io::ExecutionInput;
 use keyshift_core::steps::{StepDeps, rotate_secret};
-use keyshift_local::InMemoryQueue;
 use local_sfn::ExecutionStatus;
 use serde_json::{Value, json};
 
@@ -229,14 +228,8 @@ async fn every_aws_call_of_each_step_is_in_that_functions_iam_list() {
         metrics: Arc::new(NoMetrics),
         events: Arc::new(keyshift_core::ports::NoEvents),
     };
-    let dlq = LocalDlq::on_queue(Arc::new(InMemoryQueue::with_clock(Arc::new(clock.clone()))));
-    let runtime = LocalRuntime::new(
-        ROTATE_WORKSPACE_ASL,
-        deps.clone(),
-        Arc::new(clock.clone()),
-        dlq,
-    )
-    .unwrap();
+    let runtime =
+        LocalRuntime::on_virtual_time(ROTATE_WORKSPACE_ASL, deps.clone(), &clock).unwrap();
 
     let policy = |mode: &str| -> Policy {
         serde_json::from_value(json!({

@@ -98,19 +98,15 @@ async fn aws_local_stepfunctions_agrees_except_for_its_known_deviations() {
         return;
     };
     let conformance = manifest_dir().join("conformance");
-    let output = Command::new(&node)
-        .arg(conformance.join("run.mjs"))
-        .arg(&tools)
-        .arg(conformance.join("cases"))
-        .output()
-        .expect("node runs");
-    assert!(
-        output.status.success(),
-        "run.mjs failed: {}",
-        String::from_utf8_lossy(&output.stderr)
+    let stdout = keyshift_test_support::successful_stdout(
+        Command::new(&node)
+            .arg(conformance.join("run.mjs"))
+            .arg(&tools)
+            .arg(conformance.join("cases")),
+        "run.mjs",
     );
     let other: BTreeMap<String, Value> =
-        serde_json::from_slice(&output.stdout).expect("run.mjs prints JSON");
+        serde_json::from_slice(&stdout).expect("run.mjs prints JSON");
 
     let mut problems = Vec::new();
     for case in load_cases() {

@@ -26,15 +26,13 @@ use keyshift_core::ports::{
 };
 use keyshift_core::steps::StepDeps;
 use keyshift_core::steps::io::ExecutionInput;
-use keyshift_local::{
-    InMemoryQueue, InMemorySecretStore, LocalEventQueue, LocalSealer, RecordingMetrics,
-};
+use keyshift_local::{InMemorySecretStore, LocalEventQueue, LocalSealer, RecordingMetrics};
 use local_sfn::ExecutionStatus;
 use serde::Serialize;
 
 use crate::asl::ROTATE_WORKSPACE_ASL;
 use crate::exit::CliError;
-use crate::local::{FleetExecution, LocalDlq, LocalRuntime, RunLog, SyncedClock, TimeFollower};
+use crate::local::{FleetExecution, LocalRuntime, RunLog, SyncedClock, TimeFollower};
 use crate::local_dlq::LocalStarter;
 use crate::progress::Progress;
 
@@ -275,14 +273,8 @@ impl DemoSession {
             events: events.clone(),
         };
         // The DLQ's visibility timeouts pass with the fleet's virtual time.
-        let dlq = LocalDlq::on_queue(Arc::new(InMemoryQueue::with_clock(Arc::new(clock.clone()))));
-        let runtime = LocalRuntime::new(
-            ROTATE_WORKSPACE_ASL,
-            deps.clone(),
-            Arc::new(clock.clone()),
-            dlq,
-        )
-        .map_err(|error| CliError::environment("loading the state machine", error))?;
+        let runtime = LocalRuntime::on_virtual_time(ROTATE_WORKSPACE_ASL, deps.clone(), &clock)
+            .map_err(|error| CliError::environment("loading the state machine", error))?;
         Ok(DemoSession {
             options: options.clone(),
             started,
@@ -353,17 +345,7 @@ impl DemoSession {
                 .map_err(|error| CliError::environment("injecting the demo's fault", error))?;
             rules.push(rule);
         }
-        let round_start = self.clock.elapsed();
-        let executions = run_round(
-            &self.world.runtime,
-            &self.world.workspaces,
-            &self.world.policy,
-            &self.clock,
-            "migration",
-            &self.options,
-        )
-        .await;
-        self.executions.extend(executions);
+        let migration_seconds = self.round("migration").await;
         // Every rule must have fired: a fault that never struck would make the recovery the
         // report shows a recovery from nothing.
         let fired_rules = self
@@ -384,8 +366,25 @@ impl DemoSession {
                 format!("{fired_rules} of {} injected faults fired", rules.len()),
             ));
         }
-        self.migration.virtual_seconds = (self.clock.elapsed() - round_start).num_seconds();
+        self.migration.virtual_seconds = migration_seconds;
         Ok(())
+    }
+
+    /// Runs one round over the whole fleet and keeps its executions for the report; returns
+    /// the virtual seconds the round took.
+    async fn round(&mut self, label: &str) -> i64 {
+        let round_start = self.clock.elapsed();
+        let executions = run_round(
+            &self.world.runtime,
+            &self.world.workspaces,
+            &self.world.policy,
+            &self.clock,
+            label,
+            &self.options,
+        )
+        .await;
+        self.executions.extend(executions);
+        (self.clock.elapsed() - round_start).num_seconds()
     }
 
     /// Replays what is in the DLQ through `queue` (normally [`LocalDlq::queue`]) and runs
@@ -422,22 +421,11 @@ impl DemoSession {
 
     /// The jump to the rotation window, the rotation round, and the report.
     pub async fn rotate_and_report(mut self) -> (DemoReport, DemoWorld) {
-        let runtime = &self.world.runtime;
         self.after_migration = census(&self.state);
-        self.migration_log = runtime.log();
+        self.migration_log = self.world.runtime.log();
         self.clock.advance(jump_before_rotation(&self.world.policy));
-        let round_start = self.clock.elapsed();
-        let executions = run_round(
-            runtime,
-            &self.world.workspaces,
-            &self.world.policy,
-            &self.clock,
-            "rotation",
-            &self.options,
-        )
-        .await;
-        self.executions.extend(executions);
-        let rotation_seconds = (self.clock.elapsed() - round_start).num_seconds();
+        let rotation_seconds = self.round("rotation").await;
+        let runtime = &self.world.runtime;
         let after_rotation = census(&self.state);
         let full_log = runtime.log();
         let rotation_log = log_since(&full_log, &self.migration_log);

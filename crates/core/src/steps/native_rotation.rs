@@ -25,7 +25,7 @@ use crate::naming::{short_hash, validate_execution_name};
 use crate::plan::{CredentialAction, CredentialPlan, RotationReason, TargetAccount};
 use crate::ports::{
     AWSCURRENT, AWSPENDING, AWSPREVIOUS, GrafanaApi, RotationMetric, SecretDescription,
-    VersionSelector, seal_context,
+    VersionSelector,
 };
 use crate::steps::common::{StepDeps, admin_api, ignore_not_found};
 use crate::steps::create_sa::create_service_account;
@@ -33,6 +33,7 @@ use crate::steps::discover::mint_amg_bootstrap;
 use crate::steps::io::{Bootstrap, CreateSaInput, CredentialContext};
 use crate::steps::mint_token::{effective_ttl_seconds, mint_token};
 use crate::steps::revoke_old::{BootstrapCleanup, revoke_bootstrap_credential};
+use crate::steps::store_secret::managed_value_of_minted;
 use crate::steps::verify::check_token;
 
 /// Prefix of the execution names native rotations use for token names and seal contexts.
@@ -352,25 +353,13 @@ impl Rotation<'_> {
         );
         let account = create_service_account(deps, CreateSaInput { context }).await?;
         let minted = mint_token(deps, account.into()).await?;
-        let token = deps
-            .sealer
-            .unseal(
-                &minted.token.sealed,
-                &seal_context(&current.workspace, &execution_name),
-            )
-            .await?;
-        let value = ManagedSecretValue {
-            token,
-            workspace: current.workspace.clone(),
-            grafana_url: current.grafana_url.clone(),
-            service_account_id: minted.service_account.id,
-            service_account_name: minted.service_account.name.clone(),
-            token_id: minted.token.id,
-            token_name: minted.token.name.clone(),
-            expires_at: minted.token.expires_at,
-            rotated_at: deps.clock.now(),
-            execution_name,
-        };
+        let value = managed_value_of_minted(
+            deps,
+            &minted.context,
+            &minted.service_account,
+            &minted.token,
+        )
+        .await?;
         deps.secrets
             .put_pending(&self.secret_id, &self.token, &value.to_secret_string()?)
             .await?;

@@ -13,8 +13,8 @@ use crate::naming::client_request_token_for;
 use crate::ports::{AWSCURRENT, AWSPREVIOUS, SecretRotatedDetail, VersionSelector, seal_context};
 use crate::steps::common::{StepDeps, record_current_moved, validate_context};
 use crate::steps::io::{
-    PromoteInput, PromoteOutput, PromotedVersion, StageInput, StageOutput, StagedVersion,
-    StoreSecretInput, StoreSecretOutput,
+    AccountRef, CredentialContext, MintedTokenRef, PromoteInput, PromoteOutput, PromotedVersion,
+    StageInput, StageOutput, StagedVersion, StoreSecretInput, StoreSecretOutput,
 };
 
 /// Tag naming the workspace a managed secret belongs to, so people (and IAM conditions) can
@@ -90,31 +90,44 @@ pub async fn stage_secret(deps: &StepDeps, input: StageInput) -> Result<StageOut
         });
     }
 
-    let token = deps
-        .sealer
-        .unseal(
-            &input.token.sealed,
-            &seal_context(&context.workspace, &context.execution_name),
-        )
-        .await?;
-    let value = ManagedSecretValue {
-        token,
-        workspace: context.workspace.clone(),
-        grafana_url: context.grafana_url.clone(),
-        service_account_id: input.service_account.id,
-        service_account_name: input.service_account.name.clone(),
-        token_id: input.token.id,
-        token_name: input.token.name.clone(),
-        expires_at: input.token.expires_at,
-        rotated_at: deps.clock.now(),
-        execution_name: context.execution_name.clone(),
-    };
+    let value =
+        managed_value_of_minted(deps, context, &input.service_account, &input.token).await?;
     let written = deps
         .secrets
         .put_pending(&secret_id, &version_id, &value.to_secret_string()?)
         .await?;
     tracing::info!(secret = %secret_id, version = %written, token = %input.token.name, "staged token as AWSPENDING");
     Ok(staged_output(input, secret_id, written))
+}
+
+/// The secret value a freshly minted token is stored as: unsealed with this workspace's and
+/// execution's context (so a token sealed for another execution cannot be staged here) and
+/// labelled with everything revoke-old and the planner later read back.
+pub(crate) async fn managed_value_of_minted(
+    deps: &StepDeps,
+    context: &CredentialContext,
+    account: &AccountRef,
+    minted: &MintedTokenRef,
+) -> Result<ManagedSecretValue> {
+    let token = deps
+        .sealer
+        .unseal(
+            &minted.sealed,
+            &seal_context(&context.workspace, &context.execution_name),
+        )
+        .await?;
+    Ok(ManagedSecretValue {
+        token,
+        workspace: context.workspace.clone(),
+        grafana_url: context.grafana_url.clone(),
+        service_account_id: account.id,
+        service_account_name: account.name.clone(),
+        token_id: minted.id,
+        token_name: minted.name.clone(),
+        expires_at: minted.expires_at,
+        rotated_at: deps.clock.now(),
+        execution_name: context.execution_name.clone(),
+    })
 }
 
 /// The stage output drops the sealed token: nothing after stage needs it.
