@@ -135,6 +135,47 @@ pub fn node_with_package(test: &str, tools: &Path, package: &str) -> Option<Path
     )
 }
 
+/// Runs a tool a test depends on and returns what it printed; a tool that fails fails the
+/// test with its stderr, never a silent empty answer.
+pub fn successful_stdout(command: &mut std::process::Command, what: &str) -> Vec<u8> {
+    let output = command
+        .output()
+        .unwrap_or_else(|error| panic!("{what} did not run: {error}"));
+    assert!(
+        output.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+/// The crates a workspace package links in normal (non-dev) builds, from `cargo tree`: what a
+/// deployed Lambda would carry, so its links test can check it holds only the clients it calls.
+pub fn linked_crates(package: &str) -> std::collections::BTreeSet<String> {
+    let mut cargo_tree = std::process::Command::new(env!("CARGO"));
+    cargo_tree
+        .args(["tree", "--package", package, "--edges", "normal"])
+        .args(["--prefix", "none", "--format", "{p}", "--offline"]);
+    let stdout = successful_stdout(&mut cargo_tree, "cargo tree");
+    String::from_utf8_lossy(&stdout)
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Asserts `package` links every crate of `needed` and none of `forbidden`, naming the
+/// offender.
+pub fn assert_links(package: &str, needed: &[&str], forbidden: &[&str]) {
+    let linked = linked_crates(package);
+    for name in needed {
+        assert!(linked.contains(*name), "{name} missing from {linked:?}");
+    }
+    for name in forbidden {
+        assert!(!linked.contains(*name), "{package} links {name}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,46 +216,5 @@ mod tests {
         let empty =
             std::env::temp_dir().join(format!("keyshift-test-support-{}", std::process::id()));
         assert_eq!(node_binary(&empty), None);
-    }
-}
-
-/// Runs a tool a test depends on and returns what it printed; a tool that fails fails the
-/// test with its stderr, never a silent empty answer.
-pub fn successful_stdout(command: &mut std::process::Command, what: &str) -> Vec<u8> {
-    let output = command
-        .output()
-        .unwrap_or_else(|error| panic!("{what} did not run: {error}"));
-    assert!(
-        output.status.success(),
-        "{what} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
-}
-
-/// The crates a workspace package links in normal (non-dev) builds, from `cargo tree`: what a
-/// deployed Lambda would carry, so its links test can check it holds only the clients it calls.
-pub fn linked_crates(package: &str) -> std::collections::BTreeSet<String> {
-    let mut cargo_tree = std::process::Command::new(env!("CARGO"));
-    cargo_tree
-        .args(["tree", "--package", package, "--edges", "normal"])
-        .args(["--prefix", "none", "--format", "{p}", "--offline"]);
-    let stdout = successful_stdout(&mut cargo_tree, "cargo tree");
-    String::from_utf8_lossy(&stdout)
-        .lines()
-        .filter_map(|line| line.split_whitespace().next())
-        .map(str::to_owned)
-        .collect()
-}
-
-/// Asserts `package` links every crate of `needed` and none of `forbidden`, naming the
-/// offender.
-pub fn assert_links(package: &str, needed: &[&str], forbidden: &[&str]) {
-    let linked = linked_crates(package);
-    for name in needed {
-        assert!(linked.contains(*name), "{name} missing from {linked:?}");
-    }
-    for name in forbidden {
-        assert!(!linked.contains(*name), "{package} links {name}");
     }
 }
