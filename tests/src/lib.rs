@@ -658,6 +658,17 @@ impl Harness {
         )
     }
 
+    /// Live tokens (account, token name) of keyshift's AMG bootstrap accounts on `instance`:
+    /// every run revokes its own, so after a run there must be none.
+    pub fn live_bootstrap_tokens(&self, instance: &str) -> Vec<(String, String)> {
+        self.live_tokens(instance)
+            .into_iter()
+            .filter(|(account, _)| {
+                account.starts_with(keyshift_core::naming::BOOTSTRAP_NAME_PREFIX)
+            })
+            .collect()
+    }
+
     /// Live (unexpired, unrevoked) tokens of every service account of org 1: (account, token).
     pub fn live_tokens(&self, instance: &str) -> Vec<(String, String)> {
         let mut live = Vec::new();

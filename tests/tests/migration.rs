@@ -186,11 +186,7 @@ async fn amg_workspaces_migrate_through_a_bootstrap_token_that_is_revoked() {
     };
     for (workspace_id, version) in AMG {
         migrate_instance(&harness, workspace_id, version, "in-place").await;
-        let bootstrap_live: Vec<_> = harness
-            .live_tokens(workspace_id)
-            .into_iter()
-            .filter(|(account, _)| account.starts_with("keyshift-bootstrap"))
-            .collect();
+        let bootstrap_live = harness.live_bootstrap_tokens(workspace_id);
         assert!(
             bootstrap_live.is_empty(),
             "{workspace_id}: bootstrap token revoked: {bootstrap_live:?}"

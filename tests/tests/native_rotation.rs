@@ -221,12 +221,7 @@ async fn full_rotation(instance: &'static str) {
         "AWSCURRENT's and AWSPREVIOUS's only"
     );
     if instance.starts_with("g-") {
-        let bootstrap: Vec<_> = native
-            .harness
-            .live_tokens(instance)
-            .into_iter()
-            .filter(|(_, token)| token.starts_with("keyshift-bootstrap-sm-"))
-            .collect();
+        let bootstrap = native.harness.live_bootstrap_tokens(instance);
         assert!(
             bootstrap.is_empty(),
             "every step revoked its AMG bootstrap token: {bootstrap:?}"

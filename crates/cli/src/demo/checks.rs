@@ -292,19 +292,32 @@ mod tests {
             .unwrap()
     }
 
+    /// The extra-token check after a run that minted `minted` (workspace, token id), with
+    /// account `1:ci` on both instances holding `live_on_a` and `live_on_b`.
+    fn extra_tokens_after(
+        minted_ids: &[(&str, i64)],
+        live_on_a: &[i64],
+        live_on_b: &[i64],
+    ) -> Check {
+        let log = RunLog {
+            minted: minted_ids
+                .iter()
+                .map(|(workspace, id)| minted(workspace, *id))
+                .collect(),
+            ..RunLog::default()
+        };
+        let after = [
+            census_with("g-a", "1:ci", live_on_a),
+            census_with("g-b", "1:ci", live_on_b),
+        ];
+        extra_tokens_check(&after, &log)
+    }
+
     #[test]
     fn token_ids_and_account_names_are_told_apart_per_instance() {
         // Same account name on both instances; token 2 is keyshift's on g-a only. On g-b a
         // token 2 exists too but was never minted there, so it is none of keyshift's business.
-        let log = RunLog {
-            minted: vec![minted("ws-a", 1), minted("ws-a", 2), minted("ws-b", 4)],
-            ..RunLog::default()
-        };
-        let after = [
-            census_with("g-a", "1:ci", &[1, 2]),
-            census_with("g-b", "1:ci", &[2, 4]),
-        ];
-        let check = extra_tokens_check(&after, &log);
+        let check = extra_tokens_after(&[("ws-a", 1), ("ws-a", 2), ("ws-b", 4)], &[1, 2], &[2, 4]);
         assert!(check.passed, "{}", check.detail);
         assert_eq!(check.checked, 2);
     }
@@ -313,15 +326,7 @@ mod tests {
     fn a_leftover_keyshift_token_fails_on_its_own_instance_only() {
         // Token 1 minted on g-b is still live there although g-b's secret holds 4 and 3; on g-a
         // token 1 is AWSPREVIOUS and fine. Matching by name across instances would allow it.
-        let log = RunLog {
-            minted: vec![minted("ws-a", 2), minted("ws-b", 1), minted("ws-b", 4)],
-            ..RunLog::default()
-        };
-        let after = [
-            census_with("g-a", "1:ci", &[1, 2]),
-            census_with("g-b", "1:ci", &[1, 4]),
-        ];
-        let check = extra_tokens_check(&after, &log);
+        let check = extra_tokens_after(&[("ws-a", 2), ("ws-b", 1), ("ws-b", 4)], &[1, 2], &[1, 4]);
         assert!(!check.passed);
         assert!(check.detail.starts_with("g-b 1:ci"), "{}", check.detail);
         assert!(!check.detail.contains("g-a"), "{}", check.detail);
