@@ -1,6 +1,8 @@
 //! `keyshift admin adopt` on grafana-sim (real HTTP) and moto (real SDK): the basic-auth admin
 //! secret becomes a keyshift-admin token in the managed format (checked by authenticating with
-//! it), a dry run changes nothing, and a second adoption is refused.
+//! it), a dry run changes nothing, and a second adoption is refused; the adopted secret is then
+//! rotated by the scheduled flow at Admin despite the policy's Editor cap, and the next run works
+//! with the rotated credential.
 
 use keyshift_core::naming::ADMIN_ACCOUNT_NAME;
 use keyshift_core::steps::adopt_admin_secret;
@@ -33,4 +35,72 @@ async fn basic_auth_admin_secret_is_adopted_once_on_secrets_manager() {
         .await
         .unwrap_err();
     assert_eq!(again.asl_name(), "Admin.AlreadyAdopted");
+}
+
+/// The role of `keyshift-admin` on `instance`, as Grafana holds it.
+fn admin_account_role(harness: &Harness, instance: &str) -> String {
+    let accounts = harness
+        .state()
+        .list_service_accounts(instance, 1)
+        .expect("the instance lists its accounts");
+    let admin = accounts
+        .iter()
+        .find(|account| account.row.name == ADMIN_ACCOUNT_NAME)
+        .expect("keyshift-admin exists after adoption");
+    format!("{:?}", admin.row.role)
+}
+
+#[tokio::test]
+async fn an_adopted_admin_secret_rotates_on_schedule_and_keeps_admin_under_the_role_cap() {
+    let Some(harness) = Harness::start(StoreKind::Moto).await else {
+        return;
+    };
+    let instance = "sh-104";
+    let workspace = harness.workspace(instance);
+    let secret_id = harness.admin_secret_id(instance);
+    // A two-day admin token is due at once under the default policy, whose role cap is Editor.
+    adopt_admin_secret(&harness.deps, &workspace, 2 * DAY as u64, "adopt-1", false)
+        .await
+        .unwrap();
+    let adopted = harness.current_value(&secret_id).await;
+    let policy = harness.policy(serde_json::json!({}));
+    assert_eq!(policy.roles.max_role.to_string(), "Editor");
+
+    let record = harness
+        .run_execution(&workspace, &policy, "ks-admin-1")
+        .await
+        .unwrap();
+    let planned: Vec<_> = record
+        .discovered
+        .as_ref()
+        .unwrap()
+        .plan
+        .credentials
+        .iter()
+        .filter(|credential| credential.secret_id == secret_id)
+        .collect();
+    assert_eq!(
+        planned.len(),
+        1,
+        "the admin secret is rotated with the rest"
+    );
+    assert_eq!(planned[0].service_account.role.to_string(), "Admin");
+
+    let rotated = harness.current_value(&secret_id).await;
+    assert_eq!(rotated.service_account_name, ADMIN_ACCOUNT_NAME);
+    assert_ne!(
+        rotated.token_id, adopted.token_id,
+        "a new admin token is current"
+    );
+    assert!(harness.authenticates(instance, rotated.token.expose()));
+    assert_eq!(admin_account_role(&harness, instance), "Admin");
+
+    // The next run works with the rotated admin credential alone, and the grace period has
+    // retired the adopted token.
+    harness
+        .run_execution(&workspace, &policy, "ks-admin-2")
+        .await
+        .unwrap();
+    assert!(!harness.authenticates(instance, adopted.token.expose()));
+    assert_eq!(admin_account_role(&harness, instance), "Admin");
 }

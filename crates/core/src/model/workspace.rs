@@ -135,6 +135,19 @@ fn matches(pattern: &LazyLock<Option<Regex>>, text: &str) -> bool {
 }
 
 impl WorkspaceRef {
+    /// Whether `secret_id` is this self-hosted workspace's admin secret and `account_name` the
+    /// `keyshift-admin` account `keyshift admin adopt` stored in it: keyshift's own admin
+    /// credential, the one the policy's role cap must not lower (a capped admin token could no
+    /// longer manage the workspace, and the next run would have no admin). Any other account of
+    /// that name, or that account under another secret, is capped like the rest.
+    pub fn is_adopted_admin_secret(&self, account_name: &str, secret_id: &str) -> bool {
+        matches!(
+            &self.target,
+            WorkspaceTarget::SelfHosted { admin_secret_id, .. }
+                if account_name == crate::naming::ADMIN_ACCOUNT_NAME && admin_secret_id == secret_id
+        )
+    }
+
     /// Builds and validates an AMG reference, so callers never hold an invalid one.
     pub fn amg(
         workspace_id: impl Into<String>,

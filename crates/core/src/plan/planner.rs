@@ -378,7 +378,15 @@ impl<'a> Planner<'a> {
         revocations: Vec<TokenRevocation>,
         why: &str,
     ) -> CredentialPlan {
-        let role = self.policy.roles.cap(account.role);
+        let role = if self
+            .inventory
+            .workspace
+            .is_adopted_admin_secret(&account.name, &secret_id)
+        {
+            account.role
+        } else {
+            self.policy.roles.cap(account.role)
+        };
         CredentialPlan {
             secret_id,
             action,

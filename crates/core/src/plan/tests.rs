@@ -8,7 +8,7 @@ use crate::model::{
     WorkspaceRef,
 };
 use crate::model::{ModeOverride, RolePolicy};
-use crate::naming::NamePattern;
+use crate::naming::{ADMIN_ACCOUNT_NAME, NamePattern};
 use crate::ports::SecretVersionInfo;
 
 fn now() -> DateTime<Utc> {
@@ -783,4 +783,45 @@ fn managed_state_reads_labels_from_versions() {
     let missing = ManagedSecretState::from_versions("s", "keyshift-ci", []);
     assert_eq!(missing.current_version_id, None);
     assert!(missing.protected_token_ids().is_empty() && missing.stored_token_ids.is_empty());
+}
+
+#[test]
+fn the_adopted_admin_secret_keeps_admin_and_any_other_keyshift_admin_is_capped() {
+    // A year-old token is due under the default policy, whose role cap is Editor.
+    let due = |id| keyshift_token(id, "ks-adopt", ADMIN_ACCOUNT_NAME, 365, 30);
+    let admin = || account(9, ADMIN_ACCOUNT_NAME, Role::Admin);
+    let adopted = |secret_id: &str| ManagedSecretState {
+        secret_id: secret_id.to_owned(),
+        ..managed(ADMIN_ACCOUNT_NAME, Some(41), None)
+    };
+    let self_hosted =
+        WorkspaceRef::self_hosted("https://grafana.example.com", "grafana/admin", 1).unwrap();
+    let mut planned = Vec::new();
+    for (workspace, secret_id, expected) in [
+        (self_hosted.clone(), "grafana/admin", Role::Admin),
+        (
+            self_hosted,
+            "keyshift/elsewhere/keyshift-admin",
+            Role::Editor,
+        ),
+        (workspace(), "grafana/admin", Role::Editor),
+    ] {
+        let inventory = Inventory {
+            workspace,
+            ..inventory(
+                "11.5.2",
+                vec![],
+                vec![entry(admin(), vec![due(41)])],
+                vec![adopted(secret_id)],
+            )
+        };
+        let plan = plan(&inventory);
+        let [credential] = plan.credentials.as_slice() else {
+            panic!("{secret_id}: one rotation expected: {:?}", plan.credentials);
+        };
+        assert_eq!(credential.secret_id, secret_id);
+        assert_eq!(credential.service_account.role, expected, "{secret_id}");
+        planned.push(credential.service_account.role);
+    }
+    assert_eq!(planned.len(), 3);
 }
