@@ -730,6 +730,13 @@ pub struct ExecutionRecord {
 }
 
 impl ExecutionRecord {
+    /// The credentials discover planned (none when discover did not finish).
+    pub fn planned_credentials(&self) -> &[keyshift_core::plan::CredentialPlan] {
+        self.discovered
+            .as_ref()
+            .map_or(&[], |discovered| discovered.plan.credentials.as_slice())
+    }
+
     fn push(&mut self, output: &impl Serialize) {
         if let Ok(value) = serde_json::to_value(output) {
             self.payloads.push(value);

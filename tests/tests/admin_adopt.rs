@@ -4,20 +4,29 @@
 //! rotated by the scheduled flow at Admin despite the policy's Editor cap, and the next run works
 //! with the rotated credential.
 
+use keyshift_core::model::WorkspaceRef;
 use keyshift_core::naming::ADMIN_ACCOUNT_NAME;
 use keyshift_core::steps::adopt_admin_secret;
 use keyshift_e2e::{Harness, StoreKind};
 
 const DAY: i64 = 86_400;
+/// The self-hosted Grafana 10.4 instance whose basic-auth admin secret is adopted.
+const INSTANCE: &str = "sh-104";
+
+/// The harness on Secrets Manager (moto), the instance's workspace and its admin secret id;
+/// `None` only where moto is absent and not required (`KEYSHIFT_REQUIRE_TOOLS` unset).
+async fn self_hosted_on_moto() -> Option<(Harness, WorkspaceRef, String)> {
+    let harness = Harness::start(StoreKind::Moto).await?;
+    let workspace = harness.workspace(INSTANCE);
+    let secret_id = harness.admin_secret_id(INSTANCE);
+    Some((harness, workspace, secret_id))
+}
 
 #[tokio::test]
 async fn basic_auth_admin_secret_is_adopted_once_on_secrets_manager() {
-    let Some(harness) = Harness::start(StoreKind::Moto).await else {
+    let Some((harness, workspace, secret_id)) = self_hosted_on_moto().await else {
         return;
     };
-    let instance = "sh-104";
-    let workspace = harness.workspace(instance);
-    let secret_id = harness.admin_secret_id(instance);
 
     let dry = adopt_admin_secret(&harness.deps, &workspace, 30 * DAY as u64, "adopt-1", true)
         .await
@@ -29,7 +38,7 @@ async fn basic_auth_admin_secret_is_adopted_once_on_secrets_manager() {
     let current = harness.current_value(&secret_id).await;
     assert_eq!(current.service_account_name, ADMIN_ACCOUNT_NAME);
     assert_eq!(Some(current.token_id), adopted.token_id);
-    assert!(harness.authenticates(instance, current.token.expose()));
+    assert!(harness.authenticates(INSTANCE, current.token.expose()));
 
     let again = adopt_admin_secret(&harness.deps, &workspace, 30 * DAY as u64, "adopt-2", false)
         .await
@@ -52,12 +61,9 @@ fn admin_account_role(harness: &Harness, instance: &str) -> String {
 
 #[tokio::test]
 async fn an_adopted_admin_secret_rotates_on_schedule_and_keeps_admin_under_the_role_cap() {
-    let Some(harness) = Harness::start(StoreKind::Moto).await else {
+    let Some((harness, workspace, secret_id)) = self_hosted_on_moto().await else {
         return;
     };
-    let instance = "sh-104";
-    let workspace = harness.workspace(instance);
-    let secret_id = harness.admin_secret_id(instance);
     // A two-day admin token is due at once under the default policy, whose role cap is Editor.
     adopt_admin_secret(&harness.deps, &workspace, 2 * DAY as u64, "adopt-1", false)
         .await
@@ -71,11 +77,7 @@ async fn an_adopted_admin_secret_rotates_on_schedule_and_keeps_admin_under_the_r
         .await
         .unwrap();
     let planned: Vec<_> = record
-        .discovered
-        .as_ref()
-        .unwrap()
-        .plan
-        .credentials
+        .planned_credentials()
         .iter()
         .filter(|credential| credential.secret_id == secret_id)
         .collect();
@@ -92,8 +94,8 @@ async fn an_adopted_admin_secret_rotates_on_schedule_and_keeps_admin_under_the_r
         rotated.token_id, adopted.token_id,
         "a new admin token is current"
     );
-    assert!(harness.authenticates(instance, rotated.token.expose()));
-    assert_eq!(admin_account_role(&harness, instance), "Admin");
+    assert!(harness.authenticates(INSTANCE, rotated.token.expose()));
+    assert_eq!(admin_account_role(&harness, INSTANCE), "Admin");
 
     // The next run works with the rotated admin credential alone, and the grace period has
     // retired the adopted token.
@@ -101,6 +103,6 @@ async fn an_adopted_admin_secret_rotates_on_schedule_and_keeps_admin_under_the_r
         .run_execution(&workspace, &policy, "ks-admin-2")
         .await
         .unwrap();
-    assert!(!harness.authenticates(instance, adopted.token.expose()));
-    assert_eq!(admin_account_role(&harness, instance), "Admin");
+    assert!(!harness.authenticates(INSTANCE, adopted.token.expose()));
+    assert_eq!(admin_account_role(&harness, INSTANCE), "Admin");
 }

@@ -26,11 +26,7 @@ async fn no_credential_appears_in_logs_outputs_or_errors() {
         texts.push(migration.payload_text());
         secret_ids.extend(
             migration
-                .discovered
-                .as_ref()
-                .unwrap()
-                .plan
-                .credentials
+                .planned_credentials()
                 .iter()
                 .map(|c| c.secret_id.clone()),
         );
