@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_with::{DeserializeFromStr, SerializeDisplay};
 
 use crate::error::KeyshiftError;
+use crate::model::workspace::WorkspaceRef;
 
 /// A Grafana basic organisation role. Ordered by privilege so capping is a `min`.
 #[derive(
@@ -111,6 +112,24 @@ impl RolePolicy {
     /// The role actually granted for a requested one.
     pub fn cap(&self, requested: Role) -> Role {
         requested.min(self.max_role)
+    }
+
+    /// The role a credential stored in `secret_id` of `workspace` gets: the capped one, except
+    /// keyshift's own adopted admin credential, which keeps what it holds
+    /// ([`WorkspaceRef::is_adopted_admin_secret`]). The planner, create-sa and native rotation
+    /// all ask here, so the one exception cannot differ between them.
+    pub fn granted(
+        &self,
+        workspace: &WorkspaceRef,
+        account_name: &str,
+        secret_id: &str,
+        requested: Role,
+    ) -> Role {
+        if workspace.is_adopted_admin_secret(account_name, secret_id) {
+            requested
+        } else {
+            self.cap(requested)
+        }
     }
 
     /// Whether `role` is above the policy, so the plan can explain why it was lowered.

@@ -378,15 +378,12 @@ impl<'a> Planner<'a> {
         revocations: Vec<TokenRevocation>,
         why: &str,
     ) -> CredentialPlan {
-        let role = if self
-            .inventory
-            .workspace
-            .is_adopted_admin_secret(&account.name, &secret_id)
-        {
-            account.role
-        } else {
-            self.policy.roles.cap(account.role)
-        };
+        let role = self.policy.roles.granted(
+            &self.inventory.workspace,
+            &account.name,
+            &secret_id,
+            account.role,
+        );
         CredentialPlan {
             secret_id,
             action,

@@ -23,16 +23,13 @@ pub async fn create_service_account(
     let credential = &context.credential;
     let target = &credential.service_account;
     let policy = &context.policy;
-    // The role cap is applied again here, not trusted from the payload; only keyshift's own
-    // adopted admin credential keeps Admin (see WorkspaceRef::is_adopted_admin_secret).
-    let intended_role = if context
-        .workspace
-        .is_adopted_admin_secret(&target.name, &credential.secret_id)
-    {
-        target.role
-    } else {
-        policy.roles.cap(target.role)
-    };
+    // The role cap is applied again here, not trusted from the payload.
+    let intended_role = policy.roles.granted(
+        &context.workspace,
+        &target.name,
+        &credential.secret_id,
+        target.role,
+    );
     let api = context_admin_api(deps, &context).await?;
     let account = match &credential.action {
         CredentialAction::MigrateKey {

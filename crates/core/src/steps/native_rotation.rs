@@ -337,7 +337,12 @@ impl Rotation<'_> {
             TargetAccount {
                 id: Some(current.service_account_id),
                 name: current.service_account_name.clone(),
-                role: policy.roles.cap(account.role),
+                role: policy.roles.granted(
+                    &current.workspace,
+                    &current.service_account_name,
+                    &self.secret_id,
+                    account.role,
+                ),
                 requested_role: account.role,
             },
             effective_ttl_seconds(0, policy),
@@ -431,7 +436,12 @@ impl Rotation<'_> {
             &pending.grafana_url,
             pending.workspace.org_id,
             pending.token.clone(),
-            self.policy.roles.cap(account.role),
+            self.policy.roles.granted(
+                &pending.workspace,
+                &pending.service_account_name,
+                &self.secret_id,
+                account.role,
+            ),
             &|reason| KeyshiftError::VerifyFailed {
                 subject: subject.clone(),
                 reason,
