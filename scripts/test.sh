@@ -78,7 +78,7 @@ if [ ${#TF_FILES[@]} -gt 0 ]; then
     # reads the ASL from ../../../statemachine, so that comes along.
     TF_WORK="$(mktemp -d)"
     cp -r terraform statemachine "$TF_WORK/"
-    for example in amg-fleet self-hosted multi-account; do
+    for example in amg-fleet self-hosted multi-account rotation-events; do
       dir="$TF_WORK/terraform/examples/$example"
       TF_CLI_CONFIG_FILE=/dev/null terraform -chdir="$dir" init -backend=false -input=false -plugin-dir="$TF_PLUGIN_DIR" >/dev/null
       printf '%s: ' "$example"

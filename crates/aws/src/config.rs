@@ -31,17 +31,20 @@ pub enum AwsService {
     Sqs,
     /// STS, to assume the roles of other accounts (fleet-start).
     Sts,
+    /// EventBridge, where promote publishes `Secret Rotated` for consumers.
+    Events,
 }
 
 impl AwsService {
     /// Every service, so callers can read all overrides in one sweep.
-    pub const ALL: [AwsService; 6] = [
+    pub const ALL: [AwsService; 7] = [
         AwsService::Grafana,
         AwsService::SecretsManager,
         AwsService::Kms,
         AwsService::Sfn,
         AwsService::Sqs,
         AwsService::Sts,
+        AwsService::Events,
     ];
 
     /// The environment variable holding this service's own endpoint override, so that e.g. the
@@ -54,6 +57,7 @@ impl AwsService {
             AwsService::Sfn => "KEYSHIFT_AWS_ENDPOINT_URL_SFN",
             AwsService::Sqs => "KEYSHIFT_AWS_ENDPOINT_URL_SQS",
             AwsService::Sts => "KEYSHIFT_AWS_ENDPOINT_URL_STS",
+            AwsService::Events => "KEYSHIFT_AWS_ENDPOINT_URL_EVENTS",
         }
     }
 }
@@ -220,6 +224,12 @@ impl AwsContext {
     #[cfg(feature = "sqs")]
     pub fn sqs_client(&self) -> aws_sdk_sqs::Client {
         client_for!(self, aws_sdk_sqs, AwsService::Sqs)
+    }
+
+    /// Client for EventBridge.
+    #[cfg(feature = "events")]
+    pub fn eventbridge_client(&self) -> aws_sdk_eventbridge::Client {
+        client_for!(self, aws_sdk_eventbridge, AwsService::Events)
     }
 }
 

@@ -13,8 +13,8 @@ use grafana_sim::{FleetSpec, RunningSim, Simulator};
 use keyshift_aws::{GrafanaHttpSettings, HttpGrafanaConnector, SecretsManagerStore};
 use keyshift_core::model::{GrafanaCredential, ManagedSecretValue, Role, WorkspaceRef};
 use keyshift_core::ports::{
-    AWSCURRENT, AWSPREVIOUS, GrafanaApi, GrafanaConnector, ManualClock, NoMetrics, SECRET_ROTATED,
-    SecretStore,
+    AWSCURRENT, AWSPREVIOUS, GrafanaApi, GrafanaConnector, ManualClock, NoMetrics,
+    ROLLBACK_REFUSED, SECRET_ROTATED, SecretStore,
 };
 use keyshift_core::secret::SecretString;
 use keyshift_core::steps::{RollbackInput, StepDeps, rollback_secret};
@@ -250,8 +250,20 @@ async fn a_revoked_expired_or_missing_previous_token_is_refused_and_nothing_chan
 
     assert_eq!(refusals, 4);
     assert_eq!(
-        events.published().len(),
+        events.count(SECRET_ROTATED),
         0,
         "a refused rollback publishes no rotation"
     );
+    let refused = events.published();
+    assert_eq!(
+        refused.len(),
+        3,
+        "one Rollback Refused per refusal outside a dry run: {refused:?}"
+    );
+    assert!(
+        refused
+            .iter()
+            .all(|event| event.detail_type == ROLLBACK_REFUSED)
+    );
+    assert_eq!(refused[0].detail["secretId"], revoked.as_str());
 }

@@ -1,7 +1,7 @@
 //! The state machine definition as keyshift ships it, and the rules it must follow.
 //!
-//! `statemachine/rotate-workspace.asl.json` is a Terraform `templatefile`: Lambda ARNs and the
-//! DLQ URL are `${...}` placeholders. Locally the CLI renders the same placeholders with local
+//! `statemachine/rotate-workspace.asl.json` is a Terraform `templatefile`: Lambda ARNs, the
+//! DLQ URL and the event bus are `${...}` placeholders. Locally the CLI renders the same placeholders with local
 //! names, so AWS and local runs execute one and the same orchestration.
 
 use std::collections::BTreeMap;
@@ -17,8 +17,14 @@ pub const ROTATE_WORKSPACE_ASL: &str =
 pub const LAMBDA_INVOKE: &str = "arn:aws:states:::lambda:invoke";
 /// The SQS integration the DLQ states use.
 pub const SQS_SEND_MESSAGE: &str = "arn:aws:states:::sqs:sendMessage";
+/// The EventBridge integration the failure path publishes `Rotation Failed` with.
+pub const EVENTS_PUT_EVENTS: &str = "arn:aws:states:::events:putEvents";
 /// Placeholder of the dead-letter queue URL.
 pub const DLQ_URL_PLACEHOLDER: &str = "dlq_url";
+/// Placeholder of the event bus (empty: the deployment publishes no events).
+pub const EVENT_BUS_PLACEHOLDER: &str = "event_bus_name";
+/// The bus local runs render into the definition (the in-process event queue).
+pub const LOCAL_EVENT_BUS: &str = "keyshift-local";
 /// The queue URL local runs render into the definition (the in-process DLQ).
 pub const LOCAL_DLQ_URL: &str = "local://keyshift-dlq";
 /// Account and region of the synthetic ARNs local runs render (never called).
@@ -93,8 +99,8 @@ impl Step {
 /// Values for the templatefile placeholders.
 pub type TemplateValues = BTreeMap<String, String>;
 
-/// The placeholder values local runs use: synthetic ARNs naming the in-process steps, and the
-/// given DLQ URL.
+/// The placeholder values local runs use: synthetic ARNs naming the in-process steps, the
+/// given DLQ URL and the local event bus.
 pub fn local_template_values(dlq_url: &str) -> TemplateValues {
     let mut values: TemplateValues = Step::ALL
         .into_iter()
@@ -106,6 +112,7 @@ pub fn local_template_values(dlq_url: &str) -> TemplateValues {
         })
         .collect();
     values.insert(DLQ_URL_PLACEHOLDER.to_owned(), dlq_url.to_owned());
+    values.insert(EVENT_BUS_PLACEHOLDER.to_owned(), LOCAL_EVENT_BUS.to_owned());
     values
 }
 

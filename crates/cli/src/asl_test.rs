@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::asl::{LOCAL_DLQ_URL, local_template_values, render_template};
 use crate::exit::{CliError, read_text};
+use keyshift_local::LocalEventQueue;
 
 /// The state machine name used when the mock file has several and none is given.
 pub const DEFAULT_STATE_MACHINE: &str = "RotateWorkspace";
@@ -35,6 +36,9 @@ pub struct AslTestReport {
     pub all_states_entered: Vec<String>,
     /// Bodies of `sqs:sendMessage` calls that no mock answered (parsed when JSON).
     pub queue_messages: Vec<Value>,
+    /// Events the definition's `events:putEvents` states published, as a rule's target
+    /// would receive them.
+    pub events: Vec<Value>,
 }
 
 /// Runs test case `case` of `state_machine` in `mock_config` on `definition`; Waits and retries
@@ -58,6 +62,8 @@ pub async fn run_case(
         .with_clock(Arc::new(VirtualClock::new(start)));
     let queue = RecordingQueue::new();
     engine.register_queue("*", queue.clone());
+    let events = Arc::new(LocalEventQueue::new());
+    crate::local::register_event_bus(&mut engine, events.clone());
     let result = test_case.run(engine, &format!("test-{case}"), input).await;
     let queue_messages = queue
         .messages()
@@ -73,6 +79,11 @@ pub async fn run_case(
         error: result.error,
         cause: result.cause,
         queue_messages,
+        events: events
+            .published()
+            .iter()
+            .map(LocalEventQueue::envelope)
+            .collect(),
     })
 }
 

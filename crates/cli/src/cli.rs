@@ -75,6 +75,12 @@ pub enum Command {
     /// keyshift's own admin credential on self-hosted Grafana.
     #[command(subcommand)]
     Admin(crate::admin::AdminCommand),
+    /// Move AWSCURRENT back to AWSPREVIOUS, only when the previous token still works.
+    #[command(after_help = EXIT_CODES)]
+    Rollback(crate::rollback::RollbackArgs),
+    /// List every legacy key and service-account token of the fleet, managed or not.
+    #[command(after_help = EXIT_CODES)]
+    Inventory(crate::inventory::InventoryArgs),
 }
 
 /// `keyshift asl …`.

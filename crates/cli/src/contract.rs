@@ -358,6 +358,7 @@ pub async fn run_contract(
     steps.register(&mut engine);
     let queue = RecordingQueue::new();
     engine.register_queue(dlq_url, queue.clone());
+    crate::local::register_event_bus(&mut engine, Arc::new(keyshift_core::ports::NoEvents));
     let result = engine
         .start(execution_name, input, StartOptions::default())
         .await;

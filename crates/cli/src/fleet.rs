@@ -314,24 +314,43 @@ pub async fn plan_workspace(
             };
         }
     };
+    let cleanup = release_bootstrap(deps, execution_name, workspace, &output.bootstrap, policy)
+        .await
+        .map(|error| format!("the plan is complete, but {error}"));
+    WorkspacePlan {
+        workspace: workspace.key(),
+        target: workspace.label(),
+        error: cleanup,
+        plan: Some(output.plan),
+    }
+}
+
+/// Deletes the short-lived admin token a read-only look-up minted on AMG (nothing to do on
+/// self-hosted Grafana), through the bootstrap-only clean-up; the sentence to report when that
+/// failed.
+pub async fn release_bootstrap(
+    deps: &StepDeps,
+    execution_name: String,
+    workspace: &WorkspaceRef,
+    bootstrap: &keyshift_core::steps::io::Bootstrap,
+    policy: &Policy,
+) -> Option<String> {
     let cleanup = revoke_bootstrap_credential(
         deps,
         BootstrapCleanup {
             execution_name,
-            workspace: output.workspace.clone(),
-            bootstrap: output.bootstrap.clone(),
-            policy: output.policy.clone(),
+            workspace: workspace.clone(),
+            bootstrap: bootstrap.clone(),
+            policy: policy.clone(),
         },
     )
     .await;
-    WorkspacePlan {
-        workspace: workspace.key(),
-        target: workspace.label(),
-        error: cleanup
-            .err()
-            .map(|error| format!("the plan is complete, but revoking the planning admin credential failed: {}: {error}", error.asl_name())),
-        plan: Some(output.plan),
-    }
+    cleanup.err().map(|error| {
+        format!(
+            "revoking the look-up's admin credential failed: {}: {error}",
+            error.asl_name()
+        )
+    })
 }
 
 /// `keyshift plan`.

@@ -15,10 +15,12 @@ pub mod dlq;
 pub mod exit;
 pub mod fleet;
 pub mod fleet_start;
+pub mod inventory;
 pub mod local;
 pub mod local_dlq;
 pub mod progress;
 pub mod report;
+pub mod rollback;
 pub mod secret;
 pub mod select;
 pub mod status;
@@ -42,6 +44,8 @@ pub async fn run_cli(cli: Cli) -> Result<u8, CliError> {
         Command::Fleet(command) => fleet_start::fleet_command(command).await,
         Command::Secret(command) => secret::secret_command(command).await,
         Command::Admin(command) => admin::admin_command(command).await,
+        Command::Rollback(args) => rollback::rollback_command(args).await,
+        Command::Inventory(args) => inventory::inventory_command(args).await,
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use keyshift_core::ports::{ExecutionDescription, ExecutionStatus};
+use keyshift_core::ports::{EventPublisher, ExecutionDescription, ExecutionStatus, RotationEvent};
 use keyshift_core::steps::io::{
     DiscoverOutput, ExecutionInput, MintTokenOutput, PromoteOutput, RevokeOldOutput,
     StoreSecretInput,
@@ -25,7 +25,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::asl::{Step, local_template_values, render_template};
+use crate::asl::{EVENTS_PUT_EVENTS, Step, local_template_values, render_template};
 pub use crate::local_dlq::LocalDlq;
 
 /// The state machine name local executions report in their ARNs.
@@ -283,6 +283,60 @@ pub struct FleetExecution {
     pub input: ExecutionInput,
 }
 
+/// Answers the definition's `events:putEvents` states by publishing each entry on `events`
+/// (the local event queue, or nothing), as EventBridge would deliver it to a rule's target.
+/// An entry without a `DetailType` or a `Detail` fails the task the way PutEvents refuses it.
+pub fn register_event_bus(engine: &mut Engine, events: Arc<dyn EventPublisher>) {
+    engine.register_task(
+        EVENTS_PUT_EVENTS,
+        move |parameters: Value, _context: TaskContext| {
+            let events = events.clone();
+            async move {
+                let entries = parameters
+                    .get("Entries")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let mut results = Vec::with_capacity(entries.len());
+                for entry in &entries {
+                    let event = rotation_event_of(entry)?;
+                    events
+                        .publish(&event)
+                        .await
+                        .map_err(|error| TaskError::new(error.asl_name(), error.to_string()))?;
+                    results.push(serde_json::json!({"EventId": uuid::Uuid::new_v4().to_string()}));
+                }
+                Ok(serde_json::json!({"Entries": results, "FailedEntryCount": 0}))
+            }
+        },
+    );
+}
+
+/// One PutEvents entry as the event it carries.
+fn rotation_event_of(entry: &Value) -> Result<RotationEvent, TaskError> {
+    let invalid = |what: &str| {
+        TaskError::new(
+            "EventBridge.ValidationException",
+            format!("a PutEvents entry needs {what}"),
+        )
+    };
+    let detail_type = entry
+        .get("DetailType")
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid("a string DetailType"))?;
+    let detail = match entry.get("Detail") {
+        Some(Value::String(text)) => {
+            serde_json::from_str(text).map_err(|_| invalid("a Detail that is a JSON object"))?
+        }
+        Some(detail @ Value::Object(_)) => detail.clone(),
+        _ => return Err(invalid("a Detail")),
+    };
+    Ok(RotationEvent {
+        detail_type: detail_type.to_owned(),
+        detail,
+    })
+}
+
 /// The queue URL rendered into local definitions.
 pub const LOCAL_QUEUE_URL: &str = crate::asl::LOCAL_DLQ_URL;
 
@@ -324,6 +378,7 @@ impl LocalRuntime {
             );
         }
         engine.register_queue(LOCAL_QUEUE_URL, dlq.clone());
+        register_event_bus(&mut engine, deps.events.clone());
         Ok(LocalRuntime {
             engine,
             clock,

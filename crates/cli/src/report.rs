@@ -165,6 +165,13 @@ pub fn render_demo(report: &DemoReport) -> String {
     if let Some(event) = &operate.sample_event {
         let _ = writeln!(out, "  {event}");
     }
+    if operate.failed_events > 0 {
+        let _ = writeln!(
+            out,
+            "           and {} Rotation Failed event(s), one per failed execution",
+            operate.failed_events
+        );
+    }
     if let (Some(secret), Some(refusal)) = (&operate.rollback_secret, &operate.rollback_refusal) {
         let _ = writeln!(
             out,

@@ -132,6 +132,9 @@ fn permanent_error_goes_to_the_dlq_then_fails() {
         after_opening(&[
             "DiscoverKeysFailed",
             "NotifyDeadLetterQueue",
+            "AnnounceFailure",
+            "FailureEventsEnabled",
+            "PublishRotationFailed",
             "ExecutionFailed"
         ])
     );
@@ -142,6 +145,42 @@ fn permanent_error_goes_to_the_dlq_then_fails() {
     assert_eq!(message["failedState"], "DiscoverKeys");
     assert_eq!(message["workspace"]["adminSecretId"], "grafana/admin");
     assert_eq!(message["execution"], "test-PermanentErrorToDlq");
+    let events = report["events"].as_array().unwrap();
+    assert_eq!(
+        events.len(),
+        1,
+        "one Rotation Failed per failed execution: {events:?}"
+    );
+    let event = &events[0];
+    assert_eq!(event["source"], "keyshift");
+    assert_eq!(event["detail-type"], "Rotation Failed");
+    assert_eq!(event["detail"]["error"], "Grafana.Unauthorized");
+    assert_eq!(event["detail"]["failedState"], "DiscoverKeys");
+    assert_eq!(event["detail"]["execution"], "test-PermanentErrorToDlq");
+    assert_eq!(
+        event["detail"]["workspace"]["adminSecretId"],
+        "grafana/admin"
+    );
+}
+
+#[test]
+fn a_failed_credential_publishes_one_rotation_failed_naming_the_map() {
+    let report = run_case("VerifyFailure", "failed");
+    let events = report["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["detail-type"], "Rotation Failed");
+    assert_eq!(events[0]["detail"]["failedState"], "RotateCredentials");
+    assert_eq!(events[0]["detail"]["error"], "Verify.Failed");
+    assert!(
+        !report["events"].to_string().contains("\"token\""),
+        "no token field in an event"
+    );
+}
+
+#[test]
+fn a_successful_run_publishes_no_failure_event() {
+    let report = run_case("HappyPath", "succeeded");
+    assert_eq!(report["events"], serde_json::json!([]));
 }
 
 #[test]

@@ -7,7 +7,9 @@ use std::process::Command;
 
 use keyshift_cli::demo::{DemoFleet, DemoOptions, DemoReport, DemoWorld, census, run_demo};
 use keyshift_core::model::ManagedSecretValue;
-use keyshift_core::ports::{AWSCURRENT, SecretStore, VersionSelector};
+use keyshift_core::ports::{
+    AWSCURRENT, ROLLBACK_REFUSED, ROTATION_FAILED, SecretStore, VersionSelector,
+};
 
 /// Runs the demo on `fleet` without progress lines, `faulted` workspaces failing on purpose.
 async fn demo(fleet: DemoFleet, max_concurrency: u32, faulted: usize) -> (DemoReport, DemoWorld) {
@@ -162,7 +164,19 @@ async fn demo_migrates_every_key_rotates_and_keeps_every_secret_working() {
     let promotions = world.runtime.log().promoted.len();
     assert!(promotions > 10, "{promotions}");
     assert_eq!(report.operate.rotated_events, promotions);
-    assert_eq!(world.events.published().len(), promotions);
+    // Each faulted workspace's failed execution told consumers once, and the refused rollback
+    // below was published too: nothing else went on the bus.
+    assert!(!report.dead_letters.is_empty());
+    assert_eq!(report.operate.failed_events, report.dead_letters.len());
+    assert_eq!(
+        world.events.count(ROTATION_FAILED),
+        report.dead_letters.len()
+    );
+    assert_eq!(world.events.count(ROLLBACK_REFUSED), 1);
+    assert_eq!(
+        world.events.published().len(),
+        promotions + report.dead_letters.len() + 1
+    );
     let event = report.operate.sample_event.as_ref().unwrap();
     assert_eq!(event["source"], "keyshift");
     assert_eq!(event["detail-type"], "Secret Rotated");

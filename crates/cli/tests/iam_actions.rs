@@ -116,6 +116,7 @@ fn iam_prefix(service: &str) -> Option<&'static str> {
         "grafana" => Some("grafana"),
         "Secrets Manager" => Some("secretsmanager"),
         "KMS" => Some("kms"),
+        "EventBridge" | "eventbridge" => Some("events"),
         _ => None,
     }
 }
@@ -226,7 +227,11 @@ async fn every_aws_call_of_each_step_is_in_that_functions_iam_list() {
         clock: Arc::new(clock.clone()),
         amg_url_template: Some(format!("{}/g/{{workspace_id}}", sim.base_url())),
         metrics: Arc::new(NoMetrics),
-        events: Arc::new(keyshift_core::ports::NoEvents),
+        // moto's default bus: promote's Secret Rotated is a call store-secret sends.
+        events: Arc::new(keyshift_aws::EventBridgePublisher::new(
+            observed.eventbridge_client(),
+            "default",
+        )),
     };
     let runtime =
         LocalRuntime::on_virtual_time(ROTATE_WORKSPACE_ASL, deps.clone(), &clock).unwrap();

@@ -2,7 +2,8 @@
 //! Secrets Manager on moto: a dry run changes nothing, a real run creates the account, its
 //! first token and the secret (AWSCURRENT authenticates, role capped), a second run is refused
 //! with `Secret.Exists`, and then Secrets Manager rotates that secret with the rotation
-//! Lambda's logic (RotateSecret on moto, the four events to `rotate_secret`). No token appears
+//! Lambda's logic (RotateSecret on moto, the four events to `rotate_secret`), and `keyshift
+//! rollback` restores the first token, then refuses to restore a revoked one. No token appears
 //! in any output.
 
 mod common;
@@ -248,6 +249,7 @@ async fn create_then_rotate(instance: &str, moto: String) {
             .version_with_stage(AWSCURRENT),
         Some(token.as_str())
     );
+    roll_back_then_refuse(&world, instance, &target, &secret_id, &mut outputs).await;
     for text in &outputs {
         for secret in [first.token.expose(), rotated.token.expose()] {
             assert!(!text.contains(secret), "a token leaked into the output");
@@ -255,6 +257,93 @@ async fn create_then_rotate(instance: &str, moto: String) {
         assert!(!text.contains("admin-pass-116"));
     }
     world.sim.shutdown().await;
+}
+
+fn rollback(world: &World, target: &[String], secret_id: &str, extra: &[&str]) -> Value {
+    let mut command = common::keyshift_on_moto(&world.moto);
+    command
+        .args(["rollback", "--secret-id", secret_id, "--output", "json"])
+        .args(target)
+        .args(["--config", &world.config.path().display().to_string()])
+        .args(extra);
+    let output = command.output().unwrap();
+    json!({
+        "rows": output_json(&output),
+        "exitCode": output.status.code(),
+        "printed": common::stdout_and_stderr(&output),
+    })
+}
+
+/// `keyshift rollback` after the native rotation: a dry run changes nothing, the rollback
+/// restores the created token (still live: revoke-old has not run), and once the token it
+/// replaced again is revoked in Grafana, a rollback to it is refused and changes nothing.
+async fn roll_back_then_refuse(
+    world: &World,
+    instance: &str,
+    target: &[String],
+    secret_id: &str,
+    outputs: &mut Vec<String>,
+) {
+    let stages = |described: keyshift_core::ports::SecretDescription| {
+        (
+            described.version_with_stage(AWSCURRENT).map(str::to_owned),
+            described
+                .version_with_stage(keyshift_core::ports::AWSPREVIOUS)
+                .map(str::to_owned),
+        )
+    };
+    let (rotated_version, created_version) = stages(world.store.describe(secret_id).await.unwrap());
+    let rotated = world.current(secret_id).await;
+
+    let dry = rollback(world, target, secret_id, &["--dry-run"]);
+    outputs.push(dry["printed"].to_string());
+    assert_eq!(dry["exitCode"], 0, "{}", dry["printed"]);
+    assert_eq!(dry["rows"][0]["outcome"]["applied"], false, "{dry:#}");
+    assert_eq!(
+        dry["rows"][0]["outcome"]["toVersionId"],
+        json!(created_version)
+    );
+    assert_eq!(dry["rows"][0]["outcome"]["role"], "Editor");
+    assert_eq!(
+        stages(world.store.describe(secret_id).await.unwrap()),
+        (rotated_version.clone(), created_version.clone()),
+        "a dry run changes nothing"
+    );
+
+    let done = rollback(world, target, secret_id, &[]);
+    outputs.push(done["printed"].to_string());
+    assert_eq!(done["exitCode"], 0, "{}", done["printed"]);
+    assert_eq!(done["rows"][0]["outcome"]["applied"], true, "{done:#}");
+    assert_eq!(
+        stages(world.store.describe(secret_id).await.unwrap()),
+        (created_version.clone(), rotated_version.clone())
+    );
+    assert!(world.authenticates(instance, &world.current(secret_id).await.token));
+
+    // The token the rollback replaced is revoked (as Grafana's secret scanning does with a
+    // leaked one): rolling forward to it is refused.
+    world
+        .sim
+        .state()
+        .revoke_credential(instance, rotated.token_id)
+        .unwrap();
+    let refused = rollback(world, target, secret_id, &[]);
+    outputs.push(refused["printed"].to_string());
+    assert_eq!(refused["exitCode"], 1, "{}", refused["printed"]);
+    assert_eq!(
+        refused["rows"][0]["error"], "Rollback.Refused",
+        "{refused:#}"
+    );
+    let reason = refused["rows"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("no longer works") && reason.contains("fresh rotation"),
+        "{reason}"
+    );
+    assert_eq!(
+        stages(world.store.describe(secret_id).await.unwrap()),
+        (created_version, rotated_version),
+        "the refused rollback changed nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

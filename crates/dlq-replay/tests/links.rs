@@ -10,6 +10,7 @@ fn links_sqs_and_sfn_and_no_simulator_or_local_engine() {
             "local-sfn",
             "keyshift-local",
             "keyshift-test-support",
+            "aws-sdk-eventbridge",
         ],
     );
 }

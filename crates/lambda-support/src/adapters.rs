@@ -9,8 +9,8 @@ use keyshift_aws::{
     AwsAmgConnector, AwsContext, GrafanaHttpSettings, HttpGrafanaConnector, KmsSealer,
     SecretsManagerStore,
 };
-use keyshift_core::ports::SystemClock;
 use keyshift_core::ports::metrics::METRICS_NAMESPACE;
+use keyshift_core::ports::{EventPublisher, NoEvents, SystemClock};
 use keyshift_core::steps::StepDeps;
 
 use crate::emf::EmfMetrics;
@@ -27,6 +27,9 @@ pub const GRAFANA_TIMEOUT_ENV: &str = "KEYSHIFT_GRAFANA_TIMEOUT_SECONDS";
 /// Optional CloudWatch namespace of the steps' EMF metrics (default
 /// [`METRICS_NAMESPACE`]), for accounts running more than one keyshift deployment.
 pub const METRICS_NAMESPACE_ENV: &str = "KEYSHIFT_METRICS_NAMESPACE";
+/// Optional EventBridge bus (name or ARN) on which the functions that promote (store-secret,
+/// rotate-secret) publish `Secret Rotated` for consumers; unset, no event is published.
+pub const EVENT_BUS_ENV: &str = "KEYSHIFT_EVENT_BUS_NAME";
 
 /// What a step binary reads from its environment. AWS credentials, region and endpoint
 /// overrides (`KEYSHIFT_AWS_ENDPOINT_URL*`) are read by aws-config and keyshift-aws themselves.
@@ -40,6 +43,8 @@ pub struct StepConfig {
     pub grafana_timeout: Option<Duration>,
     /// [`METRICS_NAMESPACE_ENV`].
     pub metrics_namespace: String,
+    /// [`EVENT_BUS_ENV`].
+    pub event_bus: Option<String>,
     /// The STS session name of this function's AssumeRole calls into other accounts (from
     /// `AWS_LAMBDA_FUNCTION_NAME`), so the target account's CloudTrail names the function.
     pub session_name: String,
@@ -83,6 +88,7 @@ impl StepConfig {
                 .map(Duration::from_secs),
             metrics_namespace: optional_env(METRICS_NAMESPACE_ENV)
                 .unwrap_or_else(|| METRICS_NAMESPACE.to_owned()),
+            event_bus: optional_env(EVENT_BUS_ENV),
             session_name: session_name_for(optional_env("AWS_LAMBDA_FUNCTION_NAME").as_deref()),
         })
     }
@@ -116,8 +122,39 @@ impl StepConfig {
             clock: Arc::new(SystemClock),
             amg_url_template: self.amg_url_template.clone(),
             metrics: Arc::new(EmfMetrics::stdout(self.metrics_namespace.clone())),
-            events: Arc::new(keyshift_core::ports::NoEvents),
+            events: event_publisher(&aws, self.event_bus.as_deref())?,
         })
+    }
+}
+
+/// EventBridge when a bus is configured, nothing otherwise.
+#[cfg(feature = "events")]
+fn event_publisher(
+    aws: &AwsContext,
+    event_bus: Option<&str>,
+) -> Result<Arc<dyn EventPublisher>, ConfigError> {
+    Ok(match event_bus {
+        Some(bus) => Arc::new(keyshift_aws::EventBridgePublisher::new(
+            aws.eventbridge_client(),
+            bus,
+        )),
+        None => Arc::new(NoEvents),
+    })
+}
+
+/// A function built without EventBridge never promotes, so a configured bus is a wiring
+/// mistake worth naming rather than ignoring.
+#[cfg(not(feature = "events"))]
+fn event_publisher(
+    _aws: &AwsContext,
+    event_bus: Option<&str>,
+) -> Result<Arc<dyn EventPublisher>, ConfigError> {
+    match event_bus {
+        None => Ok(Arc::new(NoEvents)),
+        Some(_) => Err(ConfigError::Invalid {
+            name: EVENT_BUS_ENV.to_owned(),
+            reason: "only store-secret and rotate-secret publish events; unset it here".to_owned(),
+        }),
     }
 }
 

@@ -47,7 +47,8 @@ locals {
   rotated_secrets = distinct(concat([local.secret_arn_pattern], local.native_rotation_secret_arns))
 
   # Per function: statements of { sid, actions, resources, conditions }. A statement whose
-  # resources are empty (no target accounts, no self-hosted admin secrets) is left out.
+  # resources are empty (no target accounts, no self-hosted admin secrets, no event bus) is
+  # left out.
   function_statements = {
     "discover-keys" = [
       { sid = "AssumeTargetAccountRoles", actions = ["sts:AssumeRole"], resources = local.target_role_arns, conditions = [] },
@@ -79,6 +80,7 @@ locals {
         resources  = [local.secret_arn_pattern]
         conditions = []
       },
+      { sid = "PublishRotationEvents", actions = ["events:PutEvents"], resources = local.event_bus_arns, conditions = local.event_source_conditions },
     ]
     "verify" = [
       { sid = "ReadManagedSecrets", actions = ["secretsmanager:GetSecretValue"], resources = [local.secret_arn_pattern], conditions = [] },
@@ -107,6 +109,7 @@ locals {
         resources  = local.rotated_secrets
         conditions = []
       },
+      { sid = "PublishRotationEvents", actions = ["events:PutEvents"], resources = local.event_bus_arns, conditions = local.event_source_conditions },
     ]
     "fleet-start" = [
       { sid = "AssumeTargetAccountRoles", actions = ["sts:AssumeRole"], resources = local.target_role_arns, conditions = [] },
@@ -194,7 +197,8 @@ resource "aws_iam_role_policy" "function" {
 }
 
 # The roles of the state machine and of the schedules, each with its own statements
-# (local.state_machine_statements in sfn.tf, local.scheduler_statements in schedule.tf).
+# (local.state_machine_statements in sfn.tf, local.scheduler_statements in schedule.tf), each
+# { sid, actions, resources } with optional conditions.
 locals {
   service_roles = {
     state-machine = {
@@ -234,6 +238,14 @@ data "aws_iam_policy_document" "service" {
       sid       = statement.value.sid
       actions   = statement.value.actions
       resources = statement.value.resources
+      dynamic "condition" {
+        for_each = try(statement.value.conditions, [])
+        content {
+          test     = condition.value.test
+          variable = condition.value.variable
+          values   = condition.value.values
+        }
+      }
     }
   }
 }

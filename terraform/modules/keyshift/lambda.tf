@@ -14,8 +14,10 @@ locals {
   # What each main reads from its environment (crates/lambda-support/src/adapters.rs,
   # crates/fleet-start/src/lib.rs, crates/dlq-replay/src/main.rs).
   function_settings = merge(
+    # KEYSHIFT_EVENT_BUS_NAME (local.event_environment) only for the functions that promote:
+    # the others refuse it (crates/lambda-support/src/adapters.rs).
     { for function in local.step_functions : function => {
-      environment = local.step_environment
+      environment = merge(local.step_environment, contains(local.event_functions, function) ? local.event_environment : {})
       timeout     = var.lambda_timeout_seconds
     } },
     {
@@ -27,7 +29,7 @@ locals {
         timeout = var.fleet_start_timeout_seconds
       }
       "rotate-secret" = {
-        environment = merge(local.step_environment, { KEYSHIFT_POLICY = jsonencode(local.rotation_policy) })
+        environment = merge(local.step_environment, { KEYSHIFT_POLICY = jsonencode(local.rotation_policy) }, local.event_environment)
         timeout     = var.lambda_timeout_seconds
       }
       "dlq-replay" = {

@@ -32,6 +32,22 @@ locals {
   amg_workspace_arns = length(var.amg_workspace_arns) > 0 ? var.amg_workspace_arns : ["arn:${local.partition}:grafana:*:${local.account_id}:/workspaces/*"]
   target_role_arns   = distinct([for account in var.fleet.accounts : account.role_arn])
 
+  # Rotation events (var.event_bus_name): the bus as an ARN for the IAM statements (an ARN
+  # given is used as is, a name is a bus of this account and region), null when events are
+  # off. Only the functions that promote publish, and the state machine its failure event.
+  event_bus_arn = var.event_bus_name == null ? null : (
+    startswith(var.event_bus_name, "arn:") ? var.event_bus_name : "arn:${local.partition}:events:${local.region}:${local.account_id}:event-bus/${var.event_bus_name}"
+  )
+  event_bus_arns    = local.event_bus_arn == null ? [] : [local.event_bus_arn]
+  event_functions   = ["store-secret", "rotate-secret"]
+  event_environment = var.event_bus_name == null ? {} : { KEYSHIFT_EVENT_BUS_NAME = var.event_bus_name }
+  # PutEvents only with keyshift's own source (EVENT_SOURCE in crates/core/src/ports/events.rs).
+  event_source_conditions = [{
+    test     = "StringEquals"
+    variable = "events:source"
+    values   = ["keyshift"]
+  }]
+
   rotation_policy = merge(
     jsondecode(var.rotation_policy.extra_json),
     {

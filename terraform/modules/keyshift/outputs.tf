@@ -97,3 +97,8 @@ output "fleet_config" {
   description = "The fleet config JSON fleet-start receives (for keyshift fleet start --config)."
   value       = jsonencode(local.fleet_config)
 }
+
+output "event_bus_arn" {
+  description = "ARN of the EventBridge bus keyshift publishes its rotation events on (source keyshift, detail types \"Secret Rotated\" and \"Rotation Failed\"); null when event_bus_name is null."
+  value       = local.event_bus_arn
+}

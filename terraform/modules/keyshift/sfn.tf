@@ -1,6 +1,7 @@
 # The state machine's role (aws_iam_role.service in iam.tf): invoke the steps, send to the
-# DLQ, deliver logs and, with xray_tracing, traces. The log-delivery and X-Ray actions support
-# no resource-level permissions (AWS documents Resource "*" for them).
+# DLQ, deliver logs, with xray_tracing send traces and with event_bus_name publish its failure
+# event. The log-delivery and X-Ray actions support no resource-level permissions (AWS
+# documents Resource "*" for them).
 locals {
   state_machine_statements = concat(
     [
@@ -23,6 +24,8 @@ locals {
       },
     ],
     var.xray_tracing ? [{ sid = "SendTraces", actions = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"], resources = ["*"] }] : [],
+    # The "Rotation Failed" event (PublishRotationFailed in the ASL), only with a bus.
+    [for arn in local.event_bus_arns : { sid = "PublishRotationEvents", actions = ["events:PutEvents"], resources = [arn], conditions = local.event_source_conditions }],
   )
 }
 
@@ -43,6 +46,8 @@ resource "aws_sfn_state_machine" "rotate" {
     verify_arn        = aws_lambda_function.this["verify"].arn
     revoke_old_arn    = aws_lambda_function.this["revoke-old"].arn
     dlq_url           = aws_sqs_queue.dlq.url
+    # Empty: no event bus, the ASL skips publishing the failure event.
+    event_bus_name = var.event_bus_name == null ? "" : var.event_bus_name
   })
 
   logging_configuration {

@@ -258,6 +258,17 @@ variable "metrics_namespace" {
   }
 }
 
+variable "event_bus_name" {
+  description = "EventBridge bus (name or ARN) keyshift publishes its rotation events on: store-secret and rotate-secret send source \"keyshift\", detail type \"Secret Rotated\" each time a secret's AWSCURRENT moves, and the state machine sends \"Rotation Failed\" when an execution fails. Consumers subscribe with rules on this bus matching source [\"keyshift\"] and those detail types, then re-read the secret: an event carries identifiers only (secret ARN, version, workspace, execution), never a token. Null (default): no events are published and no events:PutEvents is granted."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.event_bus_name == null || can(regex("^[A-Za-z0-9._/-]{1,256}$", var.event_bus_name)) || can(regex("^arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/[A-Za-z0-9._/-]{1,256}$", var.event_bus_name))
+    error_message = "event_bus_name must be null, an event bus name (1-256 letters, digits or . _ - /) or an event bus ARN (arn:aws:events:<region>:<account>:event-bus/<name>)."
+  }
+}
+
 variable "schedule_expression" {
   description = "When fleet-start runs: an EventBridge Scheduler rate() or cron() expression. Keep it well inside rotate_before_days."
   type        = string

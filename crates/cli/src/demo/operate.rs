@@ -4,9 +4,8 @@
 //! does with a leaked token), which keyshift must refuse.
 
 use grafana_sim::SharedState;
-use keyshift_core::model::{GrafanaCredential, ManagedSecretValue, Role};
-use keyshift_core::ports::{SECRET_ROTATED, VersionSelector};
-use keyshift_core::steps::{RollbackInput, StepDeps, rollback_secret};
+use keyshift_core::ports::{ROTATION_FAILED, SECRET_ROTATED};
+use keyshift_core::steps::{RollbackInput, StepDeps, current_token_role, rollback_secret};
 use keyshift_local::LocalEventQueue;
 use serde::Serialize;
 
@@ -21,7 +20,9 @@ const ROLLBACK_RUN: &str = "ks-demo-rollback";
 pub struct OperateSummary {
     /// How many `Secret Rotated` events were published.
     pub rotated_events: usize,
-    /// The first of them, as an EventBridge target would receive it.
+    /// How many `Rotation Failed` events the failed executions published.
+    pub failed_events: usize,
+    /// The first `Secret Rotated`, as an EventBridge target would receive it.
     pub sample_event: Option<serde_json::Value>,
     /// The secret the rollback was attempted on.
     pub rollback_secret: Option<String>,
@@ -40,7 +41,11 @@ pub(super) async fn operate(
     let published = events.published();
     let mut summary = OperateSummary {
         rotated_events: events.count(SECRET_ROTATED),
-        sample_event: published.first().map(LocalEventQueue::envelope),
+        failed_events: events.count(ROTATION_FAILED),
+        sample_event: published
+            .iter()
+            .find(|event| event.detail_type == SECRET_ROTATED)
+            .map(LocalEventQueue::envelope),
         ..OperateSummary::default()
     };
     let Some(target) = secrets
@@ -56,9 +61,8 @@ pub(super) async fn operate(
     if !revoked {
         return summary;
     }
-    let expected_role = match current_role(deps, &target.secret_id).await {
-        Some(role) => role,
-        None => return summary,
+    let Ok(expected_role) = current_token_role(deps, &target.secret_id).await else {
+        return summary;
     };
     let input = RollbackInput {
         secret_id: target.secret_id.clone(),
@@ -71,24 +75,4 @@ pub(super) async fn operate(
         Err(error) => Some(format!("{}: {error}", error.asl_name())),
     };
     summary
-}
-
-/// The role the secret's AWSCURRENT token acts as: the role a restored token must hold too.
-async fn current_role(deps: &StepDeps, secret_id: &str) -> Option<Role> {
-    let stored = deps
-        .secrets
-        .get(secret_id, &VersionSelector::current())
-        .await
-        .ok()?;
-    let value = ManagedSecretValue::parse(&stored.value, secret_id).ok()?;
-    let api = deps
-        .grafana
-        .connect(
-            &value.grafana_url,
-            value.workspace.org_id,
-            GrafanaCredential::Bearer(value.token),
-        )
-        .await
-        .ok()?;
-    Some(api.permissions().await.ok()?.implied_role())
 }

@@ -21,7 +21,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::dead_letter::{DeadLetterKind, SCHEMA_VERSION};
 use crate::error::{KeyshiftError, Result};
 use crate::fleet::config::FleetConfig;
-use crate::model::{AssumeRole, Policy, WorkspaceRef};
+use crate::model::{AssumeRole, GrafanaVersion, Policy, WorkspaceRef};
 use crate::naming::{execution_name_for, short_hash};
 use crate::ports::{
     AmgWorkspaceSummary, Clock, DeadLetterQueue, DlqMessage, ExecutionStarter, StartOutcome,
@@ -321,8 +321,9 @@ fn unservable(summary: &AmgWorkspaceSummary) -> Option<String> {
     }
     if !summary.grafana_version.supports_service_accounts() {
         return Some(format!(
-            "Grafana {} has no service accounts (needs 9.1 or later); upgrade the workspace",
-            summary.grafana_version
+            "Grafana {} has no service accounts: {}",
+            summary.grafana_version,
+            GrafanaVersion::AMG_UPGRADE_ADVICE
         ));
     }
     None

@@ -45,6 +45,10 @@ impl GrafanaVersion {
         (self.major, self.minor) >= (major, minor)
     }
 
+    /// What an AMG workspace without service accounts must do before keyshift can serve it
+    /// (AMG's first version with them is 9.4); said by fleet-start's skip and the inventory.
+    pub const AMG_UPGRADE_ADVICE: &'static str = "upgrade to 9.4 or later first";
+
     /// Service accounts are GA from 9.1 (8.5–9.0 had them behind a feature toggle);
     /// keyshift needs them to do anything.
     pub fn supports_service_accounts(&self) -> bool {

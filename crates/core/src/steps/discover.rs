@@ -27,6 +27,47 @@ pub const WORKSPACE_ID_PLACEHOLDER: &str = "{workspace_id}";
 /// Inventories the workspace (version, legacy keys including expired ones, service accounts
 /// and their tokens, keyshift's own secrets) and plans the work.
 pub async fn discover_keys(deps: &StepDeps, input: DiscoverInput) -> Result<DiscoverOutput> {
+    let Discovered {
+        grafana_url,
+        bootstrap,
+        inventory,
+    } = discover_inventory(deps, &input).await?;
+    let plan = compute_plan(&inventory, &input.policy, deps.clock.now())?;
+    tracing::info!(
+        workspace = %input.workspace,
+        execution = %input.execution_name,
+        version = %inventory.version,
+        legacy_keys = inventory.legacy_keys.len(),
+        accounts = inventory.accounts.len(),
+        credentials = plan.credentials.len(),
+        "discovered workspace"
+    );
+    Ok(DiscoverOutput {
+        execution_name: input.execution_name,
+        workspace: input.workspace,
+        grafana_url,
+        version: inventory.version,
+        policy: input.policy,
+        bootstrap,
+        plan,
+    })
+}
+
+/// What [`discover_inventory`] read, and how it reached the workspace.
+#[derive(Debug, Clone)]
+pub struct Discovered {
+    /// The Grafana HTTP API base the steps use.
+    pub grafana_url: String,
+    /// The admin credential of this run (AMG: the short-lived bootstrap token it minted, which
+    /// the caller must revoke; self-hosted: the admin secret).
+    pub bootstrap: Bootstrap,
+    /// Everything the workspace holds.
+    pub inventory: Inventory,
+}
+
+/// The read half of discover-keys, shared with `keyshift inventory`: reaches the workspace as
+/// an admin and reads its inventory, planning nothing.
+pub async fn discover_inventory(deps: &StepDeps, input: &DiscoverInput) -> Result<Discovered> {
     validate_identity(&input.execution_name, &input.workspace, &input.policy)?;
     let (grafana_url, bootstrap) = match &input.workspace.target {
         WorkspaceTarget::Amg {
@@ -81,32 +122,12 @@ pub async fn discover_keys(deps: &StepDeps, input: DiscoverInput) -> Result<Disc
     .await?;
     let version = api.health().await?;
     require_service_accounts(&version)?;
-    let inventory = read_inventory(
-        deps,
-        api.as_ref(),
-        &input.workspace,
-        &input.policy,
-        version.clone(),
-    )
-    .await?;
-    let plan = compute_plan(&inventory, &input.policy, deps.clock.now())?;
-    tracing::info!(
-        workspace = %input.workspace,
-        execution = %input.execution_name,
-        version = %version,
-        legacy_keys = inventory.legacy_keys.len(),
-        accounts = inventory.accounts.len(),
-        credentials = plan.credentials.len(),
-        "discovered workspace"
-    );
-    Ok(DiscoverOutput {
-        execution_name: input.execution_name,
-        workspace: input.workspace,
+    let inventory =
+        read_inventory(deps, api.as_ref(), &input.workspace, &input.policy, version).await?;
+    Ok(Discovered {
         grafana_url,
-        version,
-        policy: input.policy,
         bootstrap,
-        plan,
+        inventory,
     })
 }
 

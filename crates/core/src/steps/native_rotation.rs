@@ -24,16 +24,16 @@ use crate::model::{ManagedSecretValue, Policy, ServiceAccount, WorkspaceTarget};
 use crate::naming::{short_hash, validate_execution_name};
 use crate::plan::{CredentialAction, CredentialPlan, RotationReason, TargetAccount};
 use crate::ports::{
-    AWSCURRENT, AWSPENDING, AWSPREVIOUS, GrafanaApi, RotationMetric, SecretDescription,
+    AWSCURRENT, AWSPENDING, AWSPREVIOUS, GrafanaApi, SecretDescription, SecretRotatedDetail,
     VersionSelector,
 };
-use crate::steps::common::{StepDeps, admin_api, ignore_not_found};
+use crate::steps::common::{StepDeps, admin_api, ignore_not_found, record_current_moved};
 use crate::steps::create_sa::create_service_account;
 use crate::steps::discover::mint_amg_bootstrap;
 use crate::steps::io::{Bootstrap, CreateSaInput, CredentialContext};
 use crate::steps::mint_token::{effective_ttl_seconds, mint_token};
 use crate::steps::revoke_old::{BootstrapCleanup, revoke_bootstrap_credential};
-use crate::steps::store_secret::managed_value_of_minted;
+use crate::steps::store_secret::{ROTATION_REASON, managed_value_of_minted};
 use crate::steps::verify::check_token;
 
 /// Prefix of the execution names native rotations use for token names and seal contexts.
@@ -456,24 +456,30 @@ impl Rotation<'_> {
     /// AWSPREVIOUS) and AWSPENDING comes off it.
     async fn finish(&self, described: &SecretDescription) -> Result<()> {
         let pending = self.pending_value().await?;
+        let previous_version_id = described
+            .version_with_stage(AWSCURRENT)
+            .filter(|current| *current != self.token)
+            .map(str::to_owned);
         self.deps
             .secrets
             .promote(&self.secret_id, &self.token, described)
             .await?;
-        if let Some(expires_at) = pending.expires_at {
-            let now = self.deps.clock.now();
-            self.deps.metrics.emit(
-                RotationMetric::days_to_expiry(
-                    pending.workspace.key(),
-                    described.name.clone(),
-                    expires_at,
-                    now,
-                ),
-                now,
-            );
-        }
         tracing::info!(secret = %described.name, version = %self.token, "promoted the pending version to AWSCURRENT");
-        Ok(())
+        record_current_moved(
+            self.deps,
+            &described.name,
+            SecretRotatedDetail {
+                secret_arn: described.arn.clone(),
+                version_id: self.token.clone(),
+                previous_version_id,
+                workspace: pending.workspace.key(),
+                service_account: pending.service_account_name,
+                expires_at: pending.expires_at,
+                execution: self.execution_name(),
+                reason: ROTATION_REASON.to_owned(),
+            },
+        )
+        .await
     }
 }
 

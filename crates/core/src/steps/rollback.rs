@@ -10,9 +10,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{KeyshiftError, Result};
-use crate::model::{ManagedSecretValue, Role};
+use crate::model::{GrafanaCredential, ManagedSecretValue, Role};
 use crate::naming::validate_execution_name;
-use crate::ports::{AWSCURRENT, AWSPREVIOUS, SecretRotatedDetail, VersionSelector};
+use crate::ports::{
+    AWSCURRENT, AWSPREVIOUS, ROLLBACK_REFUSED, RotationEvent, SecretRotatedDetail, VersionSelector,
+};
 use crate::steps::common::{StepDeps, record_current_moved};
 use crate::steps::verify::check_token;
 
@@ -53,9 +55,49 @@ pub struct RollbackOutcome {
 
 /// Rolls `input.secret_id` back to AWSPREVIOUS after verifying that token;
 /// `Rollback.Refused` (and no change) when there is no previous version, it is not keyshift's,
-/// it has expired, Grafana rejects it or it acts as another role.
+/// it has expired, Grafana rejects it or it acts as another role. A refusal outside a dry run
+/// is published as `Rollback Refused`, so the consumers' channel records it like a rotation.
 pub async fn rollback_secret(deps: &StepDeps, input: RollbackInput) -> Result<RollbackOutcome> {
     validate_execution_name(&input.run_name)?;
+    let dry_run = input.dry_run;
+    let run_name = input.run_name.clone();
+    let result = check_and_roll_back(deps, input).await;
+    if let Err(KeyshiftError::RollbackRefused { secret_id, reason }) = &result
+        && !dry_run
+    {
+        let event = RotationEvent {
+            detail_type: ROLLBACK_REFUSED.to_owned(),
+            detail: serde_json::json!({
+                "secretId": secret_id,
+                "reason": reason,
+                "execution": run_name,
+            }),
+        };
+        deps.events.publish(&event).await?;
+    }
+    result
+}
+
+/// The role the secret's AWSCURRENT token acts as in Grafana: the role a restored token must
+/// hold too, so consumers keep the access they have now.
+pub async fn current_token_role(deps: &StepDeps, secret_id: &str) -> Result<Role> {
+    let stored = deps
+        .secrets
+        .get(secret_id, &VersionSelector::current())
+        .await?;
+    let value = ManagedSecretValue::parse(&stored.value, secret_id)?;
+    let api = deps
+        .grafana
+        .connect(
+            &value.grafana_url,
+            value.workspace.org_id,
+            GrafanaCredential::Bearer(value.token),
+        )
+        .await?;
+    Ok(api.permissions().await?.implied_role())
+}
+
+async fn check_and_roll_back(deps: &StepDeps, input: RollbackInput) -> Result<RollbackOutcome> {
     let secret_id = input.secret_id.as_str();
     let refused = |reason: String| KeyshiftError::RollbackRefused {
         secret_id: secret_id.to_owned(),

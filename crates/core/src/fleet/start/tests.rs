@@ -246,7 +246,8 @@ async fn a_tick_lists_filters_skips_and_starts_and_a_repeat_starts_nothing() {
     );
     let whys: Vec<&str> = first.skips.iter().map(|skip| skip.why.as_str()).collect();
     assert!(
-        whys.iter().any(|why| why.contains("no service accounts")),
+        whys.iter()
+            .any(|why| why.contains("no service accounts: upgrade to 9.4 or later first")),
         "{whys:?}"
     );
     assert!(
