@@ -151,6 +151,12 @@ pub struct ValidateArgs {
     pub output: OutputFormat,
 }
 
+/// A `--role` value, in Grafana's spelling (`Viewer`, `Editor`, `Admin`, `None`).
+pub fn parse_role(text: &str) -> Result<keyshift_core::model::Role, String> {
+    text.parse::<keyshift_core::model::Role>()
+        .map_err(|error| error.to_string())
+}
+
 /// How results are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {

@@ -76,8 +76,15 @@ pub struct InventoryRow {
 impl InventoryRow {
     fn note(workspace: &WorkspaceRef, version: Option<String>, note: String) -> Self {
         Self {
-            workspace: workspace.key(),
-            grafana_version: version,
+            note: Some(note),
+            ..Self::blank(workspace.key(), version)
+        }
+    }
+
+    fn blank(workspace: String, grafana_version: Option<String>) -> Self {
+        Self {
+            workspace,
+            grafana_version,
             kind: None,
             name: None,
             id: None,
@@ -88,7 +95,7 @@ impl InventoryRow {
             state: None,
             managed: false,
             secret_id: None,
-            note: Some(note),
+            note: None,
         }
     }
 }
@@ -171,19 +178,10 @@ pub fn rows_of(inventory: &Inventory, now: DateTime<Utc>, own_token: &str) -> Ve
         })
         .collect();
     let base = |kind: &str, name: &str, id: i64| InventoryRow {
-        workspace: inventory.workspace.key(),
-        grafana_version: Some(version.clone()),
         kind: Some(kind.to_owned()),
         name: Some(name.to_owned()),
         id: Some(id),
-        owner: None,
-        role: None,
-        expires_at: None,
-        last_used_at: None,
-        state: None,
-        managed: false,
-        secret_id: None,
-        note: None,
+        ..InventoryRow::blank(inventory.workspace.key(), Some(version.clone()))
     };
     let mut rows = Vec::new();
     for key in &inventory.legacy_keys {

@@ -35,7 +35,7 @@ pub struct RollbackArgs {
     pub secret_ids: Vec<String>,
     /// The role the restored token must act as (default: the role of the current token; give
     /// it when the current token no longer works).
-    #[arg(long, value_parser = parse_role)]
+    #[arg(long, value_parser = crate::cli::parse_role)]
     pub role: Option<Role>,
     /// Publish `Secret Rotated` (reason `rollback`) or `Rollback Refused` on this EventBridge
     /// bus, as the deployed functions do.
@@ -47,10 +47,6 @@ pub struct RollbackArgs {
     /// Table for people, JSON for scripts.
     #[arg(long, value_enum, default_value = "table")]
     pub output: OutputFormat,
-}
-
-fn parse_role(text: &str) -> Result<Role, String> {
-    text.parse::<Role>().map_err(|error| error.to_string())
 }
 
 /// One secret's rollback, as printed.

@@ -31,7 +31,7 @@ pub struct SecretCreateArgs {
     pub account_name: String,
     /// Role asked for (Viewer, Editor, Admin, None); capped by the policy (Editor unless the
     /// policy allows Admin).
-    #[arg(long, default_value = "Editor", value_parser = parse_role)]
+    #[arg(long, default_value = "Editor", value_parser = crate::cli::parse_role)]
     pub role: Role,
     /// KMS key sealing the token between steps (default: a process-local key).
     #[arg(long)]
@@ -43,10 +43,6 @@ pub struct SecretCreateArgs {
     /// Table for people, JSON for scripts.
     #[arg(long, value_enum, default_value = "table")]
     pub output: OutputFormat,
-}
-
-fn parse_role(text: &str) -> Result<Role, String> {
-    text.parse::<Role>().map_err(|error| error.to_string())
 }
 
 /// Runs `keyshift secret …`.

@@ -60,17 +60,7 @@ impl World {
     }
 
     fn old_amg(&self) -> Vec<String> {
-        let base = self.sim.base_url();
-        vec![
-            "--workspace".into(),
-            OLD_AMG.into(),
-            "--region".into(),
-            "eu-west-1".into(),
-            "--amg-endpoint".into(),
-            base.clone(),
-            "--amg-url-template".into(),
-            format!("{base}/g/{{workspace_id}}"),
-        ]
+        common::amg_target(&self.sim.base_url(), OLD_AMG, "eu-west-1")
     }
 }
 

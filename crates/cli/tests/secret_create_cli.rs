@@ -70,17 +70,7 @@ impl World {
     /// The target flags of `instance`.
     async fn target(&self, instance: &str) -> Vec<String> {
         if instance.starts_with("g-") {
-            let base = self.sim.base_url();
-            vec![
-                "--workspace".into(),
-                instance.into(),
-                "--region".into(),
-                "eu-west-1".into(),
-                "--amg-endpoint".into(),
-                base.clone(),
-                "--amg-url-template".into(),
-                format!("{base}/g/{{workspace_id}}"),
-            ]
+            common::amg_target(&self.sim.base_url(), instance, "eu-west-1")
         } else {
             let admin = format!("{}/admin/{instance}", self.prefix);
             self.context

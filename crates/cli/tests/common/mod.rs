@@ -38,3 +38,18 @@ pub fn assert_exit_code(output: &Output, code: i32) {
         stdout_and_stderr(output)
     );
 }
+
+/// The target flags of AMG workspace `workspace` in `region` on grafana-sim at `sim_base_url`
+/// (its control plane and its workspaces' Grafana API).
+pub fn amg_target(sim_base_url: &str, workspace: &str, region: &str) -> Vec<String> {
+    vec![
+        "--workspace".into(),
+        workspace.into(),
+        "--region".into(),
+        region.into(),
+        "--amg-endpoint".into(),
+        sim_base_url.into(),
+        "--amg-url-template".into(),
+        format!("{sim_base_url}/g/{{workspace_id}}"),
+    ]
+}
