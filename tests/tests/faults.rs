@@ -7,6 +7,7 @@ use std::time::Duration;
 use grafana_sim::{FaultKind, FaultSpec};
 use keyshift_core::KeyshiftError;
 use keyshift_core::SecretString;
+use keyshift_core::model::{GrafanaCredential, Role};
 use keyshift_core::steps::io::{
     CreateSaInput, CredentialContext, DiscoverOutput, StageOutput, StoreSecretInput, VerifyInput,
 };
@@ -246,4 +247,49 @@ async fn a_hostile_payload_is_input_invalid_and_changes_nothing() {
     let error = expect_error(create_service_account(&harness.deps, tampered).await);
     assert_eq!(error.asl_name(), "Input.Invalid");
     assert_eq!(harness.live_tokens(INSTANCE), before);
+}
+
+#[tokio::test]
+async fn a_token_acting_as_another_role_than_planned_fails_verify() {
+    let harness = Harness::start(StoreKind::Memory)
+        .await
+        .expect("the memory-store harness needs no external tool");
+    let context = first_context(&harness, "ks-role").await;
+    let intended = context.credential.service_account.role;
+    let grafana_url = context.grafana_url.clone();
+    let minted = create_and_mint(&harness, context).await;
+    let staged = stage(&harness, &minted).await.unwrap();
+    // Someone demotes the account between mint and verify: the token authenticates, but as
+    // Viewer, which consumers expecting the planned role would notice only in production.
+    let admin = harness
+        .deps
+        .grafana
+        .connect(
+            &grafana_url,
+            1,
+            GrafanaCredential::Basic {
+                username: "admin".to_owned(),
+                password: SecretString::new(keyshift_e2e::ADMIN_PASSWORD),
+            },
+        )
+        .await
+        .unwrap();
+    assert_ne!(
+        intended,
+        Role::Viewer,
+        "the planned role differs from the demoted one"
+    );
+    admin
+        .update_service_account_role(staged.service_account.id, Role::Viewer)
+        .await
+        .unwrap();
+    let verify_input: VerifyInput = hop(&staged, Value::Null).unwrap();
+    let error = expect_error(verify_token(&harness.deps, verify_input).await);
+    assert_eq!(error.asl_name(), "Verify.Failed", "{error}");
+    assert!(
+        error.to_string().contains(&format!(
+            "acts as Viewer, but the account should be {intended}"
+        )),
+        "{error}"
+    );
 }
