@@ -59,7 +59,7 @@ use tokio::task::JoinHandle;
 pub use amg::signers::{SignedCall, SignerLog};
 pub use faults::{FaultKind, FaultSpec};
 pub use fleet::{FleetError, FleetSpec, WorkspaceKind};
-pub use state::{SharedState, SimState};
+pub use state::{AMG_TOKENS_PER_ACCOUNT, SharedState, SimState};
 pub use version::GrafanaVersion;
 
 /// Why the simulator could not start.

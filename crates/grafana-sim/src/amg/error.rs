@@ -323,6 +323,11 @@ impl AmgError {
                 let detail = error.to_string();
                 Self::field("secondsToLive", &detail)
             }
+            // Only CreateWorkspaceServiceAccountToken reaches the cap, and it names its
+            // workspace itself (see `handlers::create_token`).
+            StateError::TokenLimitReached { .. } => Self::QuotaExceeded {
+                workspace_id: String::new(),
+            },
             StateError::LegacyKeysRemoved => Self::other(
                 "API keys are not supported on this workspace's Grafana version; use service accounts",
             ),

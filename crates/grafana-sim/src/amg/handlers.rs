@@ -473,7 +473,12 @@ pub(crate) async fn create_token(
             &name,
             seconds_to_live,
         )
-        .map_err(|error| AmgError::from_state(error, subject))?;
+        .map_err(|error| match error {
+            StateError::TokenLimitReached { .. } => AmgError::QuotaExceeded {
+                workspace_id: workspace.record.id.clone(),
+            },
+            other => AmgError::from_state(other, subject),
+        })?;
     Ok(Json(json!({
         "serviceAccountToken": { "id": issued.id.to_string(), "name": issued.name, "key": issued.key },
         "serviceAccountId": path.service_account_id,

@@ -9,7 +9,7 @@ use super::views::{
     ApiKeyView, CredentialIdentity, CredentialRejection, MigrationReport, NewServiceAccount,
     ServiceAccountUpdate, ServiceAccountView, TokenView, WorkspaceView,
 };
-use super::{LAST_USED_REFRESH, StateError};
+use super::{AMG_TOKENS_PER_ACCOUNT, LAST_USED_REFRESH, StateError};
 use crate::fleet::WorkspaceKind;
 
 fn slug(name: &str) -> String {
@@ -141,6 +141,27 @@ impl Instance {
         let view = self.service_account_view(&account);
         self.service_accounts.insert(id, account);
         Ok(view)
+    }
+
+    /// Refuses another token on `service_account_id` when this is an AMG workspace whose
+    /// account already holds [`AMG_TOKENS_PER_ACCOUNT`] tokens, expired and revoked ones
+    /// included until deleted (the cap users report for AMG; self-hosted Grafana has none).
+    pub(super) fn check_token_cap(&self, service_account_id: i64) -> Result<(), StateError> {
+        if self.record.kind != WorkspaceKind::Amg {
+            return Ok(());
+        }
+        let held = self
+            .credentials
+            .values()
+            .filter(|row| row.service_account_id == Some(service_account_id))
+            .count();
+        if held >= AMG_TOKENS_PER_ACCOUNT {
+            return Err(StateError::TokenLimitReached {
+                service_account_id,
+                limit: AMG_TOKENS_PER_ACCOUNT,
+            });
+        }
+        Ok(())
     }
 
     /// The API view of a service account (with its token count).

@@ -70,6 +70,10 @@ const LAST_USED_REFRESH: Duration = Duration::minutes(5);
 /// Shared handle passed to every router.
 pub type SharedState = Arc<SimState>;
 
+/// Tokens an AMG service account may hold, expired and revoked ones included until deleted:
+/// the cap users report for AMG (UNCONFIRMED by AWS, ../shared/reference/aws-services.md §1.5).
+pub const AMG_TOKENS_PER_ACCOUNT: usize = 99;
+
 /// Failures of state operations; the HTTP and AMG layers map them to their own answers.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum StateError {
@@ -100,6 +104,14 @@ pub enum StateError {
     /// A key or token of the org already has that name.
     #[error("a key or token named `{0}` already exists in the organization")]
     CredentialNameTaken(String),
+    /// An AMG service account already holds [`AMG_TOKENS_PER_ACCOUNT`] tokens.
+    #[error("service account {service_account_id} has reached the limit of {limit} tokens")]
+    TokenLimitReached {
+        /// The account.
+        service_account_id: i64,
+        /// The cap.
+        limit: usize,
+    },
     /// `secondsToLive` < 0.
     #[error("invalid SecondsToLive value")]
     NegativeSecondsToLive,
@@ -447,6 +459,7 @@ impl SimState {
                 return Err(StateError::EmptyName);
             }
             instance.require_free_credential_name(org_id, name)?;
+            instance.check_token_cap(service_account_id)?;
             let expires = expiry_after(now, seconds_to_live)?;
             let format = CredentialFormat::ServiceAccountToken;
             let id = instance.insert_credential(CredentialRow {

@@ -80,6 +80,13 @@ pub(crate) async fn create_token(
             ))
         }
         Err(StateError::EmptyName) => Err(empty_name()),
+        // What AMG's Grafana answers at the cap is UNCONFIRMED; a 400 keeps it a permanent,
+        // named failure for clients.
+        Err(error @ StateError::TokenLimitReached { .. }) => Err(reply::errutil(
+            StatusCode::BAD_REQUEST,
+            "serviceaccounts.ErrTokenLimitReached",
+            &error.to_string(),
+        )),
         Err(StateError::CredentialNameTaken(_)) => {
             let message =
                 "service account token with given name already exists in the organization";
