@@ -1060,3 +1060,40 @@ async fn throttled_calls_are_retried_by_the_sdk_and_then_succeed() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_hundredth_token_of_an_account_is_a_service_quota_exception_until_one_is_deleted() {
+    let sim = start().await;
+    let amg = client(&sim);
+    let (account, first, _) = sa_with_token(&amg, PROD, "capped", Role::Viewer, 1).await;
+    let mint = |name: String| {
+        amg.create_workspace_service_account_token()
+            .workspace_id(PROD)
+            .service_account_id(&account)
+            .name(name)
+            .seconds_to_live(1)
+            .send()
+    };
+    // Expired tokens count: the clock passes the first ones' one-second life.
+    sim.state().clock().advance_seconds(5);
+    for n in 2..=grafana_sim::AMG_TOKENS_PER_ACCOUNT {
+        mint(format!("capped-{n}")).await.unwrap();
+    }
+    let refused = mint("capped-100".to_owned()).await.unwrap_err();
+    let service_error = refused.into_service_error();
+    assert!(
+        service_error.is_service_quota_exceeded_exception(),
+        "{service_error:?}"
+    );
+    amg.delete_workspace_service_account_token()
+        .workspace_id(PROD)
+        .service_account_id(&account)
+        .token_id(first)
+        .send()
+        .await
+        .unwrap();
+    mint("capped-100".to_owned())
+        .await
+        .expect("a deleted token frees its slot");
+    sim.shutdown().await;
+}
