@@ -1,7 +1,8 @@
 //! The conformance suite: every case under `conformance/cases` runs on local-sfn and must give
 //! the outcome the specification predicts (`expected`), and the same case runs on the npm
 //! engine aws-local-stepfunctions, whose outputs, errors and state paths must agree with
-//! local-sfn's except where the case records a known deviation of that engine.
+//! local-sfn's except on the fields where the case records a known deviation of that engine,
+//! where it must give exactly the documented answer.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -109,7 +110,10 @@ async fn aws_local_stepfunctions_agrees_except_for_its_known_deviations() {
         serde_json::from_slice(&stdout).expect("run.mjs prints JSON");
 
     let mut problems = Vec::new();
-    for case in load_cases() {
+    let (mut compared, mut deviations) = (0, 0);
+    let all = load_cases();
+    let cases = all.len();
+    for case in all {
         let ours = run_on_local_sfn(&case).await;
         let Some(theirs) = other.get(&case.name) else {
             problems.push(format!("{}: missing from run.mjs output", case.name));
@@ -119,29 +123,57 @@ async fn aws_local_stepfunctions_agrees_except_for_its_known_deviations() {
             problems.push(format!("{}: run.mjs could not run it: {error}", case.name));
             continue;
         }
-        let differences: Vec<String> = COMPARED
-            .iter()
-            .filter(|key| ours.get(**key) != theirs.get(**key))
-            .map(|key| {
-                format!(
-                    "{key}: local-sfn {} vs aws-local-stepfunctions {}",
-                    ours.get(*key).unwrap_or(&Value::Null),
-                    theirs.get(*key).unwrap_or(&Value::Null)
-                )
-            })
-            .collect();
-        match case.body.get("knownDeviation") {
-            None if !differences.is_empty() => {
-                problems.push(format!("{}: {}", case.name, differences.join("; ")))
+        // A known deviation documents what the other engine answers on each field it gets
+        // wrong (`knownDeviation.theirs`): those fields must differ exactly so, and every other
+        // compared field must agree.
+        let documented = case
+            .body
+            .pointer("/knownDeviation/theirs")
+            .and_then(Value::as_object);
+        if case.body.get("knownDeviation").is_some() {
+            deviations += 1;
+            if documented.is_none_or(|fields| fields.is_empty()) {
+                problems.push(format!(
+                    "{}: a known deviation must document the other engine's answer per field",
+                    case.name
+                ));
             }
-            Some(deviation) if differences.is_empty() => problems.push(format!(
-                "{}: marked as a known deviation ({}) but both engines now agree; remove the mark",
-                case.name, deviation["reason"]
-            )),
-            _ => {}
         }
+        for key in COMPARED {
+            let (mine, other) = (ours.get(key), theirs.get(key));
+            match documented.and_then(|fields| fields.get(key)) {
+                Some(documented_value) => {
+                    if other != Some(documented_value) {
+                        problems.push(format!(
+                            "{}: {key}: aws-local-stepfunctions now answers {} instead of the documented {documented_value}; update or remove the mark",
+                            case.name,
+                            other.unwrap_or(&Value::Null)
+                        ));
+                    }
+                    if mine == other {
+                        problems.push(format!(
+                            "{}: {key}: both engines now agree; remove it from the deviation",
+                            case.name
+                        ));
+                    }
+                }
+                None if mine != other => problems.push(format!(
+                    "{}: {key}: local-sfn {} vs aws-local-stepfunctions {}",
+                    case.name,
+                    mine.unwrap_or(&Value::Null),
+                    other.unwrap_or(&Value::Null)
+                )),
+                None => {}
+            }
+        }
+        compared += 1;
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert_eq!(compared, cases, "every case was compared");
+    assert_eq!(
+        deviations, 8,
+        "the documented deviations of aws-local-stepfunctions"
+    );
 }
 
 #[test]
