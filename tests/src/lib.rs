@@ -609,8 +609,21 @@ impl Harness {
         execution: &str,
         label: &str,
     ) -> ExecutionRecord {
+        self.assert_converges_under(instance, serde_json::json!({}), execution, label)
+            .await
+    }
+
+    /// [`Self::assert_execution_converges`] under a policy with `extra` merged in (e.g. the
+    /// migration mode).
+    pub async fn assert_converges_under(
+        &self,
+        instance: &str,
+        extra: Value,
+        execution: &str,
+        label: &str,
+    ) -> ExecutionRecord {
         let workspace = self.workspace(instance);
-        let policy = self.policy(serde_json::json!({}));
+        let policy = self.policy(extra);
         let record = match self.run_execution(&workspace, &policy, execution).await {
             Ok(record) => record,
             Err(error) => panic!(
