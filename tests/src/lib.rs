@@ -499,6 +499,19 @@ impl Harness {
         policy: &Policy,
         execution: &str,
     ) -> Result<ExecutionRecord> {
+        self.run_execution_with(workspace, policy, execution, |_| {})
+            .await
+    }
+
+    /// [`Harness::run_execution`], calling `after_grace` once the grace period has passed and
+    /// before revoke-old: what consumers do meanwhile (e.g. keep using an old token).
+    pub async fn run_execution_with(
+        &self,
+        workspace: &WorkspaceRef,
+        policy: &Policy,
+        execution: &str,
+        after_grace: impl Fn(&Self),
+    ) -> Result<ExecutionRecord> {
         let mut record = ExecutionRecord::default();
         let input = self.discover_input(workspace, policy, execution)?;
         let discovered = self
@@ -521,6 +534,7 @@ impl Harness {
         }
         let grace = i64::try_from(discovered.plan.grace_period_seconds).unwrap_or(i64::MAX);
         self.state().clock().advance_seconds(grace);
+        after_grace(self);
         for promoted in promoted_items {
             let input: RevokeOldInput = hop(&promoted, serde_json::json!({"scope": "credential"}))?;
             let revoked = self

@@ -15,10 +15,10 @@ use keyshift_core::plan::{CredentialAction, CredentialPlan, Plan, TargetAccount}
 use keyshift_core::ports::SealedToken;
 use keyshift_core::ports::queue::DlqMessage;
 use keyshift_core::steps::io::{
-    AccountRef, Bootstrap, CreateSaInput, CreateSaOutput, DiscoverInput, DiscoverOutput,
-    MintTokenInput, MintTokenOutput, MintedTokenRef, PromoteOutput, PromotedVersion,
-    RevokeOldInput, RevokeOldOutput, StageOutput, StagedVersion, StoreSecretInput,
-    StoreSecretOutput, Verification, VerifyInput, VerifyOutput,
+    AccountRef, Bootstrap, CreateSaInput, CreateSaOutput, CredentialRevokeInput, DiscoverInput,
+    DiscoverOutput, MintTokenInput, MintTokenOutput, MintedTokenRef, PromoteOutput,
+    PromotedVersion, RevokeOldInput, RevokeOldOutput, StageOutput, StagedVersion, StoreSecretInput,
+    StoreSecretOutput, Straggler, Verification, VerifyInput, VerifyOutput,
 };
 use local_sfn::{Engine, ExecutionResult, RecordingQueue, StartOptions, TaskContext, TaskError};
 use serde::de::DeserializeOwned;
@@ -49,6 +49,7 @@ pub struct ContractSteps {
     calls: Arc<Mutex<Vec<ContractCall>>>,
     failures: Arc<BTreeMap<String, TaskError>>,
     credentials_per_plan: usize,
+    stragglers: bool,
 }
 
 impl ContractSteps {
@@ -63,6 +64,13 @@ impl ContractSteps {
     /// Makes the Task state `state` fail with `error`, to drive the definition's error paths.
     pub fn failing_at(mut self, state: &str, error: TaskError) -> Self {
         Arc::make_mut(&mut self.failures).insert(state.to_owned(), error);
+        self
+    }
+
+    /// Makes every credential-scope revoke-old report one straggler (a kept superseded token),
+    /// to check that the definition carries stragglers into the execution's output.
+    pub fn with_stragglers(mut self) -> Self {
+        self.stragglers = true;
         self
     }
 
@@ -152,15 +160,19 @@ impl ContractSteps {
             }
             Step::RevokeOld => {
                 let input: RevokeOldInput = parse(payload, "RevokeOldInput")?;
+                let mut output = RevokeOldOutput::default();
                 match &input {
                     RevokeOldInput::Credential(credential) => {
-                        same_execution(&credential.context.execution_name, context)?
+                        same_execution(&credential.context.execution_name, context)?;
+                        if self.stragglers {
+                            output.stragglers.push(straggler_for(credential));
+                        }
                     }
                     RevokeOldInput::Workspace(workspace) => {
                         same_execution(&workspace.execution_name, context)?
                     }
                 }
-                to_json(&RevokeOldOutput::default())
+                to_json(&output)
             }
         }
     }
@@ -377,6 +389,22 @@ pub async fn run_contract(
         bad_dlq_messages,
         dlq_messages,
     })
+}
+
+/// The straggler a credential's stand-in revoke-old reports: the token before the promoted one.
+fn straggler_for(credential: &CredentialRevokeInput) -> Straggler {
+    let at = Utc
+        .with_ymd_and_hms(2025, 1, 2, 0, 0, 0)
+        .single()
+        .unwrap_or_default();
+    Straggler {
+        token_id: credential.token.id - 1,
+        token_name: format!("{}-previous", credential.token.name),
+        service_account_id: credential.service_account.id,
+        service_account_name: credential.service_account.name.clone(),
+        last_used_at: at,
+        kept_until: at + chrono::Duration::days(7),
+    }
 }
 
 /// A valid execution input for contract runs: a self-hosted workspace with the default policy.

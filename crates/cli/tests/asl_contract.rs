@@ -85,6 +85,32 @@ async fn every_task_payload_deserializes_into_its_step_input() {
 }
 
 #[tokio::test]
+async fn stragglers_of_revoke_old_reach_the_execution_summary_unchanged() {
+    let steps = ContractSteps::new(2).with_stragglers();
+    let run = run_with(&rendered(), &steps, "contract-stragglers").await;
+    assert_eq!(run.violations, Vec::<String>::new());
+    assert_eq!(run.result.status, ExecutionStatus::Succeeded);
+    let output = run.result.output.unwrap();
+    let credentials = output["credentials"].as_array().unwrap();
+    assert_eq!(credentials.len(), 2);
+    for result in credentials {
+        let stragglers = result["stragglers"].as_array().unwrap();
+        assert_eq!(stragglers.len(), 1, "{result}");
+        for field in [
+            "tokenId",
+            "tokenName",
+            "serviceAccountId",
+            "serviceAccountName",
+            "lastUsedAt",
+            "keptUntil",
+        ] {
+            assert!(stragglers[0].get(field).is_some(), "{field}: {result}");
+        }
+    }
+    assert_eq!(output["workspaceCleanup"]["stragglers"], json!([]));
+}
+
+#[tokio::test]
 async fn each_task_invokes_the_step_its_name_promises() {
     let steps = ContractSteps::new(1);
     let run = run_with(&rendered(), &steps, "contract-map").await;

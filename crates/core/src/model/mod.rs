@@ -13,7 +13,10 @@ pub use grafana::{
     AUTOGEN_ACCOUNT_PREFIX, GrafanaCredential, LegacyApiKey, MigrationReport, MintedToken, Org,
     Permissions, ServiceAccount, ServiceAccountToken,
 };
-pub use policy::{AMG_MAX_SECONDS_TO_LIVE, MigrationMode, ModeOverride, Policy};
+pub use policy::{
+    AMG_MAX_SECONDS_TO_LIVE, DEFAULT_MAX_GRACE_PERIOD_SECONDS, MigrationMode, ModeOverride, Policy,
+    UsageRule,
+};
 pub use role::{Role, RolePolicy};
 pub use secret_value::ManagedSecretValue;
 pub use version::GrafanaVersion;

@@ -19,6 +19,10 @@ const MAX_SECRET_NAME_LEN: usize = 512;
 
 const DAY: u64 = 86_400;
 
+/// `maxGracePeriod` when only `revokeWhenUnusedFor` is set: a superseded token still in use is
+/// kept at most 7 days after it was superseded.
+pub const DEFAULT_MAX_GRACE_PERIOD_SECONDS: u64 = 7 * DAY;
+
 /// Time the bootstrap credential must survive beyond the grace period (steps and retries).
 const BOOTSTRAP_MARGIN_SECONDS: u64 = 6 * 3_600;
 
@@ -90,6 +94,26 @@ pub struct Policy {
     /// the old value can refresh (default 24 hours).
     #[serde(default = "default_grace_period", with = "duration")]
     pub grace_period: Duration,
+    /// Usage-aware revocation: a superseded token Grafana saw in use within this window (its
+    /// `lastUsedAt`) is kept past the grace period, reported as a straggler, and revoked by a
+    /// later run once unused for this long or once [`Policy::max_grace_period`] has passed.
+    /// Unset (the default): superseded tokens are revoked when the grace period ends.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "optional_duration"
+    )]
+    pub revoke_when_unused_for: Option<Duration>,
+    /// Hard cap on keeping a straggler, measured from when it was superseded (the promotion of
+    /// the secret's current version); at the cap it is revoked even if still in use. Needs
+    /// `revokeWhenUnusedFor`; at least the grace period; default 7 days
+    /// ([`DEFAULT_MAX_GRACE_PERIOD_SECONDS`]).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "optional_duration"
+    )]
+    pub max_grace_period: Option<Duration>,
     /// Live keyshift tokens kept per account: AWSCURRENT and AWSPREVIOUS always, plus the
     /// newest others up to this number (default 2, minimum 2).
     #[serde(default = "default_max_tokens_per_account")]
@@ -132,6 +156,8 @@ impl Default for Policy {
             max_age: default_max_age(),
             token_ttl: default_token_ttl(),
             grace_period: default_grace_period(),
+            revoke_when_unused_for: None,
+            max_grace_period: None,
             max_tokens_per_account: default_max_tokens_per_account(),
             migration_mode: MigrationMode::default(),
             mode_overrides: Vec::new(),
@@ -181,6 +207,7 @@ impl Policy {
                 "must leave 6 hours within AMG's 30-day credential lifetime, or the bootstrap credential would expire before revoke-old",
             ));
         }
+        self.validate_usage_revocation()?;
         if self.max_tokens_per_account < 2 {
             return Err(KeyshiftError::invalid_input(
                 "policy.maxTokensPerAccount",
@@ -206,6 +233,46 @@ impl Policy {
             &["workspace", "org_id", "service_account"],
         )?;
         Ok(())
+    }
+
+    fn validate_usage_revocation(&self) -> Result<()> {
+        match (self.revoke_when_unused_for, self.max_grace_period) {
+            (None, Some(_)) => Err(KeyshiftError::invalid_input(
+                "policy.maxGracePeriod",
+                "needs policy.revokeWhenUnusedFor: without it superseded tokens are revoked when the grace period ends",
+            )),
+            (Some(window), _) if window.as_secs() == 0 => Err(KeyshiftError::invalid_input(
+                "policy.revokeWhenUnusedFor",
+                "must be positive",
+            )),
+            (Some(_), _) => {
+                let cap = self
+                    .usage_rule()
+                    .map_or(0, |rule| rule.max_grace_period_seconds);
+                if cap < self.grace_period.as_secs() {
+                    return Err(KeyshiftError::invalid_input(
+                        "policy.maxGracePeriod",
+                        format!(
+                            "must be at least the grace period ({})",
+                            duration::format_duration(self.grace_period)
+                        ),
+                    ));
+                }
+                Ok(())
+            }
+            (None, None) => Ok(()),
+        }
+    }
+
+    /// The usage-aware revocation rule, when `revokeWhenUnusedFor` is set (the cap defaulted).
+    pub fn usage_rule(&self) -> Option<UsageRule> {
+        let window = self.revoke_when_unused_for?;
+        Some(UsageRule {
+            unused_for_seconds: window.as_secs(),
+            max_grace_period_seconds: self
+                .max_grace_period
+                .map_or(DEFAULT_MAX_GRACE_PERIOD_SECONDS, |cap| cap.as_secs()),
+        })
     }
 
     /// Lifetime requested for new tokens, in seconds: the configured TTL capped at AMG's
@@ -311,6 +378,40 @@ impl Policy {
     }
 }
 
+/// [`Policy::revoke_when_unused_for`] and [`Policy::max_grace_period`] resolved, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsageRule {
+    /// A superseded token used within this many seconds is kept.
+    pub unused_for_seconds: u64,
+    /// Kept at most this many seconds after it was superseded.
+    pub max_grace_period_seconds: u64,
+}
+
+/// Serde for an optional policy duration, in the format of [`duration`].
+mod optional_duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        value: &Option<Duration>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(duration) => super::duration::serialize(duration, serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        #[derive(Deserialize)]
+        struct Wrapped(#[serde(with = "super::duration")] Duration);
+        Ok(Option::<Wrapped>::deserialize(deserializer)?.map(|Wrapped(duration)| duration))
+    }
+}
+
 fn sanitize_secret_component(text: &str) -> String {
     text.chars()
         .map(|character| {
@@ -374,6 +475,16 @@ mod tests {
             (r#"{"maxAge":0}"#, "policy.maxAge"),
             (r#"{"gracePeriod":"30d"}"#, "policy.gracePeriod"),
             (r#"{"maxTokensPerAccount":1}"#, "policy.maxTokensPerAccount"),
+            (r#"{"maxGracePeriod":"3d"}"#, "policy.maxGracePeriod"),
+            (
+                r#"{"revokeWhenUnusedFor":"1d","gracePeriod":"2d","maxGracePeriod":"1d"}"#,
+                "policy.maxGracePeriod",
+            ),
+            (
+                r#"{"revokeWhenUnusedFor":"1d","gracePeriod":"8d"}"#,
+                "policy.maxGracePeriod",
+            ),
+            (r#"{"revokeWhenUnusedFor":0}"#, "policy.revokeWhenUnusedFor"),
             (
                 r#"{"accountNameTemplate":"fixed"}"#,
                 "policy.accountNameTemplate",
@@ -398,6 +509,34 @@ mod tests {
         }
         assert!(serde_json::from_str::<Policy>(r#"{"rotateBefore":"soon"}"#).is_err());
         assert!(serde_json::from_str::<Policy>(r#"{"migrationMode":"sideways"}"#).is_err());
+    }
+
+    #[test]
+    fn usage_revocation_is_off_by_default_and_the_cap_defaults_to_seven_days() {
+        assert_eq!(Policy::default().usage_rule(), None);
+        let only_window: Policy = serde_json::from_str(r#"{"revokeWhenUnusedFor":"2d"}"#).unwrap();
+        only_window.validate().unwrap();
+        assert_eq!(
+            only_window.usage_rule(),
+            Some(UsageRule {
+                unused_for_seconds: 2 * DAY,
+                max_grace_period_seconds: 7 * DAY
+            })
+        );
+        let both: Policy =
+            serde_json::from_str(r#"{"revokeWhenUnusedFor":"12h","maxGracePeriod":"3d"}"#).unwrap();
+        both.validate().unwrap();
+        assert_eq!(both.usage_rule().unwrap().max_grace_period_seconds, 3 * DAY);
+        let json = serde_json::to_value(&both).unwrap();
+        assert_eq!(json["revokeWhenUnusedFor"], "12h");
+        assert_eq!(json["maxGracePeriod"], "3d");
+        assert_eq!(serde_json::from_value::<Policy>(json).unwrap(), both);
+        let equal: Policy = serde_json::from_str(
+            r#"{"revokeWhenUnusedFor":"1h","gracePeriod":"2d","maxGracePeriod":"2d"}"#,
+        )
+        .unwrap();
+        equal.validate().unwrap();
+        assert!(serde_json::from_str::<Policy>(r#"{"maxGracePeriod":"soon"}"#).is_err());
     }
 
     #[test]

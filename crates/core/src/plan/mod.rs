@@ -9,6 +9,7 @@
 mod planner;
 mod revocation;
 mod types;
+mod usage;
 
 pub use planner::compute_plan;
 pub use revocation::{RevocationRequest, select_revocations};
@@ -17,6 +18,7 @@ pub use types::{
     LegacyKeyDeletion, ManagedSecretState, Plan, RevocationReason, RotationReason, TargetAccount,
     TokenRevocation,
 };
+pub use usage::{UsageDecision, usage_decision, usage_may_spare};
 
 #[cfg(test)]
 mod tests;

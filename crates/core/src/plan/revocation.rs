@@ -91,7 +91,7 @@ pub fn select_revocations(
                     token,
                     RevocationReason::Orphan,
                     format!(
-                        "keyshift token {} was minted but never stored in its secret",
+                        "keyshift token {} is in no version of its secret: minted but never stored, or superseded and no longer listed",
                         token.name
                     ),
                 ));

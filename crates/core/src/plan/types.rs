@@ -54,6 +54,10 @@ pub struct ManagedSecretState {
     /// the one consumers read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_version_id: Option<String>,
+    /// When the AWSCURRENT version's token was promoted (its value's `rotatedAt`): when the
+    /// tokens it replaced were superseded, the start of `policy.maxGracePeriod`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_rotated_at: Option<DateTime<Utc>>,
     /// Token id in the AWSPREVIOUS version (never revoked while it holds that label).
     #[serde(default)]
     pub previous_token_id: Option<i64>,

@@ -25,6 +25,11 @@ pub const DAYS_TO_EXPIRY: &str = "DaysToExpiry";
 /// revoke-old), dimension [`DIMENSION_WORKSPACE`]: alarm when its sum over the rotation period
 /// is below 1, with missing data treated as breaching.
 pub const EXECUTION_SUCCEEDED: &str = "ExecutionSucceeded";
+/// Superseded tokens a revoke-old kept past the grace period because they are still in use
+/// (`policy.revokeWhenUnusedFor`): one datapoint per secret each time revoke-old applies the
+/// rule to it (0 once none are left), dimensions [`DIMENSION_WORKSPACE`] and
+/// [`DIMENSION_SECRET_NAME`]: alarm on its maximum to find consumers still on old tokens.
+pub const STRAGGLER_TOKENS: &str = "StragglerTokens";
 /// Dimension naming the workspace ([`crate::model::WorkspaceRef::key`]).
 pub const DIMENSION_WORKSPACE: &str = "Workspace";
 /// Dimension naming the managed secret (its Secrets Manager name).
@@ -47,6 +52,15 @@ pub enum RotationMetric {
     ExecutionSucceeded {
         /// The workspace key.
         workspace: String,
+    },
+    /// See [`STRAGGLER_TOKENS`].
+    StragglerTokens {
+        /// The workspace key.
+        workspace: String,
+        /// The secret whose superseded tokens were kept.
+        secret_name: String,
+        /// Tokens kept.
+        count: u32,
     },
 }
 
@@ -90,6 +104,7 @@ impl RotationMetric {
         match self {
             RotationMetric::DaysToExpiry { .. } => DAYS_TO_EXPIRY,
             RotationMetric::ExecutionSucceeded { .. } => EXECUTION_SUCCEEDED,
+            RotationMetric::StragglerTokens { .. } => STRAGGLER_TOKENS,
         }
     }
 
@@ -98,6 +113,7 @@ impl RotationMetric {
         match self {
             RotationMetric::DaysToExpiry { days, .. } => *days,
             RotationMetric::ExecutionSucceeded { .. } => 1.0,
+            RotationMetric::StragglerTokens { count, .. } => f64::from(*count),
         }
     }
 
@@ -105,7 +121,9 @@ impl RotationMetric {
     pub fn unit(&self) -> MetricUnit {
         match self {
             RotationMetric::DaysToExpiry { .. } => MetricUnit::None,
-            RotationMetric::ExecutionSucceeded { .. } => MetricUnit::Count,
+            RotationMetric::ExecutionSucceeded { .. } | RotationMetric::StragglerTokens { .. } => {
+                MetricUnit::Count
+            }
         }
     }
 
@@ -113,6 +131,11 @@ impl RotationMetric {
     pub fn dimensions(&self) -> Vec<(&'static str, &str)> {
         match self {
             RotationMetric::DaysToExpiry {
+                workspace,
+                secret_name,
+                ..
+            }
+            | RotationMetric::StragglerTokens {
                 workspace,
                 secret_name,
                 ..
@@ -170,6 +193,26 @@ mod tests {
         let expired =
             RotationMetric::days_to_expiry("w".into(), "s".into(), now - Duration::days(2), now);
         assert_eq!(expired.value(), -2.0);
+    }
+
+    #[test]
+    fn stragglers_are_a_count_per_secret() {
+        let metric = RotationMetric::StragglerTokens {
+            workspace: "self:http://grafana:1".into(),
+            secret_name: "keyshift/grafana/1/ci/token".into(),
+            count: 2,
+        };
+        assert_eq!(
+            (metric.name(), metric.value(), metric.unit().as_str()),
+            ("StragglerTokens", 2.0, "Count")
+        );
+        assert_eq!(
+            metric.dimensions(),
+            vec![
+                ("Workspace", "self:http://grafana:1"),
+                ("SecretName", "keyshift/grafana/1/ci/token")
+            ]
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::model::{
 use crate::naming::validate_execution_name;
 use crate::plan::ManagedSecretState;
 use crate::ports::{
-    AmgConnector, AmgControlPlane, Clock, EventPublisher, GrafanaApi, GrafanaConnector,
+    AWSCURRENT, AmgConnector, AmgControlPlane, Clock, EventPublisher, GrafanaApi, GrafanaConnector,
     MetricsSink, RotationEvent, RotationMetric, Sealer, SecretRotatedDetail, SecretStore,
     VersionSelector, seal_context,
 };
@@ -200,6 +200,7 @@ pub(crate) async fn read_managed_secret(
         Err(error) => return Err(error),
     };
     let mut versions = Vec::new();
+    let mut current_rotated_at = None;
     for version in &description.versions {
         let value = match secrets
             .get(secret_id, &VersionSelector::Id(version.version_id.clone()))
@@ -210,14 +211,15 @@ pub(crate) async fn read_managed_secret(
             Err(error) => return Err(error),
         };
         if let Ok(parsed) = ManagedSecretValue::parse(&value.value, secret_id) {
+            if version.has_stage(AWSCURRENT) {
+                current_rotated_at = Some(parsed.rotated_at);
+            }
             versions.push((version, parsed.token_id));
         }
     }
-    Ok(ManagedSecretState::from_versions(
-        secret_id,
-        service_account_name,
-        versions,
-    ))
+    let mut state = ManagedSecretState::from_versions(secret_id, service_account_name, versions);
+    state.current_rotated_at = current_rotated_at;
+    Ok(state)
 }
 
 /// Records that a secret's AWSCURRENT moved, by a promotion or a rollback alike: the

@@ -543,6 +543,29 @@ pub struct RevokeOldOutput {
     pub kept: Vec<KeptCredential>,
     /// Whether the bootstrap admin credential was revoked (workspace scope only).
     pub bootstrap_revoked: bool,
+    /// Superseded tokens kept past the grace period because Grafana saw them in use within
+    /// `policy.revokeWhenUnusedFor` (empty without that policy). Ids and names only.
+    #[serde(default)]
+    pub stragglers: Vec<Straggler>,
+}
+
+/// A superseded token a consumer still uses: kept, and revoked by a later run once unused or
+/// at `kept_until` at the latest. Never carries a token value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Straggler {
+    /// Token id.
+    pub token_id: i64,
+    /// Token name.
+    pub token_name: String,
+    /// The owning account's id.
+    pub service_account_id: i64,
+    /// The owning account's name.
+    pub service_account_name: String,
+    /// Grafana's `lastUsedAt` for the token.
+    pub last_used_at: DateTime<Utc>,
+    /// The end of `policy.maxGracePeriod`: revoked then even if still in use.
+    pub kept_until: DateTime<Utc>,
 }
 
 /// fleet-start's event and output, defined with the tick in [`crate::fleet::start`] and named

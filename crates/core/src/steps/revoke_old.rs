@@ -4,21 +4,30 @@
 //! AWSCURRENT, AWSPREVIOUS or AWSPENDING is never deleted, whatever the plan said, and nothing
 //! at all is deleted for a credential whose verified token is not AWSCURRENT. Deletes of things
 //! already gone count as done, so a re-run after a crash converges.
+//!
+//! With `policy.revokeWhenUnusedFor`, a superseded token (or migrated legacy key) Grafana saw
+//! in use within that window is kept instead and reported as a straggler (output, log line and
+//! the `StragglerTokens` metric); the planner of a later run lists it again among the token
+//! clean-ups, and the workspace-scope revoke-old of that run applies the same rule
+//! ([`crate::plan::usage_decision`]), so it goes once unused or at `maxGracePeriod`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::{KeyshiftError, Result};
 use crate::model::{Policy, WorkspaceRef};
+use crate::model::{ServiceAccountToken, UsageRule};
 use crate::naming::{BOOTSTRAP_NAME_PREFIX, bootstrap_name_for, client_request_token_for};
-use crate::plan::ManagedSecretState;
-use crate::plan::{LegacyKeyDeletion, RevocationRequest, TokenRevocation, select_revocations};
+use crate::plan::{
+    LegacyKeyDeletion, ManagedSecretState, RevocationRequest, TokenRevocation, UsageDecision,
+    select_revocations, usage_decision, usage_may_spare,
+};
 use crate::ports::{AmgControlPlane, GrafanaApi, RotationMetric};
 use crate::steps::common::{
     StepDeps, admin_api, context_admin_api, ignore_not_found, read_managed_secret,
     validate_bootstrap, validate_context, validate_grafana_url, validate_identity,
 };
 use crate::steps::io::{
-    Bootstrap, CredentialRevokeInput, KeptCredential, RevokeOldInput, RevokeOldOutput,
+    Bootstrap, CredentialRevokeInput, KeptCredential, RevokeOldInput, RevokeOldOutput, Straggler,
     WorkspaceRevokeInput,
 };
 
@@ -95,6 +104,7 @@ async fn revoke_for_credential(
         }
     }
     let live_ids: BTreeSet<i64> = live_tokens.iter().map(|token| token.id).collect();
+    let usage_rule = context.policy.usage_rule();
     for (token_id, mut revocation) in candidates {
         if protected.contains(&token_id) {
             output.kept.push(KeptCredential {
@@ -104,15 +114,86 @@ async fn revoke_for_credential(
             });
             continue;
         }
+        revocation.service_account_id = Some(account.id);
+        if let Some(straggler) = straggler_of(
+            usage_rule,
+            &revocation,
+            &live_tokens,
+            labels.current_rotated_at,
+            now,
+        ) {
+            output.stragglers.push(straggler);
+            continue;
+        }
         if live_ids.contains(&token_id) {
             ignore_not_found(api.delete_token(account.id, token_id).await)?;
             tracing::info!(token = %revocation.token_name, reason = ?revocation.reason, "revoked token");
         }
-        revocation.service_account_id = Some(account.id);
         output.revoked_tokens.push(revocation);
+    }
+    if usage_rule.is_some() {
+        report_stragglers(
+            deps,
+            &context.workspace,
+            &credential.secret_id,
+            output.stragglers.len(),
+        );
     }
     delete_legacy_keys(api.as_ref(), &credential.legacy_key_deletions, &mut output).await?;
     Ok(output)
+}
+
+/// The straggler `revocation` is, when the policy's usage rule keeps it: a credential a
+/// consumer may hold, still live, used recently and under the cap. `None`: revoke it.
+fn straggler_of(
+    rule: Option<UsageRule>,
+    revocation: &TokenRevocation,
+    live_tokens: &[ServiceAccountToken],
+    superseded_at: Option<chrono::DateTime<chrono::Utc>>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Straggler> {
+    let rule = rule?;
+    if !usage_may_spare(revocation.reason) {
+        return None;
+    }
+    let token = live_tokens
+        .iter()
+        .find(|token| token.id == revocation.token_id && token.is_live(now))?;
+    match usage_decision(rule, token.last_used_at, superseded_at, now) {
+        UsageDecision::Keep { kept_until } => {
+            let last_used_at = token.last_used_at?;
+            tracing::warn!(
+                token = %revocation.token_name,
+                account = %revocation.service_account_name,
+                last_used_at = %last_used_at.to_rfc3339(),
+                kept_until = %kept_until.to_rfc3339(),
+                "kept a superseded token that is still in use (straggler)"
+            );
+            Some(Straggler {
+                token_id: revocation.token_id,
+                token_name: revocation.token_name.clone(),
+                service_account_id: revocation.service_account_id.unwrap_or_default(),
+                service_account_name: revocation.service_account_name.clone(),
+                last_used_at,
+                kept_until,
+            })
+        }
+        UsageDecision::Revoke(why) => {
+            tracing::info!(token = %revocation.token_name, %why, "usage does not keep the superseded token");
+            None
+        }
+    }
+}
+
+fn report_stragglers(deps: &StepDeps, workspace: &WorkspaceRef, secret_name: &str, count: usize) {
+    deps.metrics.emit(
+        RotationMetric::StragglerTokens {
+            workspace: workspace.key(),
+            secret_name: secret_name.to_owned(),
+            count: u32::try_from(count).unwrap_or(u32::MAX),
+        },
+        deps.clock.now(),
+    );
 }
 
 fn keep_all(
@@ -181,6 +262,10 @@ async fn revoke_for_workspace(
     delete_legacy_keys(api.as_ref(), &input.plan.expired_keys, &mut output).await?;
 
     let mut labels_by_account: BTreeMap<String, ManagedSecretState> = BTreeMap::new();
+    let usage_rule = input.policy.usage_rule();
+    let now = deps.clock.now();
+    let mut live_by_account: BTreeMap<i64, Vec<ServiceAccountToken>> = BTreeMap::new();
+    let mut stragglers_by_secret: BTreeMap<String, usize> = BTreeMap::new();
     for cleanup in &input.plan.token_cleanups {
         let Some(account_id) = cleanup.service_account_id else {
             output.kept.push(KeptCredential {
@@ -214,9 +299,36 @@ async fn revoke_for_workspace(
             });
             continue;
         }
+        if usage_rule.is_some() && usage_may_spare(cleanup.reason) {
+            let live = match live_by_account.get(&account_id) {
+                Some(live) => live.clone(),
+                None => {
+                    let live = match api.list_tokens(account_id).await {
+                        Ok(live) => live,
+                        Err(KeyshiftError::GrafanaNotFound { .. }) => Vec::new(),
+                        Err(error) => return Err(error),
+                    };
+                    live_by_account.insert(account_id, live.clone());
+                    live
+                }
+            };
+            let count = stragglers_by_secret
+                .entry(labels.secret_id.clone())
+                .or_default();
+            if let Some(straggler) =
+                straggler_of(usage_rule, cleanup, &live, labels.current_rotated_at, now)
+            {
+                *count += 1;
+                output.stragglers.push(straggler);
+                continue;
+            }
+        }
         ignore_not_found(api.delete_token(account_id, cleanup.token_id).await)?;
         tracing::info!(token = %cleanup.token_name, reason = ?cleanup.reason, "cleaned up token");
         output.revoked_tokens.push(cleanup.clone());
+    }
+    for (secret_name, count) in &stragglers_by_secret {
+        report_stragglers(deps, &input.workspace, secret_name, *count);
     }
 
     output.bootstrap_revoked = revoke_bootstrap(deps, &BootstrapCleanup::of(&input)).await?;
