@@ -6,7 +6,7 @@
 //! run 2 rotates on day 6 (T1 becomes AWSPREVIOUS), run 3 rotates on day 12: T1 is superseded.
 //! Grafana 10.4 (sh-104) refreshes a token's `lastUsedAt` on use.
 
-use keyshift_core::model::{ManagedSecretValue, Policy};
+use keyshift_core::model::{ManagedSecretValue, Policy, WorkspaceRef};
 use keyshift_core::ports::RotationMetric;
 use keyshift_core::steps::io::{RevokeOldOutput, Straggler};
 use keyshift_e2e::{ExecutionRecord, Harness, StoreKind};
@@ -126,6 +126,18 @@ async fn superseded_while_in_use(kind: StoreKind, usage: Value) -> Option<Scenar
     })
 }
 
+/// The scenario's workspace, once its superseded token is checked to be the one straggler its
+/// last execution kept.
+fn workspace_with_one_straggler(scenario: &Scenario) -> WorkspaceRef {
+    let workspace = scenario.harness.workspace(INSTANCE);
+    let secret_id = scenario
+        .policy
+        .secret_name_for(&workspace, CONSUMER_ACCOUNT)
+        .unwrap();
+    assert_kept_as_the_one_straggler(scenario, &secret_id);
+    workspace
+}
+
 /// Run 3 keeps exactly the consumer's T1 and revokes the other accounts' T1s.
 fn assert_kept_as_the_one_straggler(scenario: &Scenario, secret_id: &str) {
     let Scenario {
@@ -166,12 +178,7 @@ async fn unused_straggler_is_revoked_by_the_next_run(kind: StoreKind) {
     else {
         return;
     };
-    let workspace = scenario.harness.workspace(INSTANCE);
-    let secret_id = scenario
-        .policy
-        .secret_name_for(&workspace, CONSUMER_ACCOUNT)
-        .unwrap();
-    assert_kept_as_the_one_straggler(&scenario, &secret_id);
+    let workspace = workspace_with_one_straggler(&scenario);
     let Scenario {
         harness,
         policy,
@@ -218,12 +225,7 @@ async fn a_straggler_still_in_use_is_revoked_at_the_maximum_grace_period() {
     else {
         return;
     };
-    let workspace = scenario.harness.workspace(INSTANCE);
-    let secret_id = scenario
-        .policy
-        .secret_name_for(&workspace, CONSUMER_ACCOUNT)
-        .unwrap();
-    assert_kept_as_the_one_straggler(&scenario, &secret_id);
+    let workspace = workspace_with_one_straggler(&scenario);
     let Scenario {
         harness,
         policy,
