@@ -83,11 +83,15 @@ OUT_DIR="$ROOT/target/lambda-zips"
 [ "$PROFILE" = lambda ] || OUT_DIR="$ROOT/target/lambda-zips-$PROFILE"
 mkdir -p "$OUT_DIR"
 
-packages=()
-for function in "${FUNCTIONS[@]}"; do packages+=(--package "$function"); done
-echo "==> cargo lambda build --profile $PROFILE $TARGET_FLAG ${FUNCTIONS[*]}"
+# One build per function: Cargo unifies features across the packages of one invocation, so a
+# joint build would give every step the SDKs that fleet-start, dlq-replay and the promoting
+# functions turn on (Step Functions, SQS, EventBridge). Dependencies built with the same
+# features are reused from one function to the next.
 start=$(date +%s)
-cargo lambda build --profile "$PROFILE" "$TARGET_FLAG" --output-format zip --lambda-dir "$TARGET_DIR/lambda" "${packages[@]}"
+for function in "${FUNCTIONS[@]}"; do
+  echo "==> cargo lambda build --profile $PROFILE $TARGET_FLAG --package $function"
+  cargo lambda build --profile "$PROFILE" "$TARGET_FLAG" --output-format zip --lambda-dir "$TARGET_DIR/lambda" --package "$function"
+done
 echo "built in $(( $(date +%s) - start ))s"
 
 for function in "${FUNCTIONS[@]}"; do
