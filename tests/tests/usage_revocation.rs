@@ -217,14 +217,12 @@ async fn a_token_used_past_the_grace_period_is_kept_then_revoked_once_unused_on_
 
 #[tokio::test]
 async fn a_straggler_still_in_use_is_revoked_at_the_maximum_grace_period() {
-    let Some(scenario) = superseded_while_in_use(
+    let scenario = superseded_while_in_use(
         StoreKind::Memory,
         json!({"revokeWhenUnusedFor": "1d", "maxGracePeriod": "3d"}),
     )
     .await
-    else {
-        return;
-    };
+    .expect("the memory-store harness needs no external tool");
     let workspace = workspace_with_one_straggler(&scenario);
     let Scenario {
         harness,

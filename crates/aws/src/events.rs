@@ -31,14 +31,11 @@ impl EventBridgePublisher {
 #[async_trait]
 impl EventPublisher for EventBridgePublisher {
     async fn publish(&self, event: &RotationEvent) -> Result<()> {
-        let detail = serde_json::to_string(&event.detail).map_err(|error| {
-            KeyshiftError::invalid_input("event detail", format!("not serialisable: {error}"))
-        })?;
         let entry = PutEventsRequestEntry::builder()
             .event_bus_name(&self.event_bus)
             .source(EVENT_SOURCE)
             .detail_type(&event.detail_type)
-            .detail(detail)
+            .detail(event.detail.to_string())
             .build();
         let output = self
             .client

@@ -295,8 +295,14 @@ pub fn register_event_bus(engine: &mut Engine, events: Arc<dyn EventPublisher>) 
                 let entries = parameters
                     .get("Entries")
                     .and_then(Value::as_array)
+                    .filter(|entries| !entries.is_empty())
                     .cloned()
-                    .unwrap_or_default();
+                    .ok_or_else(|| {
+                        TaskError::new(
+                            "EventBridge.ValidationException",
+                            "PutEvents needs a non-empty Entries list",
+                        )
+                    })?;
                 let mut results = Vec::with_capacity(entries.len());
                 for entry in &entries {
                     let event = rotation_event_of(entry)?;

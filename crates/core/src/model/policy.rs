@@ -23,6 +23,10 @@ const DAY: u64 = 86_400;
 /// kept at most 7 days after it was superseded.
 pub const DEFAULT_MAX_GRACE_PERIOD_SECONDS: u64 = 7 * DAY;
 
+/// The longest `revokeWhenUnusedFor` or `maxGracePeriod` accepted: a superseded token kept for
+/// longer than a year is a forgotten credential, not a grace period.
+pub const MAX_USAGE_SECONDS: u64 = 365 * DAY;
+
 /// Time the bootstrap credential must survive beyond the grace period (steps and retries).
 const BOOTSTRAP_MARGIN_SECONDS: u64 = 6 * 3_600;
 
@@ -245,6 +249,12 @@ impl Policy {
                 "policy.revokeWhenUnusedFor",
                 "must be positive",
             )),
+            (Some(window), _) if window.as_secs() > MAX_USAGE_SECONDS => Err(
+                KeyshiftError::invalid_input("policy.revokeWhenUnusedFor", "must be at most 365d"),
+            ),
+            (Some(_), Some(cap)) if cap.as_secs() > MAX_USAGE_SECONDS => Err(
+                KeyshiftError::invalid_input("policy.maxGracePeriod", "must be at most 365d"),
+            ),
             (Some(_), _) => {
                 let cap = self
                     .usage_rule()
@@ -485,6 +495,14 @@ mod tests {
                 "policy.maxGracePeriod",
             ),
             (r#"{"revokeWhenUnusedFor":0}"#, "policy.revokeWhenUnusedFor"),
+            (
+                r#"{"revokeWhenUnusedFor":"366d"}"#,
+                "policy.revokeWhenUnusedFor",
+            ),
+            (
+                r#"{"revokeWhenUnusedFor":"1d","maxGracePeriod":"99999999d"}"#,
+                "policy.maxGracePeriod",
+            ),
             (
                 r#"{"accountNameTemplate":"fixed"}"#,
                 "policy.accountNameTemplate",

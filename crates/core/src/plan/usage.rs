@@ -59,7 +59,10 @@ pub fn usage_decision(
             "when it was superseded is not known, so the cap cannot be measured".to_owned(),
         );
     };
-    let kept_until = superseded_at + seconds(rule.max_grace_period_seconds);
+    let Some(kept_until) = superseded_at.checked_add_signed(seconds(rule.max_grace_period_seconds))
+    else {
+        return UsageDecision::Revoke("the maximum grace period is out of range".to_owned());
+    };
     if now >= kept_until {
         return UsageDecision::Revoke(format!(
             "the maximum grace period ended at {}",
@@ -133,6 +136,16 @@ mod tests {
             usage_decision(rule(), Some(at(23)), None, at(24)),
             UsageDecision::Revoke(_)
         ));
+    }
+
+    #[test]
+    fn a_cap_beyond_any_date_revokes_instead_of_overflowing() {
+        let endless = UsageRule {
+            unused_for_seconds: u64::MAX,
+            max_grace_period_seconds: u64::MAX,
+        };
+        let decision = usage_decision(endless, Some(at(23)), Some(at(0)), at(24));
+        assert!(matches!(decision, UsageDecision::Revoke(why) if why.contains("out of range")));
     }
 
     #[test]

@@ -14,8 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::{KeyshiftError, Result};
-use crate::model::{Policy, WorkspaceRef};
-use crate::model::{ServiceAccountToken, UsageRule};
+use crate::model::{Policy, ServiceAccountToken, UsageRule, WorkspaceRef};
 use crate::naming::{BOOTSTRAP_NAME_PREFIX, bootstrap_name_for, client_request_token_for};
 use crate::plan::{
     LegacyKeyDeletion, ManagedSecretState, RevocationRequest, TokenRevocation, UsageDecision,
