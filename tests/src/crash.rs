@@ -223,6 +223,7 @@ crashing_impl! {
             "put_pending";
         fn apply_stage_update(secret_id: &str, update: &StageUpdate) -> () = "apply_stage_update";
         fn list_tagged(key: &str, value: &str) -> Vec<String> = "list_tagged";
+        fn set_tag(secret_id: &str, key: &str, value: Option<&str>) -> () = "set_tag";
     }
 }
 

@@ -6,7 +6,9 @@
 //! run 2 rotates on day 6 (T1 becomes AWSPREVIOUS), run 3 rotates on day 12: T1 is superseded.
 //! Grafana 10.4 (sh-104) refreshes a token's `lastUsedAt` on use.
 
-use keyshift_core::model::{ManagedSecretValue, Policy, WorkspaceRef};
+use keyshift_core::model::{
+    ManagedSecretValue, Policy, STRAGGLERS_TAG, StragglerRecord, WorkspaceRef,
+};
 use keyshift_core::ports::RotationMetric;
 use keyshift_core::steps::io::{RevokeOldOutput, Straggler};
 use keyshift_e2e::{ExecutionRecord, Harness, StoreKind};
@@ -52,6 +54,29 @@ fn straggler_datapoints(harness: &Harness) -> Vec<(String, u32)> {
             _ => None,
         })
         .collect()
+}
+
+/// The token ids the consumer's secret's `keyshift:stragglers` tag records (what `keyshift
+/// status` lists).
+async fn tagged_stragglers(scenario: &Scenario) -> Vec<i64> {
+    let workspace = scenario.harness.workspace(INSTANCE);
+    let secret_id = scenario
+        .policy
+        .secret_name_for(&workspace, CONSUMER_ACCOUNT)
+        .unwrap();
+    let description = scenario.harness.store.describe(&secret_id).await.unwrap();
+    description
+        .tags
+        .get(STRAGGLERS_TAG)
+        .map(|value| {
+            StragglerRecord::parse(value)
+                .unwrap()
+                .entries
+                .iter()
+                .map(|entry| entry.token_id)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn is_live(harness: &Harness, token_name: &str) -> bool {
@@ -179,6 +204,10 @@ async fn unused_straggler_is_revoked_by_the_next_run(kind: StoreKind) {
         return;
     };
     let workspace = workspace_with_one_straggler(&scenario);
+    assert_eq!(
+        tagged_stragglers(&scenario).await,
+        vec![scenario.old.token_id]
+    );
     let Scenario {
         harness,
         policy,
@@ -202,6 +231,10 @@ async fn unused_straggler_is_revoked_by_the_next_run(kind: StoreKind) {
         straggler_datapoints(harness).len(),
         1,
         "no new non-zero datapoint"
+    );
+    assert!(
+        tagged_stragglers(&scenario).await.is_empty(),
+        "the tag goes with the straggler"
     );
 }
 
@@ -259,6 +292,7 @@ async fn a_straggler_still_in_use_is_revoked_at_the_maximum_grace_period() {
     assert_eq!(kept[0].token_id, old.token_id);
     assert!(revoked_ids(&kept_again).is_empty());
     assert!(is_live(harness, &old.token_name));
+    assert_eq!(tagged_stragglers(&scenario).await, vec![old.token_id]);
     assert_eq!(straggler_datapoints(harness).len(), 2);
 
     // Day 16.5: used a moment ago, but past the cap: revoked regardless.
@@ -271,4 +305,5 @@ async fn a_straggler_still_in_use_is_revoked_at_the_maximum_grace_period() {
     assert_eq!(revoked_ids(&capped), vec![old.token_id]);
     assert!(!harness.authenticates(INSTANCE, old.token.expose()));
     assert_eq!(straggler_datapoints(harness).len(), 2);
+    assert!(tagged_stragglers(&scenario).await.is_empty());
 }

@@ -174,6 +174,29 @@ impl SecretStore for SecretsManagerStore {
         Ok(names)
     }
 
+    async fn set_tag(&self, secret_id: &str, key: &str, value: Option<&str>) -> Result<()> {
+        match value {
+            Some(value) => self
+                .client
+                .tag_resource()
+                .secret_id(secret_id)
+                .tags(Tag::builder().key(key).value(value).build())
+                .send()
+                .await
+                .map(drop)
+                .map_err(|error| classify(SERVICE, "TagResource", &error, None)),
+            None => self
+                .client
+                .untag_resource()
+                .secret_id(secret_id)
+                .tag_keys(key)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|error| classify(SERVICE, "UntagResource", &error, None)),
+        }
+    }
+
     async fn ensure_secret(
         &self,
         name: &str,

@@ -16,7 +16,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use clap::Args;
 use keyshift_core::model::duration::parse_duration;
-use keyshift_core::model::{ManagedSecretValue, Policy, WorkspaceRef};
+use keyshift_core::model::{
+    ManagedSecretValue, Policy, RecordedStraggler, STRAGGLERS_TAG, StragglerRecord, WorkspaceRef,
+};
 use keyshift_core::ports::{AWSCURRENT, AWSPENDING, SecretStore, VersionSelector};
 use keyshift_core::steps::store_secret::WORKSPACE_TAG;
 use serde::Serialize;
@@ -172,6 +174,13 @@ pub struct SecretStatus {
     pub last_rotation: Option<DateTime<Utc>>,
     /// The last execution the secret records.
     pub last_execution: Option<LastExecution>,
+    /// Superseded tokens revoke-old keeps because consumers still use them (the secret's
+    /// `keyshift:stragglers` tag): each is revoked once unused, or at `keptUntil`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stragglers: Vec<RecordedStraggler>,
+    /// Stragglers the tag had no room to list.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub stragglers_not_listed: usize,
     /// The verdict.
     pub health: Health,
     /// Why, in one sentence.
@@ -227,6 +236,8 @@ pub async fn collect_status(
             days_left: None,
             last_rotation: None,
             last_execution: None,
+            stragglers: Vec::new(),
+            stragglers_not_listed: 0,
             health,
             why,
         };
@@ -294,6 +305,19 @@ async fn judge_secret(
             );
         }
     };
+    let mut tag_problem = None;
+    match description
+        .tags
+        .get(STRAGGLERS_TAG)
+        .map(|value| StragglerRecord::parse(value))
+    {
+        Some(Ok(record)) => {
+            row.stragglers = record.entries;
+            row.stragglers_not_listed = record.omitted;
+        }
+        Some(Err(error)) => tag_problem = Some(error),
+        None => {}
+    }
     if let Some(pending) = description.version_with_stage(AWSPENDING) {
         // An AWSPENDING version never promoted (on a secret's first version it shares
         // AWSCURRENT, which Secrets Manager gives every first version).
@@ -357,6 +381,11 @@ async fn judge_secret(
             "rotated within its period, not expiring soon".to_owned(),
         ),
     };
+    if let Some(error) = tag_problem {
+        row.why.push_str(&format!(
+            "; its {STRAGGLERS_TAG} tag cannot be read: {error}"
+        ));
+    }
 }
 
 /// The report as text for people.
@@ -401,6 +430,23 @@ pub fn render_status(report: &StatusReport) -> String {
         if row.health != Health::Ok {
             let _ = writeln!(out, "  {}", row.why);
         }
+        let account = row.service_account.as_deref().unwrap_or("its account");
+        for straggler in &row.stragglers {
+            let _ = writeln!(
+                out,
+                "  straggler: token {} of {account}, superseded but last used {}; revoked once unused, by {} at the latest",
+                straggler.token_id,
+                time(Some(straggler.last_used_at)),
+                time(Some(straggler.kept_until)),
+            );
+        }
+        if row.stragglers_not_listed > 0 {
+            let _ = writeln!(
+                out,
+                "  and {} more stragglers the secret's tag has no room to list",
+                row.stragglers_not_listed
+            );
+        }
     }
     out
 }
@@ -431,4 +477,8 @@ pub async fn status_command(args: StatusArgs) -> Result<u8, CliError> {
         OutputFormat::Table => print!("{}", render_status(&report)),
     }
     Ok(report.exit_code())
+}
+
+fn is_zero(count: &usize) -> bool {
+    *count == 0
 }

@@ -25,8 +25,10 @@ use keyshift_aws::{
 use keyshift_cli::asl::{ROTATE_WORKSPACE_ASL, Step};
 use keyshift_cli::demo::SimFollower;
 use keyshift_cli::local::{LocalRuntime, SyncedClock, running_step};
-use keyshift_core::model::{Policy, WorkspaceRef};
-use keyshift_core::ports::NoMetrics;
+use keyshift_core::model::{
+    ManagedSecretValue, Policy, STRAGGLERS_TAG, StragglerRecord, WorkspaceRef,
+};
+use keyshift_core::ports::{AWSPREVIOUS, NoMetrics, SecretStore, VersionSelector};
 use keyshift_core::steps::io::ExecutionInput;
 use keyshift_core::steps::{StepDeps, rotate_secret};
 use local_sfn::ExecutionStatus;
@@ -303,6 +305,93 @@ async fn every_aws_call_of_each_step_is_in_that_functions_iam_list() {
         }
     }
     assert_eq!(executions, 6);
+
+    // Usage-aware revocation on sh-104, rotating daily: a consumer still uses the token the
+    // next rotation supersedes (ci-deploy's AWSPREVIOUS), so revoke-old keeps it and records it
+    // in the secret's straggler tag (TagResource); once it is unused for longer than the window,
+    // the next run revokes it and removes the tag (UntagResource).
+    let unobserved = SecretsManagerStore::new(
+        AwsContext::for_emulator(EndpointOverrides::for_all(&moto))
+            .await
+            .secrets_manager_client(),
+    );
+    let (self_hosted, self_hosted_mode) = &workspaces[2];
+    let mut usage_policy = policy(self_hosted_mode);
+    usage_policy.max_age = Duration::from_secs(24 * 3600);
+    usage_policy.revoke_when_unused_for = Some(Duration::from_secs(2 * 24 * 3600));
+    let consumer_secret = usage_policy
+        .secret_name_for(self_hosted, "sa-autogen-ci-deploy")
+        .unwrap();
+    let mut kept_token = None;
+    for (round, days) in [("again", 2), ("straggle", 2), ("unused", 4)] {
+        clock.advance(Duration::from_secs(days * 24 * 3600));
+        if round == "straggle" {
+            let previous = unobserved
+                .get(
+                    &consumer_secret,
+                    &VersionSelector::Stage(AWSPREVIOUS.to_owned()),
+                )
+                .await
+                .unwrap();
+            let previous = ManagedSecretValue::parse(&previous.value, &consumer_secret).unwrap();
+            assert!(
+                matches!(
+                    state.authenticate_credential("sh-104", previous.token.expose()),
+                    Ok(Ok(_))
+                ),
+                "the consumer uses the AWSPREVIOUS token"
+            );
+            kept_token = Some(previous);
+        }
+        let input = ExecutionInput {
+            workspace: self_hosted.clone(),
+            policy: usage_policy.clone(),
+        };
+        let result = runtime.execute(&format!("iam-{round}"), &input, 4).await;
+        assert_eq!(
+            result.status,
+            ExecutionStatus::Succeeded,
+            "{round}: {:?} {:?}",
+            result.error,
+            result.cause
+        );
+        let recorded = unobserved
+            .describe(&consumer_secret)
+            .await
+            .unwrap()
+            .tags
+            .get(STRAGGLERS_TAG)
+            .map(|value| StragglerRecord::parse(value).unwrap());
+        match (round, &kept_token) {
+            ("again", _) => assert_eq!(recorded, None, "nobody used a superseded token"),
+            ("straggle", Some(kept)) => {
+                let ids: Vec<i64> = recorded
+                    .expect("the kept token is tagged")
+                    .entries
+                    .iter()
+                    .map(|entry| entry.token_id)
+                    .collect();
+                assert_eq!(ids, vec![kept.token_id]);
+                assert!(
+                    matches!(
+                        state.authenticate_credential("sh-104", kept.token.expose()),
+                        Ok(Ok(_))
+                    ),
+                    "the straggler is kept"
+                );
+            }
+            (_, Some(kept)) => {
+                assert_eq!(recorded, None, "the revoked straggler leaves the tag");
+                assert!(
+                    state
+                        .authenticate_credential("sh-104", kept.token.expose())
+                        .is_ok_and(|outcome| outcome.is_err()),
+                    "the straggler is revoked"
+                );
+            }
+            _ => unreachable!("the straggle round records the kept token"),
+        }
+    }
 
     // Secrets Manager rotating one AMG and one self-hosted managed secret itself: RotateSecret
     // (moto, not observed), then the four events to rotate-secret's handler.

@@ -13,7 +13,9 @@ use keyshift_cli::exit::{STATUS_ATTENTION, SUCCESS};
 use keyshift_cli::status::{
     ExecutionResult, Health, SecretStatus, StatusReport, Thresholds, collect_status, render_status,
 };
-use keyshift_core::model::{ManagedSecretValue, WorkspaceRef};
+use keyshift_core::model::{
+    ManagedSecretValue, RecordedStraggler, STRAGGLERS_TAG, StragglerRecord, WorkspaceRef,
+};
 use keyshift_core::naming::client_request_token_for;
 use keyshift_core::ports::metrics::{DAYS_TO_EXPIRY, EXECUTION_SUCCEEDED};
 use keyshift_core::ports::{RotationMetric, SecretStore, VersionSelector};
@@ -332,6 +334,80 @@ async fn status_and_metrics_after_a_local_run() {
         "status never shows tokens"
     );
     assert!(!render_status(&with_stalled).contains("glsa_"));
+
+    // Stragglers revoke-old kept, as its tag records them, are listed on their secret's row
+    // only; a tag keyshift cannot read is said so without hiding the token's health.
+    let tagged = first["secretName"].as_str().unwrap().to_owned();
+    let untidy = rows
+        .iter()
+        .filter_map(|row| row["secretName"].as_str())
+        .find(|name| *name != tagged)
+        .unwrap()
+        .to_owned();
+    let kept = StragglerRecord {
+        entries: vec![RecordedStraggler {
+            token_id: 4242,
+            last_used_at: now - chrono::Duration::hours(3),
+            kept_until: now + chrono::Duration::days(6),
+        }],
+        omitted: 0,
+    };
+    world
+        .secrets
+        .set_tag(&tagged, STRAGGLERS_TAG, kept.render().as_deref())
+        .await
+        .unwrap();
+    world
+        .secrets
+        .set_tag(&untidy, STRAGGLERS_TAG, Some("not-a-straggler"))
+        .await
+        .unwrap();
+    let with_stragglers = status_at(&world, &world.workspaces, now).await;
+    let row_of = |name: &str| {
+        with_stragglers
+            .secrets
+            .iter()
+            .find(|row| row.secret_name.as_deref() == Some(name))
+            .unwrap()
+    };
+    assert_eq!(row_of(&tagged).stragglers, kept.entries);
+    assert_eq!(row_of(&tagged).health, Health::Ok);
+    assert!(row_of(&untidy).stragglers.is_empty());
+    assert!(
+        row_of(&untidy)
+            .why
+            .contains("keyshift:stragglers tag cannot be read"),
+        "{}",
+        row_of(&untidy).why
+    );
+    let listed: usize = with_stragglers
+        .secrets
+        .iter()
+        .map(|row| row.stragglers.len())
+        .sum();
+    assert_eq!(listed, 1, "one straggler in the whole fleet");
+    let text = render_status(&with_stragglers);
+    assert_eq!(
+        text.matches("straggler: token 4242 of ").count(),
+        1,
+        "{text}"
+    );
+    let json = serde_json::to_value(&with_stragglers).unwrap();
+    let tagged_row = json["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["secretName"] == tagged.as_str())
+        .unwrap();
+    assert_eq!(tagged_row["stragglers"][0]["tokenId"], 4242);
+    // Removing the tag (a later run revoked the straggler) empties the list again.
+    world
+        .secrets
+        .set_tag(&tagged, STRAGGLERS_TAG, None)
+        .await
+        .unwrap();
+    let cleared = status_at(&world, &world.workspaces, now).await;
+    assert!(cleared.secrets.iter().all(|row| row.stragglers.is_empty()));
     world.sim.shutdown().await;
 }
 

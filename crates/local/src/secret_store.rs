@@ -139,6 +139,31 @@ impl Secrets {
         }
         self.secrets.push(secret);
     }
+
+    /// TagResource / UntagResource of one key, keeping the tag index in step.
+    fn set_tag(&mut self, secret_id: &str, key: &str, value: Option<&str>) -> Result<()> {
+        let position = self
+            .position(secret_id)
+            .ok_or_else(|| not_found(secret_id, "secret"))?;
+        let secret = &mut self.secrets[position];
+        let name = secret.name.clone();
+        let old = match value {
+            Some(value) => secret.tags.insert(key.to_owned(), value.to_owned()),
+            None => secret.tags.remove(key),
+        };
+        if let Some(old) = old
+            && let Some(names) = self.by_tag.get_mut(&(key.to_owned(), old))
+        {
+            names.remove(&name);
+        }
+        if let Some(value) = value {
+            self.by_tag
+                .entry((key.to_owned(), value.to_owned()))
+                .or_default()
+                .insert(name);
+        }
+        Ok(())
+    }
 }
 
 /// Secrets Manager in a mutex: one per local run, shared by every step through an `Arc`.
@@ -361,6 +386,10 @@ impl SecretStore for InMemorySecretStore {
             .map(|names| names.iter().cloned().collect())
             .unwrap_or_default();
         Ok(names)
+    }
+
+    async fn set_tag(&self, secret_id: &str, key: &str, value: Option<&str>) -> Result<()> {
+        self.lock().set_tag(secret_id, key, value)
     }
 }
 

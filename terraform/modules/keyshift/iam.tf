@@ -14,6 +14,13 @@ locals {
     values   = ["secretsmanager.${local.region}.amazonaws.com"]
   }]
 
+  # revoke-old may write and remove one tag only: the stragglers it keeps, for `keyshift status`.
+  straggler_tag_only = [{
+    test     = "ForAllValues:StringEquals"
+    variable = "aws:TagKeys"
+    values   = ["keyshift:stragglers"]
+  }]
+
   kms_via_sqs = [{
     test     = "StringEquals"
     variable = "kms:ViaService"
@@ -91,6 +98,7 @@ locals {
       { sid = "RevokeInManagedWorkspaces", actions = local.amg_revoke_actions, resources = local.amg_workspace_arns, conditions = local.amg_tag_conditions },
       { sid = "UnsealBootstrapToken", actions = ["kms:Decrypt"], resources = [local.kms_key_arn], conditions = [] },
       { sid = "ReadManagedAndAdminSecrets", actions = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"], resources = local.managed_and_admin_secrets, conditions = [] },
+      { sid = "RecordStragglers", actions = ["secretsmanager:TagResource", "secretsmanager:UntagResource"], resources = [local.secret_arn_pattern], conditions = local.straggler_tag_only },
     ]
     "rotate-secret" = [
       { sid = "AssumeTargetAccountRoles", actions = ["sts:AssumeRole"], resources = local.target_role_arns, conditions = [] },

@@ -6,6 +6,7 @@ pub mod grafana;
 pub mod policy;
 pub mod role;
 pub mod secret_value;
+pub mod straggler_tag;
 pub mod version;
 pub mod workspace;
 
@@ -19,6 +20,7 @@ pub use policy::{
 };
 pub use role::{Role, RolePolicy};
 pub use secret_value::ManagedSecretValue;
+pub use straggler_tag::{RecordedStraggler, STRAGGLERS_TAG, StragglerRecord};
 pub use version::GrafanaVersion;
 pub use workspace::{
     AmgWorkspace, AssumeRole, DEFAULT_ORG_ID, OrgId, WorkspaceRef, WorkspaceTarget, amg_base_url,

@@ -68,6 +68,10 @@ pub struct ManagedSecretState {
     /// never stored anywhere is an orphan.
     #[serde(default)]
     pub stored_token_ids: BTreeSet<i64>,
+    /// The secret's `keyshift:stragglers` tag as revoke-old last wrote it, so the next revoke
+    /// pass rewrites it (or removes it) without another DescribeSecret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stragglers_tag: Option<String>,
 }
 
 impl ManagedSecretState {

@@ -187,6 +187,11 @@ pub trait SecretStore: Send + Sync {
     /// store-secret writes, without asking Grafana.
     async fn list_tagged(&self, key: &str, value: &str) -> Result<Vec<String>>;
 
+    /// TagResource with `value`, or UntagResource when `value` is `None`: how revoke-old
+    /// records the stragglers it keeps ([`crate::model::STRAGGLERS_TAG`]) where `keyshift
+    /// status` reads them. Setting a tag to what it holds, or removing an absent one, succeeds.
+    async fn set_tag(&self, secret_id: &str, key: &str, value: Option<&str>) -> Result<()>;
+
     /// One UpdateSecretVersionStage, checked against the secret as it is now (one
     /// DescribeSecret): a label is only taken from the version that holds it, and a request
     /// that is already done succeeds without a call, so a step that crashed after the call

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use crate::error::{KeyshiftError, Result};
 use crate::model::{
-    GrafanaCredential, ManagedSecretValue, Policy, ServiceAccount, WorkspaceRef, WorkspaceTarget,
+    GrafanaCredential, ManagedSecretValue, Policy, STRAGGLERS_TAG, ServiceAccount, WorkspaceRef,
+    WorkspaceTarget,
 };
 use crate::naming::validate_execution_name;
 use crate::plan::ManagedSecretState;
@@ -219,6 +220,7 @@ pub(crate) async fn read_managed_secret(
     }
     let mut state = ManagedSecretState::from_versions(secret_id, service_account_name, versions);
     state.current_rotated_at = current_rotated_at;
+    state.stragglers_tag = description.tags.get(STRAGGLERS_TAG).cloned();
     Ok(state)
 }
 

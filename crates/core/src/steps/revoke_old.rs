@@ -14,7 +14,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::{KeyshiftError, Result};
-use crate::model::{Policy, ServiceAccountToken, UsageRule, WorkspaceRef};
+use crate::model::{
+    Policy, RecordedStraggler, STRAGGLERS_TAG, ServiceAccountToken, StragglerRecord, UsageRule,
+    WorkspaceRef,
+};
 use crate::naming::{BOOTSTRAP_NAME_PREFIX, bootstrap_name_for, client_request_token_for};
 use crate::plan::{
     LegacyKeyDeletion, ManagedSecretState, RevocationRequest, TokenRevocation, UsageDecision,
@@ -104,6 +107,7 @@ async fn revoke_for_credential(
     }
     let live_ids: BTreeSet<i64> = live_tokens.iter().map(|token| token.id).collect();
     let usage_rule = context.policy.usage_rule();
+    let mut decided = BTreeSet::new();
     for (token_id, mut revocation) in candidates {
         if protected.contains(&token_id) {
             output.kept.push(KeptCredential {
@@ -114,6 +118,7 @@ async fn revoke_for_credential(
             continue;
         }
         revocation.service_account_id = Some(account.id);
+        decided.insert(token_id);
         if let Some(straggler) = straggler_of(
             usage_rule,
             &revocation,
@@ -138,6 +143,14 @@ async fn revoke_for_credential(
             output.stragglers.len(),
         );
     }
+    record_stragglers(
+        deps,
+        &labels,
+        &decided,
+        |id| live_ids.contains(&id) && !protected.contains(&id),
+        &output.stragglers,
+    )
+    .await?;
     delete_legacy_keys(api.as_ref(), &credential.legacy_key_deletions, &mut output).await?;
     Ok(output)
 }
@@ -182,6 +195,41 @@ fn straggler_of(
             None
         }
     }
+}
+
+/// Rewrites the secret's `keyshift:stragglers` tag after a revoke pass, only when what it
+/// records changed: the tokens the pass decided about are replaced by those it `kept`, and
+/// tokens no longer `still_held` (gone, or labelled again) leave the record. A tag keyshift
+/// cannot read is replaced, with a warning, rather than failing the rotation over a report.
+async fn record_stragglers(
+    deps: &StepDeps,
+    labels: &ManagedSecretState,
+    decided: &BTreeSet<i64>,
+    still_held: impl Fn(i64) -> bool,
+    kept: &[Straggler],
+) -> crate::error::Result<()> {
+    let existing = match labels.stragglers_tag.as_deref().map(StragglerRecord::parse) {
+        None => StragglerRecord::default(),
+        Some(Ok(record)) => record,
+        Some(Err(error)) => {
+            tracing::warn!(secret = %labels.secret_id, %error, "replacing a straggler tag keyshift cannot read");
+            StragglerRecord::default()
+        }
+    };
+    let kept = kept.iter().map(|straggler| RecordedStraggler {
+        token_id: straggler.token_id,
+        last_used_at: straggler.last_used_at,
+        kept_until: straggler.kept_until,
+    });
+    let value = existing
+        .updated(|id| decided.contains(&id), still_held, kept)
+        .render();
+    if value.as_deref() == labels.stragglers_tag.as_deref() {
+        return Ok(());
+    }
+    deps.secrets
+        .set_tag(&labels.secret_id, STRAGGLERS_TAG, value.as_deref())
+        .await
 }
 
 fn report_stragglers(deps: &StepDeps, workspace: &WorkspaceRef, secret_name: &str, count: usize) {
@@ -265,6 +313,7 @@ async fn revoke_for_workspace(
     let now = deps.clock.now();
     let mut live_by_account: BTreeMap<i64, Vec<ServiceAccountToken>> = BTreeMap::new();
     let mut stragglers_by_secret: BTreeMap<String, usize> = BTreeMap::new();
+    let mut decided_by_account: BTreeMap<String, (i64, BTreeSet<i64>)> = BTreeMap::new();
     for cleanup in &input.plan.token_cleanups {
         let Some(account_id) = cleanup.service_account_id else {
             output.kept.push(KeptCredential {
@@ -298,6 +347,11 @@ async fn revoke_for_workspace(
             });
             continue;
         }
+        decided_by_account
+            .entry(cleanup.service_account_name.clone())
+            .or_insert_with(|| (account_id, BTreeSet::new()))
+            .1
+            .insert(cleanup.token_id);
         if usage_rule.is_some() && usage_may_spare(cleanup.reason) {
             let live = match live_by_account.get(&account_id) {
                 Some(live) => live.clone(),
@@ -328,6 +382,30 @@ async fn revoke_for_workspace(
     }
     for (secret_name, count) in &stragglers_by_secret {
         report_stragglers(deps, &input.workspace, secret_name, *count);
+    }
+    for (account_name, (account_id, decided)) in &decided_by_account {
+        let Some(labels) = labels_by_account.get(account_name) else {
+            continue;
+        };
+        let protected = labels.protected_token_ids();
+        let live = live_by_account.get(account_id);
+        let kept: Vec<Straggler> = output
+            .stragglers
+            .iter()
+            .filter(|straggler| &straggler.service_account_name == account_name)
+            .cloned()
+            .collect();
+        record_stragglers(
+            deps,
+            labels,
+            decided,
+            |id| {
+                !protected.contains(&id)
+                    && live.is_none_or(|live| live.iter().any(|token| token.id == id))
+            },
+            &kept,
+        )
+        .await?;
     }
 
     output.bootstrap_revoked = revoke_bootstrap(deps, &BootstrapCleanup::of(&input)).await?;
