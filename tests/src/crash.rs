@@ -1,43 +1,77 @@
-//! Crash injection around the real adapters: the Nth remote call (Grafana, secret store or AMG
-//! control plane) is performed and then reported as a lost answer, as when a Lambda dies right
-//! after a request went out. Re-running the failed step must converge.
+//! Crash injection around the real adapters: the Nth remote call (Grafana, secret store, sealer
+//! (KMS when deployed) or AMG control plane) is either performed and then reported as a lost
+//! answer, as when a Lambda dies right after a request went out, or failed before it leaves, as
+//! when it dies just before. Re-running the failed step must converge. A [`CredentialWatcher`]
+//! can check before every call that each managed secret's AWSCURRENT still authenticates.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use grafana_sim::SharedState;
+use keyshift_core::model::ManagedSecretValue;
 use keyshift_core::model::{
     AmgWorkspace, GrafanaCredential, GrafanaVersion, LegacyApiKey, MigrationReport, MintedToken,
     Org, OrgId, Permissions, Role, ServiceAccount, ServiceAccountToken,
 };
 use keyshift_core::ports::{
-    AmgControlPlane, AmgMintedToken, AmgServiceAccount, AmgServiceAccountToken,
-    AmgWorkspaceSummary, GrafanaApi, GrafanaConnector, SecretDescription, SecretStore,
-    SecretVersionValue, StageUpdate, VersionSelector,
+    AWSCURRENT, AmgControlPlane, AmgMintedToken, AmgServiceAccount, AmgServiceAccountToken,
+    AmgWorkspaceSummary, GrafanaApi, GrafanaConnector, SealContext, SealedToken, Sealer,
+    SecretDescription, SecretStore, SecretVersionValue, StageUpdate, VersionSelector,
 };
 use keyshift_core::secret::SecretString;
+use keyshift_core::steps::store_secret::WORKSPACE_TAG;
 use keyshift_core::{KeyshiftError, Result};
 
-/// Counts remote calls and fails the one numbered `crash_at` after performing it.
+/// When, around the call it is set at, a crash strikes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CrashTiming {
+    /// The call is performed and its answer lost.
+    #[default]
+    AfterCall,
+    /// The call never leaves.
+    BeforeCall,
+}
+
+/// Counts remote calls and fails the one numbered `crash_at`, before or after performing it.
 #[derive(Debug, Default)]
 pub struct CrashSwitch {
     calls: AtomicU64,
     crash_at: AtomicU64,
+    timing: CrashTiming,
     crashed: AtomicBool,
     operations: Mutex<Vec<String>>,
+    watcher: OnceLock<Arc<CredentialWatcher>>,
 }
 
 impl CrashSwitch {
-    /// A switch that crashes at call `crash_at` (1-based; 0 never).
+    /// A switch that loses the answer of call `crash_at` (1-based; 0 never).
     pub fn new(crash_at: u64) -> Arc<Self> {
+        Self::with_timing(crash_at, CrashTiming::AfterCall)
+    }
+
+    /// A switch that crashes at call `crash_at` at the given moment around it.
+    pub fn with_timing(crash_at: u64, timing: CrashTiming) -> Arc<Self> {
         Arc::new(Self {
             calls: AtomicU64::new(0),
             crash_at: AtomicU64::new(crash_at),
+            timing,
             crashed: AtomicBool::new(false),
             operations: Mutex::new(Vec::new()),
+            watcher: OnceLock::new(),
         })
+    }
+
+    /// Has `watcher` check the fleet's credentials before every call from now on.
+    pub fn watch(&self, watcher: Arc<CredentialWatcher>) {
+        let _ = self.watcher.set(watcher);
+    }
+
+    /// The watcher, when one is set.
+    pub fn watcher(&self) -> Option<&Arc<CredentialWatcher>> {
+        self.watcher.get()
     }
 
     /// Calls made so far.
@@ -76,35 +110,145 @@ impl CrashSwitch {
         self.calls.fetch_add(1, Ordering::SeqCst) + 1
     }
 
-    /// Counts a Grafana or secret-store call that was performed, and loses its answer when it
-    /// is the one to crash at.
-    fn after<T>(&self, operation: &str, result: Result<T>) -> Result<T> {
-        self.report(operation, result, crash)
-    }
-
-    /// As [`Self::after`], for AWS calls: a lost AWS answer looks like `Aws.Unavailable`.
-    fn after_aws<T>(&self, operation: &str, result: Result<T>) -> Result<T> {
-        self.report(operation, result, aws_crash)
-    }
-
-    /// Counts one performed call; the one numbered `crash_at` returns what `lost` makes of
-    /// its operation instead of its result.
-    fn report<T>(
-        &self,
-        operation: &str,
-        result: Result<T>,
-        lost: fn(&str) -> KeyshiftError,
-    ) -> Result<T> {
-        let number = self.count(operation);
-        if number == self.crash_at.load(Ordering::SeqCst) {
-            self.crashed.store(true, Ordering::SeqCst);
-            return Err(lost(operation));
+    /// Starts one call: the watcher (if any) checks the credentials as they are at this
+    /// instant, then the call is counted; returns its number.
+    async fn begin(&self, operation: &str) -> u64 {
+        if let Some(watcher) = self.watcher.get() {
+            watcher.check(operation).await;
         }
-        result
+        self.count(operation)
+    }
+
+    /// Whether call `number` crashes at `moment`, recording that the crash fired.
+    fn fires(&self, number: u64, moment: CrashTiming) -> bool {
+        let fires = moment == self.timing && number == self.crash_at.load(Ordering::SeqCst);
+        if fires {
+            self.crashed.store(true, Ordering::SeqCst);
+        }
+        fires
     }
 }
 
-const CRASH_DETAIL: &str = "injected crash after the call";
+const CRASH_DETAIL: &str = "injected crash";
+
+/// Checks, at every instant a crash run could stop at, that each managed secret of the fleet
+/// has an AWSCURRENT that authenticates on its instance: what consumers read must never be a
+/// dead token, whatever call a crash interrupts.
+pub struct CredentialWatcher {
+    /// The store underneath the crashing one, so the watcher's reads are not crash points.
+    store: Arc<dyn SecretStore>,
+    state: SharedState,
+    /// (simulated instance, workspace key) of every instance watched.
+    instances: Vec<(String, String)>,
+    checks: AtomicU64,
+    secrets_checked: AtomicU64,
+    violations: Mutex<Vec<String>>,
+}
+
+impl std::fmt::Debug for CredentialWatcher {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("CredentialWatcher")
+            .field("instances", &self.instances)
+            .field("checks", &self.checks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CredentialWatcher {
+    /// A watcher over the managed secrets `store` holds for `instances` (instance id and the
+    /// workspace key its secrets are tagged with).
+    pub fn new(
+        store: Arc<dyn SecretStore>,
+        state: SharedState,
+        instances: Vec<(String, String)>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            state,
+            instances,
+            checks: AtomicU64::new(0),
+            secrets_checked: AtomicU64::new(0),
+            violations: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// One look at every managed secret, before the call `moment` names.
+    pub async fn check(&self, moment: &str) {
+        self.checks.fetch_add(1, Ordering::SeqCst);
+        for (instance, workspace_key) in &self.instances {
+            let names = match self.store.list_tagged(WORKSPACE_TAG, workspace_key).await {
+                Ok(names) => names,
+                Err(error) => {
+                    self.violation(format!(
+                        "before {moment}: cannot list {instance}'s secrets: {error}"
+                    ));
+                    continue;
+                }
+            };
+            for name in names {
+                if let Some(problem) = self.current_problem(instance, &name).await {
+                    self.violation(format!("before {moment}: {name}: {problem}"));
+                }
+                self.secrets_checked.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// What is wrong with `name`'s AWSCURRENT, if anything; a secret with no version yet has
+    /// nothing consumers could read, so nothing wrong.
+    async fn current_problem(&self, instance: &str, name: &str) -> Option<String> {
+        let description = match self.store.describe(name).await {
+            Ok(description) => description,
+            Err(error) => return Some(format!("cannot describe it: {error}")),
+        };
+        let current = description.version_with_stage(AWSCURRENT)?.to_owned();
+        let stored = match self.store.get(name, &VersionSelector::Id(current)).await {
+            Ok(stored) => stored,
+            Err(error) => return Some(format!("cannot read AWSCURRENT: {error}")),
+        };
+        let value = match ManagedSecretValue::parse(&stored.value, name) {
+            Ok(value) => value,
+            Err(error) => return Some(format!("AWSCURRENT is not a keyshift value: {error}")),
+        };
+        match self
+            .state
+            .authenticate_credential(instance, value.token.expose())
+        {
+            Ok(Ok(_)) => None,
+            other => Some(format!(
+                "AWSCURRENT ({}) does not authenticate: {other:?}",
+                value.token_name
+            )),
+        }
+    }
+
+    fn violation(&self, what: String) {
+        self.violations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(what);
+    }
+
+    /// Looks taken so far (one before each call, plus any a test asks for).
+    pub fn checks(&self) -> u64 {
+        self.checks.load(Ordering::SeqCst)
+    }
+
+    /// Secrets examined over all looks, so a test can tell a watch that saw secrets from one
+    /// that ran before any existed.
+    pub fn secrets_checked(&self) -> u64 {
+        self.secrets_checked.load(Ordering::SeqCst)
+    }
+
+    /// Every instant a managed secret's AWSCURRENT did not authenticate.
+    pub fn violations(&self) -> Vec<String> {
+        self.violations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
 
 /// The error an injected crash produces (what a lost answer looks like to a step).
 pub fn crash(operation: &str) -> KeyshiftError {
@@ -114,11 +258,20 @@ pub fn crash(operation: &str) -> KeyshiftError {
     }
 }
 
-/// The error an injected crash produces on an AWS call (what the SDK reports when the
-/// connection dies after the request went out).
+/// The error an injected crash produces on an AMG call (what the SDK reports when the
+/// connection dies around the request).
 pub fn aws_crash(operation: &str) -> KeyshiftError {
+    aws_crash_on("grafana", operation)
+}
+
+/// The error an injected crash produces on a KMS call.
+pub fn kms_crash(operation: &str) -> KeyshiftError {
+    aws_crash_on("kms", operation)
+}
+
+fn aws_crash_on(service: &str, operation: &str) -> KeyshiftError {
     KeyshiftError::AwsUnavailable {
-        service: "grafana".to_owned(),
+        service: service.to_owned(),
         operation: operation.to_owned(),
         detail: CRASH_DETAIL.to_owned(),
     }
@@ -133,19 +286,27 @@ pub fn is_crash(error: &KeyshiftError) -> bool {
     )
 }
 
-/// Writes a crashing wrapper's impl of a port: every method performs the real call on
-/// `self.inner`, then hands the result to `self.switch.$report` under its operation name, so
-/// each remote call is one crash point, counted after the request went out.
+/// Writes a crashing wrapper's impl of a port: every method counts itself on `self.switch`
+/// under its operation name, then performs the real call on `self.inner` unless the crash is
+/// set before it, and loses the answer when the crash is set after it; `$lost` makes the
+/// error a crash looks like. Each remote call is one crash point.
 macro_rules! crashing_impl {
-    ($port:ident for $wrapper:ty, $report:ident {
+    ($port:ident for $wrapper:ty, $lost:ident {
         $(fn $method:ident($($arg:ident: $ty:ty),* $(,)?) -> $ok:ty = $operation:literal;)*
     }) => {
         #[async_trait]
         impl $port for $wrapper {
             $(
                 async fn $method(&self, $($arg: $ty),*) -> Result<$ok> {
+                    let number = self.switch.begin($operation).await;
+                    if self.switch.fires(number, CrashTiming::BeforeCall) {
+                        return Err($lost($operation));
+                    }
                     let result = self.inner.$method($($arg),*).await;
-                    self.switch.$report($operation, result)
+                    if self.switch.fires(number, CrashTiming::AfterCall) {
+                        return Err($lost($operation));
+                    }
+                    result
                 }
             )*
         }
@@ -182,7 +343,7 @@ struct CrashingApi {
 }
 
 crashing_impl! {
-    GrafanaApi for CrashingApi, after {
+    GrafanaApi for CrashingApi, crash {
         fn health() -> GrafanaVersion = "health";
         fn org() -> Org = "org";
         fn permissions() -> Permissions = "permissions";
@@ -214,7 +375,7 @@ pub struct CrashingStore {
 }
 
 crashing_impl! {
-    SecretStore for CrashingStore, after {
+    SecretStore for CrashingStore, crash {
         fn describe(secret_id: &str) -> SecretDescription = "describe";
         fn get(secret_id: &str, selector: &VersionSelector) -> SecretVersionValue = "get";
         fn ensure_secret(name: &str, description: &str, tags: &BTreeMap<String, String>) -> String =
@@ -236,7 +397,7 @@ pub struct CrashingAmg {
 }
 
 crashing_impl! {
-    AmgControlPlane for CrashingAmg, after_aws {
+    AmgControlPlane for CrashingAmg, aws_crash {
         fn list_workspaces(region: &str) -> Vec<AmgWorkspaceSummary> = "ListWorkspaces";
         fn describe_workspace(workspace: &AmgWorkspace) -> AmgWorkspaceSummary = "DescribeWorkspace";
         fn create_workspace_service_account(workspace: &AmgWorkspace, name: &str, role: Role)
@@ -252,5 +413,20 @@ crashing_impl! {
         fn delete_workspace_service_account_token(
             workspace: &AmgWorkspace, service_account_id: &str, token_id: &str
         ) -> () = "DeleteWorkspaceServiceAccountToken";
+    }
+}
+
+/// A sealer (KMS when deployed) whose calls report through a [`CrashSwitch`].
+pub struct CrashingSealer {
+    /// The real sealer.
+    pub inner: Arc<dyn Sealer>,
+    /// The shared switch.
+    pub switch: Arc<CrashSwitch>,
+}
+
+crashing_impl! {
+    Sealer for CrashingSealer, kms_crash {
+        fn seal(plaintext: &SecretString, context: &SealContext) -> SealedToken = "Encrypt";
+        fn unseal(sealed: &SealedToken, context: &SealContext) -> SecretString = "Decrypt";
     }
 }

@@ -27,7 +27,8 @@ use keyshift_aws::{
 };
 use keyshift_core::model::{ManagedSecretValue, Policy, WorkspaceRef};
 use keyshift_core::ports::{
-    AmgControlPlane, Clock, GrafanaConnector, SecretStore, SingleAccountAmg, VersionSelector,
+    AmgControlPlane, Clock, GrafanaConnector, Sealer, SecretStore, SingleAccountAmg,
+    VersionSelector,
 };
 use keyshift_core::secret::SecretString;
 use keyshift_core::steps::io::{
@@ -155,7 +156,7 @@ pub fn grafana_settings() -> GrafanaHttpSettings {
 /// Which remote calls a [`crash::CrashSwitch`] counts and crashes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CrashScope {
-    /// The Grafana HTTP API and the secret store.
+    /// The Grafana HTTP API, the secret store and the sealer (KMS when deployed).
     GrafanaAndStore,
     /// The AMG control plane only, so a test can walk through every AMG call of a run.
     Amg,
@@ -240,9 +241,14 @@ impl Harness {
     /// Starts the test fleet with every remote call of the steps counted, the `crash_at`-th one
     /// performed and then reported as a lost answer (see [`crash`]).
     pub async fn start_crashing(crash_at: u64) -> Option<Self> {
+        Self::start_crashing_timed(crash_at, crash::CrashTiming::AfterCall).await
+    }
+
+    /// As [`Self::start_crashing`], with the crash before or after the call as `timing` says.
+    pub async fn start_crashing_timed(crash_at: u64, timing: crash::CrashTiming) -> Option<Self> {
         Self::start_options(HarnessOptions {
             crash: Some((
-                crash::CrashSwitch::new(crash_at),
+                crash::CrashSwitch::with_timing(crash_at, timing),
                 CrashScope::GrafanaAndStore,
             )),
             ..HarnessOptions::default()
@@ -313,10 +319,12 @@ impl Harness {
             Err(error) => panic!("cannot build the Grafana client: {error}"),
         };
         let crash_switch = crash.as_ref().map(|(switch, _)| Arc::clone(switch));
-        let (grafana, secrets, amg): (
+        let sealer: Arc<dyn Sealer> = Arc::new(LocalSealer::random());
+        let (grafana, secrets, amg, sealer): (
             Arc<dyn GrafanaConnector>,
             Arc<dyn SecretStore>,
             Arc<dyn AmgControlPlane>,
+            Arc<dyn Sealer>,
         ) = match crash {
             Some((switch, CrashScope::GrafanaAndStore)) => (
                 Arc::new(crash::CrashingConnector {
@@ -325,9 +333,13 @@ impl Harness {
                 }),
                 Arc::new(crash::CrashingStore {
                     inner: Arc::clone(&store),
-                    switch,
+                    switch: Arc::clone(&switch),
                 }),
                 amg_client,
+                Arc::new(crash::CrashingSealer {
+                    inner: sealer,
+                    switch,
+                }),
             ),
             Some((switch, CrashScope::Amg)) => (
                 Arc::new(connector),
@@ -336,8 +348,9 @@ impl Harness {
                     inner: amg_client,
                     switch,
                 }),
+                sealer,
             ),
-            None => (Arc::new(connector), Arc::clone(&store), amg_client),
+            None => (Arc::new(connector), Arc::clone(&store), amg_client, sealer),
         };
         let amg_accounts = if assume_roles_on_moto {
             assert!(
@@ -352,7 +365,7 @@ impl Harness {
         let deps = StepDeps {
             grafana,
             secrets,
-            sealer: Arc::new(LocalSealer::random()),
+            sealer,
             amg: Some(amg_accounts.connector()),
             clock: Arc::new(SimClockPort(sim.state().clone())),
             amg_url_template: Some(format!("{}/g/{{workspace_id}}", sim.base_url())),
@@ -371,6 +384,18 @@ impl Harness {
         };
         for (id, _) in SELF_HOSTED {
             harness.seed_admin_secret(id).await;
+        }
+        if let Some(switch) = &harness.crash_switch {
+            let instances = SELF_HOSTED
+                .iter()
+                .chain(AMG.iter())
+                .map(|(instance, _)| (instance.to_string(), harness.workspace(instance).key()))
+                .collect();
+            switch.watch(crash::CredentialWatcher::new(
+                Arc::clone(&harness.store),
+                harness.state().clone(),
+                instances,
+            ));
         }
         Some(harness)
     }

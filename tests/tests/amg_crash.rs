@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use keyshift_core::naming::BOOTSTRAP_NAME_PREFIX;
-use keyshift_e2e::Harness;
+use keyshift_e2e::{AMG, Harness};
 
 const EXECUTION: &str = "ks-amg-crash-1";
 
@@ -59,10 +59,11 @@ async fn assert_converged(harness: &Harness, workspace_id: &str, label: &str) {
 
 #[tokio::test]
 async fn a_lost_answer_at_any_amg_call_converges() {
-    for workspace_id in ["g-0000000104", "g-0000000121"] {
-        let Some(clean) = Harness::start_crashing_amg(0).await else {
-            return;
-        };
+    let mut points = 0;
+    for (workspace_id, _) in AMG {
+        let clean = Harness::start_crashing_amg(0)
+            .await
+            .expect("the memory-store harness needs no external tool");
         assert_converged(&clean, workspace_id, &format!("{workspace_id} clean run")).await;
         let switch = clean.crash_switch.as_ref().unwrap();
         let operations = switch.operations();
@@ -75,9 +76,9 @@ async fn a_lost_answer_at_any_amg_call_converges() {
             );
         }
         for crash_at in 1..=total {
-            let Some(harness) = Harness::start_crashing_amg(crash_at).await else {
-                return;
-            };
+            let harness = Harness::start_crashing_amg(crash_at)
+                .await
+                .expect("the memory-store harness needs no external tool");
             let operation = usize::try_from(crash_at - 1)
                 .ok()
                 .and_then(|index| operations.get(index))
@@ -94,6 +95,22 @@ async fn a_lost_answer_at_any_amg_call_converges() {
                 Some(operation),
                 "{label}: the crashed call is the same call as in the clean run"
             );
+            let watcher = switch.watcher().unwrap();
+            assert!(
+                watcher.violations().is_empty(),
+                "{label}: {:#?}",
+                watcher.violations()
+            );
+            assert_eq!(
+                watcher.checks(),
+                switch.calls(),
+                "{label}: one look before each call"
+            );
+            points += 1;
         }
     }
+    eprintln!(
+        "{points} AMG control-plane crash points over {} workspaces",
+        AMG.len()
+    );
 }
