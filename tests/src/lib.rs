@@ -153,6 +153,14 @@ pub fn grafana_settings() -> GrafanaHttpSettings {
     }
 }
 
+/// The ports whose calls leave the process, each possibly behind a crash wrapper.
+type RemotePorts = (
+    Arc<dyn GrafanaConnector>,
+    Arc<dyn SecretStore>,
+    Arc<dyn AmgControlPlane>,
+    Arc<dyn Sealer>,
+);
+
 /// Which remote calls a [`crash::CrashSwitch`] counts and crashes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CrashScope {
@@ -320,12 +328,7 @@ impl Harness {
         };
         let crash_switch = crash.as_ref().map(|(switch, _)| Arc::clone(switch));
         let sealer: Arc<dyn Sealer> = Arc::new(LocalSealer::random());
-        let (grafana, secrets, amg, sealer): (
-            Arc<dyn GrafanaConnector>,
-            Arc<dyn SecretStore>,
-            Arc<dyn AmgControlPlane>,
-            Arc<dyn Sealer>,
-        ) = match crash {
+        let (grafana, secrets, amg, sealer): RemotePorts = match crash {
             Some((switch, CrashScope::GrafanaAndStore)) => (
                 Arc::new(crash::CrashingConnector {
                     inner: Arc::new(connector),
