@@ -74,6 +74,21 @@ impl CrashSwitch {
         self.watcher.get()
     }
 
+    /// The watcher's verdict on a run: no instant without a working AWSCURRENT, and exactly
+    /// one look before each call (so a watch that never ran cannot pass).
+    pub fn assert_watched(&self, label: &str) {
+        let watcher = self
+            .watcher()
+            .expect("crash harnesses watch the credentials");
+        let violations = watcher.violations();
+        assert!(violations.is_empty(), "{label}: {violations:#?}");
+        assert_eq!(
+            watcher.checks(),
+            self.calls(),
+            "{label}: one look before each call"
+        );
+    }
+
     /// Calls made so far.
     pub fn calls(&self) -> u64 {
         self.calls.load(Ordering::SeqCst)

@@ -95,17 +95,7 @@ async fn a_lost_answer_at_any_amg_call_converges() {
                 Some(operation),
                 "{label}: the crashed call is the same call as in the clean run"
             );
-            let watcher = switch.watcher().unwrap();
-            assert!(
-                watcher.violations().is_empty(),
-                "{label}: {:#?}",
-                watcher.violations()
-            );
-            assert_eq!(
-                watcher.checks(),
-                switch.calls(),
-                "{label}: one look before each call"
-            );
+            switch.assert_watched(&label);
             points += 1;
         }
     }

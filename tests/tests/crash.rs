@@ -6,29 +6,11 @@
 //! on every endpoint that changes something).
 
 use grafana_sim::{FaultKind, FaultSpec};
-use keyshift_e2e::crash::{CrashSwitch, CrashTiming};
+use keyshift_e2e::crash::CrashTiming;
 use keyshift_e2e::{AMG, Harness, SELF_HOSTED, StoreKind};
 use serde_json::json;
 
 const EXECUTION: &str = "ks-crash-1";
-
-/// The watcher's verdict on a run: no instant without a working AWSCURRENT, one look before
-/// each call at least.
-fn assert_watched(switch: &CrashSwitch, label: &str) {
-    let watcher = switch
-        .watcher()
-        .expect("crash harnesses watch the credentials");
-    assert!(
-        watcher.violations().is_empty(),
-        "{label}: {:#?}",
-        watcher.violations()
-    );
-    assert_eq!(
-        watcher.checks(),
-        switch.calls(),
-        "{label}: one look before each call"
-    );
-}
 
 /// Every instance of the test fleet (each self-hosted version line, and AMG workspaces on their
 /// Grafana-side, Secrets Manager and KMS calls) in both migration modes: the clean run's remote
@@ -55,7 +37,7 @@ async fn crash_every_call(instance: &str, mode: &str, timing: CrashTiming) -> u6
             "{instance} {mode}: the sealer's {kms} calls are crash points: {operations:?}"
         );
     }
-    assert_watched(clean_switch, &format!("{instance} {mode} clean run"));
+    clean_switch.assert_watched(&format!("{instance} {mode} clean run"));
     assert!(
         clean_switch.watcher().unwrap().secrets_checked() > 0,
         "{instance} {mode}: the watcher saw the managed secrets"
@@ -70,7 +52,7 @@ async fn crash_every_call(instance: &str, mode: &str, timing: CrashTiming) -> u6
             .assert_converges_under(instance, extra.clone(), EXECUTION, &label)
             .await;
         assert!(switch.crashed(), "{label}: the crash fired");
-        assert_watched(switch, &label);
+        switch.assert_watched(&label);
     }
     total
 }
