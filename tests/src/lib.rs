@@ -7,9 +7,11 @@
 
 pub mod accounts;
 pub mod crash;
+pub mod leaks;
 pub mod logs;
 
 pub use accounts::{AmgAccounts, E2E_SESSION};
+pub use leaks::KnownCredentials;
 pub use logs::LogCapture;
 
 use std::collections::BTreeMap;

@@ -147,7 +147,33 @@ pub struct SimState {
     clock: SimClock,
     faults: FaultTable,
     requests: Mutex<BTreeMap<(String, String), u64>>,
+    issued: Mutex<Vec<IssuedSecret>>,
     hashes: &'static HashCache,
+}
+
+/// A credential the simulator issued after seeding (a legacy key or a service-account token,
+/// AMG bootstrap tokens included), remembered in full for tests only: leak scans need every
+/// credential that ever existed, not just the seeded ones.
+#[derive(Clone)]
+pub struct IssuedSecret {
+    /// Instance id.
+    pub workspace: String,
+    /// The owning service account's name; `None` for a legacy key.
+    pub service_account: Option<String>,
+    /// Credential name.
+    pub name: String,
+    /// The full credential string (its explicit purpose is to be shown to tests).
+    pub key: String,
+}
+
+impl fmt::Debug for IssuedSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedSecret")
+            .field("workspace", &self.workspace)
+            .field("service_account", &self.service_account)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl fmt::Debug for SimState {
@@ -210,6 +236,7 @@ impl SimState {
             clock,
             faults: FaultTable::default(),
             requests: Mutex::new(BTreeMap::new()),
+            issued: Mutex::new(Vec::new()),
             hashes,
         }))
     }
@@ -223,6 +250,7 @@ impl SimState {
         *lock(&self.rng) = rng;
         self.faults.clear(None);
         lock(&self.requests).clear();
+        lock(&self.issued).clear();
         Ok(())
     }
 
@@ -352,7 +380,7 @@ impl SimState {
         }
         let secret = self.fresh_secret();
         let hash = self.hashes.encode_issued(&secret, name);
-        self.with_instance(workspace, |instance, now| {
+        let issued = self.with_instance(workspace, |instance, now| {
             if instance.version.legacy_keys_removed() {
                 return Err(StateError::LegacyKeysRemoved);
             }
@@ -369,7 +397,33 @@ impl SimState {
                 name: name.to_string(),
                 key: legacy_key_string(&secret, name, org_id),
             })
-        })?
+        })??;
+        self.remember_issued(workspace, None, &issued);
+        Ok(issued)
+    }
+
+    fn remember_issued(
+        &self,
+        workspace: &str,
+        service_account: Option<String>,
+        issued: &IssuedCredential,
+    ) {
+        lock(&self.issued).push(IssuedSecret {
+            workspace: workspace.to_owned(),
+            service_account,
+            name: issued.name.clone(),
+            key: issued.key.clone(),
+        });
+    }
+
+    /// Every credential issued since seeding (or the last reset), in order, optionally of one
+    /// instance. For tests only (leak scans); the seeded ones are [`Self::seeded_secrets`].
+    pub fn issued_secrets(&self, workspace: Option<&str>) -> Vec<IssuedSecret> {
+        lock(&self.issued)
+            .iter()
+            .filter(|secret| workspace.is_none_or(|wanted| wanted == secret.workspace))
+            .cloned()
+            .collect()
     }
 
     /// Deletes a plain legacy key by name (AMG DeleteWorkspaceApiKey).
@@ -450,8 +504,11 @@ impl SimState {
     ) -> Result<IssuedCredential, StateError> {
         let secret = self.fresh_secret();
         let hash = self.hashes.encode_issued(&secret, &token_checksum(&secret));
-        self.with_instance(workspace, |instance, now| {
-            instance.require_service_account(org_id, service_account_id)?;
+        let (issued, account) = self.with_instance(workspace, |instance, now| {
+            let account = instance
+                .require_service_account(org_id, service_account_id)?
+                .name
+                .clone();
             if seconds_to_live < 0 {
                 return Err(StateError::NegativeSecondsToLive);
             }
@@ -467,12 +524,17 @@ impl SimState {
                 service_account_id: Some(service_account_id),
                 ..CredentialRow::issued(org_id, name, hash, format, now)
             });
-            Ok(IssuedCredential {
-                id,
-                name: name.to_string(),
-                key: service_account_token_string(&secret),
-            })
-        })?
+            Ok((
+                IssuedCredential {
+                    id,
+                    name: name.to_string(),
+                    key: service_account_token_string(&secret),
+                },
+                account,
+            ))
+        })??;
+        self.remember_issued(workspace, Some(account), &issued);
+        Ok(issued)
     }
 
     /// Tokens of a service account ordered by name.
@@ -648,5 +710,44 @@ mod tests {
             let identity = state.authenticate_credential("cache", &secret.key).unwrap();
             assert_eq!(identity.unwrap().credential_id, secret.id);
         }
+    }
+
+    #[test]
+    fn every_issued_credential_is_remembered_with_its_owner_until_reset() {
+        let fleet = FleetSpec::from_json(
+            r#"{"workspaces": [{"kind": "selfHosted", "id": "issued", "version": "11.5.0",
+                "serviceAccounts": [{"name": "sa"}]}]}"#,
+        )
+        .unwrap();
+        let state = SimState::from_fleet(fleet).unwrap();
+        let account = state.list_service_accounts("issued", 1).unwrap()[0].row.id;
+        let token = state.create_token("issued", 1, account, "t", 0).unwrap();
+        let key = state
+            .create_legacy_key("issued", 1, "k", Role::Viewer, 0)
+            .unwrap();
+        // A refused creation issues nothing.
+        assert!(state.create_token("issued", 1, account, "t", 0).is_err());
+        let issued = state.issued_secrets(Some("issued"));
+        let listed: Vec<(Option<&str>, &str, &str)> = issued
+            .iter()
+            .map(|s| {
+                (
+                    s.service_account.as_deref(),
+                    s.name.as_str(),
+                    s.key.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            listed,
+            vec![
+                (Some("sa"), "t", token.key.as_str()),
+                (None, "k", key.key.as_str())
+            ]
+        );
+        assert!(!format!("{issued:?}").contains(&token.key));
+        assert!(state.issued_secrets(Some("other")).is_empty());
+        state.reset().unwrap();
+        assert!(state.issued_secrets(None).is_empty());
     }
 }
