@@ -151,6 +151,7 @@ pub fn grafana_settings() -> GrafanaHttpSettings {
             max_delay: Duration::from_millis(50),
             max_retry_after: Duration::from_secs(2),
         },
+        allow_loopback_http: true,
         ..GrafanaHttpSettings::default()
     }
 }

@@ -42,7 +42,9 @@ pub use config::{AwsContext, AwsService, EndpointOverrides};
 pub use events::EventBridgePublisher;
 #[cfg(feature = "sts")]
 pub use fleet::TokioSleeper;
-pub use grafana_http::{GrafanaHttpSettings, HttpGrafanaApi, HttpGrafanaConnector};
+pub use grafana_http::{
+    ALLOW_LOOPBACK_HTTP_ENV, GrafanaHttpSettings, HttpGrafanaApi, HttpGrafanaConnector,
+};
 pub use kms::KmsSealer;
 pub use retry::RetryPolicy;
 pub use secrets_manager::SecretsManagerStore;

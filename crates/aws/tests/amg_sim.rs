@@ -108,15 +108,18 @@ async fn bootstrap_token_lifecycle() {
     assert!(!format!("{minted:?}").contains(minted.key.expose()));
 
     // The minted token works on the workspace's Grafana HTTP API.
-    let grafana = HttpGrafanaConnector::new(Default::default())
-        .unwrap()
-        .connect(
-            &sim.instance_url(EAST),
-            1,
-            GrafanaCredential::Bearer(minted.key.clone()),
-        )
-        .await
-        .unwrap();
+    let grafana = HttpGrafanaConnector::new(keyshift_aws::GrafanaHttpSettings {
+        allow_loopback_http: true,
+        ..Default::default()
+    })
+    .unwrap()
+    .connect(
+        &sim.instance_url(EAST),
+        1,
+        GrafanaCredential::Bearer(minted.key.clone()),
+    )
+    .await
+    .unwrap();
     assert_eq!(grafana.org().await.unwrap().id, 1);
 
     let tokens = amg

@@ -77,6 +77,7 @@ fn settings() -> GrafanaHttpSettings {
         },
         max_body_bytes: 1024 * 1024,
         page_size: 7,
+        allow_loopback_http: true,
     }
 }
 

@@ -123,7 +123,11 @@ fn bootstrap_key(sim: &RunningSim) -> String {
 async fn world(test: &str) -> Option<World> {
     let aws = common::moto_context(test).await?;
     let sim = start_sim().await;
-    let connector = HttpGrafanaConnector::new(GrafanaHttpSettings::default()).unwrap();
+    let connector = HttpGrafanaConnector::new(GrafanaHttpSettings {
+        allow_loopback_http: true,
+        ..GrafanaHttpSettings::default()
+    })
+    .unwrap();
     let admin = connector
         .connect(
             &sim.instance_url(INSTANCE),

@@ -178,8 +178,9 @@ pub async fn fleet_context(
         (Some(_), None) => return Err(CliError::Usage(NO_REGION.to_owned())),
         (None, _) => Arc::new(LocalSealer::random()),
     };
-    let connector = HttpGrafanaConnector::new(GrafanaHttpSettings::default())
-        .map_err(|error| CliError::environment("building the Grafana HTTP client", error))?;
+    let connector =
+        HttpGrafanaConnector::new(GrafanaHttpSettings::default().with_loopback_http_from_env())
+            .map_err(|error| CliError::environment("building the Grafana HTTP client", error))?;
     let deps = StepDeps {
         grafana: Arc::new(connector),
         secrets,

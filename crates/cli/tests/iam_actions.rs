@@ -215,7 +215,10 @@ async fn every_aws_call_of_each_step_is_in_that_functions_iam_list() {
         .with_interceptor(log.clone());
 
     // No in-client retry, so an injected 503 reaches the state machine's Retry.
-    let mut single_attempt = GrafanaHttpSettings::default();
+    let mut single_attempt = GrafanaHttpSettings {
+        allow_loopback_http: true,
+        ..GrafanaHttpSettings::default()
+    };
     single_attempt.retry.max_attempts = 1;
     let clock = SyncedClock::new(state.now(), Some(Arc::new(SimFollower(state.clone()))));
     let deps = StepDeps {

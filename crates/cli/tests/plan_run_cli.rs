@@ -53,7 +53,10 @@ fn keyshift(args: &[&str]) -> Output {
 /// `~/.aws`), plus only `envs`. Instance metadata (IMDS) is not disabled, so a probe would show.
 fn keyshift_in(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_keyshift"));
-    command.args(args).env_remove("KEYSHIFT_LOG");
+    command
+        .args(args)
+        .env_remove("KEYSHIFT_LOG")
+        .env("KEYSHIFT_ALLOW_LOOPBACK_HTTP", "1");
     for variable in AWS_VARIABLES {
         command.env_remove(variable);
     }

@@ -113,7 +113,13 @@ impl World {
         let amg =
             AwsContext::for_emulator(EndpointOverrides::for_all(self.sim.amg_endpoint_url())).await;
         StepDeps {
-            grafana: Arc::new(HttpGrafanaConnector::new(GrafanaHttpSettings::default()).unwrap()),
+            grafana: Arc::new(
+                HttpGrafanaConnector::new(GrafanaHttpSettings {
+                    allow_loopback_http: true,
+                    ..GrafanaHttpSettings::default()
+                })
+                .unwrap(),
+            ),
             secrets: Arc::new(SecretsManagerStore::new(
                 self.context.secrets_manager_client(),
             )),

@@ -242,6 +242,7 @@ async fn the_built_discover_keys_binary_answers_the_runtime_api() {
     .map(|body| body.to_string());
     let mut env = AWS_ENV.to_vec();
     env.push(("KEYSHIFT_AWS_ENDPOINT_URL", moto.as_str()));
+    env.push(("KEYSHIFT_ALLOW_LOOPBACK_HTTP", "1"));
     let (emulator, logs) = serve_bodies(&bodies, &env).await;
 
     let responses = emulator.responses.lock().unwrap().clone();

@@ -99,7 +99,7 @@ impl StepConfig {
     /// life of the execution environment), and EMF metrics on stdout.
     pub async fn build_deps(&self) -> Result<StepDeps, ConfigError> {
         let aws = AwsContext::from_env().await;
-        let mut settings = GrafanaHttpSettings::default();
+        let mut settings = GrafanaHttpSettings::default().with_loopback_http_from_env();
         if let Some(timeout) = self.grafana_timeout {
             settings.request_timeout = timeout;
         }

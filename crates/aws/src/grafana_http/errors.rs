@@ -120,6 +120,11 @@ pub(crate) fn error_for_status(
             KeyshiftError::GrafanaConflict { operation, detail }
         }
         500..=599 => KeyshiftError::GrafanaUnavailable { operation, detail },
+        // Never followed: the Authorization header would travel to wherever it points.
+        300..=399 => KeyshiftError::GrafanaBadRequest {
+            operation,
+            detail: format!("HTTP {status}: redirect refused, credentials are not forwarded"),
+        },
         _ => KeyshiftError::GrafanaBadRequest { operation, detail },
     }
 }
@@ -129,6 +134,8 @@ pub(crate) fn error_for_status(
 pub(crate) fn error_for_transport(operation: &str, error: &reqwest::Error) -> KeyshiftError {
     let detail = if error.is_timeout() {
         "timed out"
+    } else if error.is_connect() && mentions_certificate(error) {
+        "TLS handshake failed: the server's certificate is not trusted"
     } else if error.is_connect() {
         "connection failed"
     } else if error.is_body() || error.is_decode() {
@@ -140,6 +147,23 @@ pub(crate) fn error_for_transport(operation: &str, error: &reqwest::Error) -> Ke
         operation: operation.to_owned(),
         detail: detail.to_owned(),
     }
+}
+
+/// Whether any cause in the chain is a certificate problem; only the fixed phrase above leaves
+/// this module, never the cause's own text.
+fn mentions_certificate(error: &reqwest::Error) -> bool {
+    let mut cause: Option<&dyn std::error::Error> = std::error::Error::source(error);
+    while let Some(current) = cause {
+        if current
+            .to_string()
+            .to_ascii_lowercase()
+            .contains("certificate")
+        {
+            return true;
+        }
+        cause = current.source();
+    }
+    false
 }
 
 #[cfg(test)]
@@ -203,6 +227,9 @@ mod tests {
         assert_eq!(name(409), "Grafana.Conflict");
         assert_eq!(name(400), "Grafana.BadRequest");
         assert_eq!(name(422), "Grafana.BadRequest");
+        for status in [301, 302, 307, 308] {
+            assert_eq!(name(status), "Grafana.BadRequest");
+        }
     }
 
     #[test]

@@ -24,7 +24,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
 
-pub use transport::GrafanaHttpSettings;
+pub use transport::{ALLOW_LOOPBACK_HTTP_ENV, GrafanaHttpSettings};
 use transport::{Answer, GrafanaTransport, Idempotency, build_http_client};
 
 /// Upper bound on service accounts read from one org: far above any real org, low enough that

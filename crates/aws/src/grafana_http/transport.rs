@@ -30,6 +30,25 @@ pub struct GrafanaHttpSettings {
     pub max_body_bytes: usize,
     /// Page size for `/api/serviceaccounts/search`.
     pub page_size: u32,
+    /// Whether plain `http://` is accepted, and then only to a loopback address: the one case
+    /// is keyshift running locally against grafana-sim. Off by default, so a typo or a hostile
+    /// fleet entry cannot send a credential in clear text; `http://` to any other host is
+    /// refused whatever this says.
+    pub allow_loopback_http: bool,
+}
+
+/// The environment variable that turns [`GrafanaHttpSettings::allow_loopback_http`] on for the
+/// CLI and the step Lambdas (`1` or `true`); anything else, or unset, leaves it off.
+pub const ALLOW_LOOPBACK_HTTP_ENV: &str = "KEYSHIFT_ALLOW_LOOPBACK_HTTP";
+
+impl GrafanaHttpSettings {
+    /// These settings with plain http to loopback allowed when [`ALLOW_LOOPBACK_HTTP_ENV`]
+    /// says so: the one place a binary reads that switch.
+    pub fn with_loopback_http_from_env(mut self) -> Self {
+        let value = std::env::var(ALLOW_LOOPBACK_HTTP_ENV).unwrap_or_default();
+        self.allow_loopback_http = matches!(value.trim(), "1" | "true");
+        self
+    }
 }
 
 impl Default for GrafanaHttpSettings {
@@ -40,6 +59,7 @@ impl Default for GrafanaHttpSettings {
             retry: RetryPolicy::default(),
             max_body_bytes: 4 * 1024 * 1024,
             page_size: 100,
+            allow_loopback_http: false,
         }
     }
 }
@@ -59,12 +79,27 @@ pub(crate) enum Idempotency {
 pub(crate) struct Answer {
     pub status: StatusCode,
     pub body: Vec<u8>,
+    /// The `Content-Type` the server declared, if any and readable.
+    pub content_type: Option<String>,
 }
 
 impl Answer {
     /// Decodes the body, reporting a wrong shape as a named bad-response error (never a panic,
     /// never the body itself since a hostile body might carry anything).
+    /// A declared content type other than JSON (a proxy's HTML login page, say) is refused
+    /// before parsing; a missing one is tolerated, as some proxies strip it.
     pub fn json<T: DeserializeOwned>(&self, operation: &str) -> Result<T, KeyshiftError> {
+        if let Some(content_type) = &self.content_type
+            && !is_json_media_type(content_type)
+        {
+            return Err(KeyshiftError::GrafanaBadResponse {
+                operation: operation.to_owned(),
+                detail: format!(
+                    "HTTP {} with a body that is not declared as JSON",
+                    self.status.as_u16()
+                ),
+            });
+        }
         serde_json::from_slice(&self.body).map_err(|error| KeyshiftError::GrafanaBadResponse {
             operation: operation.to_owned(),
             detail: format!(
@@ -76,6 +111,17 @@ impl Answer {
             ),
         })
     }
+}
+
+/// `application/json` or any `+json` type, parameters such as `charset` ignored.
+fn is_json_media_type(content_type: &str) -> bool {
+    let media_type = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    media_type == "application/json" || media_type.ends_with("+json")
 }
 
 fn describe_json_error(error: &serde_json::Error) -> &'static str {
@@ -125,8 +171,21 @@ impl GrafanaTransport {
         };
         let invalid = |reason: &str| KeyshiftError::invalid_input("grafana.url", reason.to_owned());
         let mut base = Url::parse(&with_scheme).map_err(|_| invalid("not a valid URL"))?;
-        if !matches!(base.scheme(), "http" | "https") {
-            return Err(invalid("only http and https are supported"));
+        match base.scheme() {
+            "https" => {}
+            "http" if !is_loopback(&base) => {
+                return Err(invalid(
+                    "plain http is refused for a host other than loopback; use https",
+                ));
+            }
+            "http" if !settings.allow_loopback_http => {
+                return Err(invalid(&format!(
+                    "plain http to loopback is off; set {ALLOW_LOOPBACK_HTTP_ENV}=1 only to \
+                     run against a local grafana-sim"
+                )));
+            }
+            "http" => {}
+            _ => return Err(invalid("only http and https are supported")),
         }
         if !base.username().is_empty() || base.password().is_some() {
             return Err(invalid("credentials must not be embedded in the URL"));
@@ -266,9 +325,18 @@ impl GrafanaTransport {
             .get(RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| parse_retry_after(value, SystemTime::now()));
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
         let body = self.read_bounded(&mut response, operation).await?;
         if status.is_success() {
-            return Ok(Answer { status, body });
+            return Ok(Answer {
+                status,
+                body,
+                content_type,
+            });
         }
         let complaint = GrafanaComplaint::from_body(&body, &self.secrets());
         Err(error_for_status(
@@ -306,6 +374,20 @@ impl GrafanaTransport {
     }
 }
 
+/// An IP literal in 127.0.0.0/8 or `::1`, or the name `localhost`: the only hosts plain http
+/// may reach. Other names are refused even if they resolve to loopback, since resolution is
+/// outside keyshift's control.
+fn is_loopback(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let unbracketed = host.trim_start_matches('[').trim_end_matches(']');
+    match unbracketed.parse::<std::net::IpAddr>() {
+        Ok(address) => address.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
+    }
+}
+
 fn too_large(operation: &str, limit: usize) -> KeyshiftError {
     KeyshiftError::GrafanaBadResponse {
         operation: operation.to_owned(),
@@ -313,9 +395,11 @@ fn too_large(operation: &str, limit: usize) -> KeyshiftError {
     }
 }
 
-/// Builds the shared reqwest client: rustls, connect timeout, the one request timeout every
-/// call inherits, no redirects (a redirect could
-/// carry the Authorization header to another host), no proxies from the environment.
+/// Builds the shared reqwest client: rustls with certificate verification always on (nothing
+/// here may ever turn it off), connect timeout, the one request timeout every call inherits,
+/// no redirects (a redirect could carry the Authorization header to another host), no proxies
+/// from the environment (a proxy would see plain-http requests whole), and https only unless
+/// loopback http is configured.
 pub(crate) fn build_http_client(
     settings: &GrafanaHttpSettings,
 ) -> Result<reqwest::Client, KeyshiftError> {
@@ -323,6 +407,8 @@ pub(crate) fn build_http_client(
         .connect_timeout(settings.connect_timeout)
         .timeout(settings.request_timeout)
         .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .https_only(!settings.allow_loopback_http)
         .user_agent(concat!("keyshift/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|_| KeyshiftError::GrafanaUnavailable {

@@ -253,8 +253,12 @@ impl DemoSession {
         let before = census(&state);
 
         let clock = SyncedClock::new(state.now(), Some(Arc::new(SimFollower(state.clone()))));
-        let connector = HttpGrafanaConnector::new(GrafanaHttpSettings::default())
-            .map_err(|error| CliError::environment("building the Grafana HTTP client", error))?;
+        // The demo's Grafana is always its own grafana-sim on loopback.
+        let connector = HttpGrafanaConnector::new(GrafanaHttpSettings {
+            allow_loopback_http: true,
+            ..GrafanaHttpSettings::default()
+        })
+        .map_err(|error| CliError::environment("building the Grafana HTTP client", error))?;
         let aws =
             AwsContext::for_emulator(EndpointOverrides::for_all(sim.amg_endpoint_url())).await;
         let metrics = Arc::new(RecordingMetrics::new());

@@ -16,7 +16,8 @@ pub fn keyshift_on_moto(endpoint: &str) -> Command {
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("KEYSHIFT_AWS_ENDPOINT_URL", endpoint);
+        .env("KEYSHIFT_AWS_ENDPOINT_URL", endpoint)
+        .env("KEYSHIFT_ALLOW_LOOPBACK_HTTP", "1");
     command
 }
 
