@@ -7,11 +7,10 @@
 
 pub mod accounts;
 pub mod crash;
-pub mod leaks;
 pub mod logs;
 
 pub use accounts::{AmgAccounts, E2E_SESSION};
-pub use leaks::KnownCredentials;
+pub use keyshift_test_support::leaks::KnownCredentials;
 pub use logs::LogCapture;
 
 use std::collections::BTreeMap;
@@ -543,6 +542,21 @@ impl Harness {
         execution: &str,
         after_grace: impl Fn(&Self),
     ) -> Result<ExecutionRecord> {
+        self.run_execution_around_grace(workspace, policy, execution, |_| {}, after_grace)
+            .await
+    }
+
+    /// [`Harness::run_execution_with`], also calling `during_grace` twice while the grace period
+    /// runs: right after the last promotion and one second before the period ends, so a test
+    /// sees what consumers of the superseded credentials see at both edges of the period.
+    pub async fn run_execution_around_grace(
+        &self,
+        workspace: &WorkspaceRef,
+        policy: &Policy,
+        execution: &str,
+        during_grace: impl Fn(&Self),
+        after_grace: impl Fn(&Self),
+    ) -> Result<ExecutionRecord> {
         let mut record = ExecutionRecord::default();
         let input = self.discover_input(workspace, policy, execution)?;
         let discovered = self
@@ -564,7 +578,14 @@ impl Harness {
             promoted_items.push(promoted);
         }
         let grace = i64::try_from(discovered.plan.grace_period_seconds).unwrap_or(i64::MAX);
-        self.state().clock().advance_seconds(grace);
+        during_grace(self);
+        if grace > 1 {
+            self.state().clock().advance_seconds(grace - 1);
+            during_grace(self);
+            self.state().clock().advance_seconds(1);
+        } else {
+            self.state().clock().advance_seconds(grace);
+        }
         after_grace(self);
         for promoted in promoted_items {
             let input: RevokeOldInput = hop(&promoted, serde_json::json!({"scope": "credential"}))?;

@@ -12,6 +12,8 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(feature = "sim")]
+pub mod leaks;
 
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
