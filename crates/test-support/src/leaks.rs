@@ -42,7 +42,7 @@ impl KnownCredentials {
         known
     }
 
-    /// All of them, plus `extra` (e.g. passwords), as one list for [`crate::assert_no_leak`].
+    /// All of them, plus `extra` (e.g. passwords), as one list for a leak scan.
     pub fn all_with(&self, extra: &[&str]) -> Vec<String> {
         self.seeded
             .iter()
