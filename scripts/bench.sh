@@ -1,11 +1,48 @@
 #!/usr/bin/env bash
-# Builds keyshift and keyshift-bench with the optimised `bench-opt` profile and runs the
-# benchmark: `keyshift demo` on generated fleets of 100 and 1,000 AMG workspaces, side by
-# side, with wall time, peak RSS and their ratios. Arguments go to keyshift-bench
-# (e.g. --sizes 100,1000 --zips target/lambda-zips --json). Not part of the test command: on
-# two cores the build and the 1,000-workspace run take a while.
+# Builds keyshift's benchmarks with the optimised `bench-opt` profile and runs one of them.
+# Not part of the test command: on two cores the builds and the large runs take a while.
+#
+#   bash scripts/bench.sh [FLAGS]            `keyshift demo` on generated fleets of 100 and
+#                                            1,000 AMG workspaces, side by side (e.g. --sizes
+#                                            100,1000 --runs 5 --zips target/lambda-zips --json)
+#   bash scripts/bench.sh lambdas [FLAGS]    each step Lambda started cold against a local
+#                                            Lambda Runtime API next to a Python boto3 rotator
+#                                            (.venv's python), e.g. --runs 9 --zips DIR --json;
+#                                            --lambdas DIR measures other builds (unzipped
+#                                            scripts/package.sh bootstraps) instead
+#   bash scripts/bench.sh rotation [FLAGS]   one workspace through the state machine at 0 and
+#                                            20 ms added latency: wall time, calls per
+#                                            credential, AWS cost (e.g. --runs 5 --json)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-cargo build --locked --profile bench-opt -p keyshift -p keyshift-bench
-exec target/bench-opt/keyshift-bench --keyshift target/bench-opt/keyshift "$@"
+PROFILE=(--locked --profile bench-opt)
+LAMBDAS=(discover-keys create-sa mint-token store-secret verify revoke-old rotate-secret fleet-start dlq-replay)
+case "${1:-}" in
+  lambdas)
+    shift
+    packages=()
+    for lambda in "${LAMBDAS[@]}"; do packages+=(-p "$lambda"); done
+    cargo build "${PROFILE[@]}" -p keyshift-bench "${packages[@]}"
+    # Defaults, unless the caller passes their own.
+    lambdas_dir=(--lambdas target/bench-opt)
+    python_arg=()
+    if [[ -x "$ROOT/.venv/bin/python" ]]; then python_arg=(--python "$ROOT/.venv/bin/python"); fi
+    for arg in "$@"; do
+      case "$arg" in
+        --lambdas | --lambdas=*) lambdas_dir=() ;;
+        --python | --python=*) python_arg=() ;;
+      esac
+    done
+    exec target/bench-opt/keyshift-bench lambdas "${lambdas_dir[@]}" "${python_arg[@]}" "$@"
+    ;;
+  rotation)
+    shift
+    cargo build "${PROFILE[@]}" -p keyshift-bench
+    exec target/bench-opt/keyshift-bench rotation "$@"
+    ;;
+  *)
+    cargo build "${PROFILE[@]}" -p keyshift -p keyshift-bench
+    exec target/bench-opt/keyshift-bench --keyshift target/bench-opt/keyshift "$@"
+    ;;
+esac

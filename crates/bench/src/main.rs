@@ -1,410 +1,124 @@
-//! `keyshift-bench`: runs `keyshift demo` on generated fleets of AMG workspaces (two regions,
-//! mixed versions, the same key names everywhere) as child processes, one size after the
-//! other in one run, and prints each run's wall time, peak resident memory and whether every
-//! invariant held, then the ratios between the largest and the smallest fleet. Each child is
-//! measured on its own (`wait4`'s rusage), so the figures of one size never include another's.
-//! With `--zips DIR` it also lists the Lambda zips' sizes against the 5 MB target.
+//! `keyshift-bench`: measures what users run and what they pay.
 //!
-//! `scripts/bench.sh` builds both binaries with the optimised `bench-opt` profile and runs this.
+//! - default (no subcommand): `keyshift demo` on generated fleets of two sizes as child
+//!   processes, with wall time, peak memory and their ratios ([`fleet`]); `--zips DIR` adds
+//!   the Lambda zips' sizes.
+//! - `lambdas`: each built step Lambda and a Python boto3 rotator started cold against a local
+//!   Lambda Runtime API: init, first response, peak RSS, and the ratios ([`cold_start`]).
+//! - `rotation`: one workspace through the state machine on local-sfn and grafana-sim at
+//!   0 and 20 ms added latency: wall time, calls per credential against the minimum, and the
+//!   AWS cost of a rotation next to the Secrets Manager price of its secrets ([`rotation`]).
+//!
+//! `scripts/bench.sh` builds the binaries with the optimised `bench-opt` profile and runs this.
 
-use std::ffi::OsString;
-use std::io::Read;
-use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, ExitStatus, Stdio};
-use std::time::Instant;
+mod cold_start;
+mod cost;
+mod counting;
+mod fleet;
+mod minimum;
+mod process;
+mod rotation;
+mod rotation_render;
+mod runtime_api;
+mod stats;
+mod zips;
 
-use clap::Parser;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
 use serde::Serialize;
-
-/// The ratio of wall time and of peak memory that 10x the workspaces may cost at most.
-const RATIO_TARGET: f64 = 11.0;
-
-/// A Lambda zip must stay under this size.
-const ZIP_TARGET_BYTES: u64 = 5 * 1024 * 1024;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "keyshift-bench",
-    about = "Benchmark `keyshift demo` on generated fleets"
+    about = "Benchmark keyshift: the demo on generated fleets (default), Lambda cold starts, one workspace's rotation and its cost",
+    args_conflicts_with_subcommands = true
 )]
-struct Args {
-    /// The keyshift binary to run (default: the one next to this binary).
-    #[arg(long)]
-    keyshift: Option<PathBuf>,
-    /// Fleet sizes to run, smallest first.
-    #[arg(long, value_delimiter = ',', default_values_t = [100usize, 1000])]
-    sizes: Vec<usize>,
-    /// The demo's per-workspace MaxConcurrency.
-    #[arg(long, default_value_t = 4)]
-    max_concurrency: u32,
-    /// A directory of Lambda zips (scripts/package.sh's output) to report the sizes of.
-    #[arg(long)]
-    zips: Option<PathBuf>,
-    /// Print the figures as JSON instead of a table.
-    #[arg(long)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Mode>,
+    #[command(flatten)]
+    fleet: fleet::FleetArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Mode {
+    /// Cold start, first response and peak RSS of each Lambda against a Python boto3 rotator.
+    Lambdas(cold_start::LambdaArgs),
+    /// One workspace's migration, rotation and idle tick: wall time, calls, cost.
+    Rotation(rotation::RotationArgs),
+}
+
+/// Prints `report` as JSON or as `text`, and turns whether it met its targets into the exit
+/// code: 0 met, 1 missed, 2 could not measure.
+fn finish<R: Serialize, E: std::fmt::Display>(
+    outcome: Result<R, E>,
     json: bool,
-    /// Runs per size. Each size's figures are its median run (by wall time), and the sizes take
-    /// turns, so a burst of load on a shared machine does not land on one size only.
-    #[arg(long, default_value_t = 3)]
-    runs: usize,
+    text: impl FnOnce(&R) -> String,
+    met: impl FnOnce(&R) -> bool,
+) -> ExitCode {
+    let report = match outcome {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("keyshift-bench: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(text) => println!("{text}"),
+            Err(error) => {
+                eprintln!("keyshift-bench: {error}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        print!("{}", text(&report));
+    }
+    if met(&report) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
-/// Why the bench could not measure.
-#[derive(Debug, thiserror::Error)]
-enum BenchError {
-    #[error("no keyshift binary at {0}: build it with scripts/bench.sh or pass --keyshift")]
-    NoBinary(PathBuf),
-    #[error("could not start {binary}: {source}")]
-    Spawn {
-        binary: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("waiting for the demo of {size} workspaces failed: {source}")]
-    Wait { size: usize, source: std::io::Error },
-    #[error("--sizes needs at least one fleet size above 0")]
-    NoSizes,
-    #[error("--runs must be at least 1")]
-    NoRuns,
-    #[error("reading the zips in {path}: {source}")]
-    Zips {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
-/// One demo run's figures.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct RunFigures {
-    workspaces: usize,
-    wall_seconds: f64,
-    peak_rss_mib: f64,
-    exit_code: Option<i32>,
-    checks_passed: usize,
-    checks: usize,
-    executions: usize,
-    virtual_days: f64,
-}
-
-/// A Lambda zip's size.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ZipFigure {
-    name: String,
-    bytes: u64,
-    under_target: bool,
-}
-
-/// Everything one bench run measured.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct BenchReport {
-    /// Each size's median run, smallest size first.
-    runs: Vec<RunFigures>,
-    /// Every run, in the order they ran.
-    samples: Vec<RunFigures>,
-    wall_ratio: Option<f64>,
-    rss_ratio: Option<f64>,
-    ratio_target: f64,
-    zips: Vec<ZipFigure>,
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    match run(&args) {
-        Ok(report) => {
-            if args.json {
-                match serde_json::to_string_pretty(&report) {
-                    Ok(text) => println!("{text}"),
-                    Err(error) => {
-                        eprintln!("keyshift-bench: {error}");
-                        return ExitCode::FAILURE;
-                    }
-                }
-            } else {
-                print!("{}", render(&report));
-            }
-            if report_meets_targets(&report) {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
-        }
+    let cli = Cli::parse();
+    let Some(mode) = cli.command else {
+        let args = cli.fleet;
+        return finish(
+            fleet::run(&args),
+            args.json,
+            fleet::render,
+            fleet::report_meets_targets,
+        );
+    };
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("keyshift-bench: {error}");
-            ExitCode::from(2)
+            eprintln!("keyshift-bench: starting the async runtime: {error}");
+            return ExitCode::from(2);
         }
-    }
-}
-
-fn run(args: &Args) -> Result<BenchReport, BenchError> {
-    let binary = match &args.keyshift {
-        Some(path) => path.clone(),
-        None => sibling_keyshift(),
     };
-    if !binary.is_file() {
-        return Err(BenchError::NoBinary(binary));
-    }
-    let mut sizes: Vec<usize> = args
-        .sizes
-        .iter()
-        .copied()
-        .filter(|size| *size > 0)
-        .collect();
-    sizes.sort_unstable();
-    if sizes.is_empty() {
-        return Err(BenchError::NoSizes);
-    }
-    if args.runs == 0 {
-        return Err(BenchError::NoRuns);
-    }
-    let mut samples = Vec::new();
-    for round in 1..=args.runs {
-        for &size in &sizes {
-            eprintln!(
-                "keyshift-bench: keyshift demo --generate-fleet {size} (run {round} of {}) …",
-                args.runs
-            );
-            samples.push(measure(&binary, size, args.max_concurrency)?);
-        }
-    }
-    let runs: Vec<RunFigures> = sizes
-        .iter()
-        .filter_map(|size| median_run(&samples, *size))
-        .collect();
-    let (wall_ratio, rss_ratio) = match (runs.first(), runs.last()) {
-        (Some(small), Some(large)) if runs.len() > 1 => (
-            Some(large.wall_seconds / small.wall_seconds.max(f64::EPSILON)),
-            Some(large.peak_rss_mib / small.peak_rss_mib.max(f64::EPSILON)),
+    match mode {
+        Mode::Lambdas(args) => finish(
+            runtime.block_on(cold_start::run(&args)),
+            args.json,
+            cold_start::render,
+            cold_start::ColdStartReport::meets_targets,
         ),
-        _ => (None, None),
-    };
-    let zips = match &args.zips {
-        Some(dir) => zip_sizes(dir)?,
-        None => Vec::new(),
-    };
-    Ok(BenchReport {
-        runs,
-        samples,
-        wall_ratio,
-        rss_ratio,
-        ratio_target: RATIO_TARGET,
-        zips,
-    })
-}
-
-/// The run of `size` with the median wall time (the upper one of an even count).
-fn median_run(samples: &[RunFigures], size: usize) -> Option<RunFigures> {
-    let mut of_size: Vec<&RunFigures> = samples
-        .iter()
-        .filter(|run| run.workspaces == size)
-        .collect();
-    of_size.sort_by(|a, b| a.wall_seconds.total_cmp(&b.wall_seconds));
-    of_size.get(of_size.len() / 2).map(|run| (*run).clone())
-}
-
-fn sibling_keyshift() -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join("keyshift")))
-        .unwrap_or_else(|| PathBuf::from("keyshift"))
-}
-
-/// Runs one demo as a child and reads its own resource usage when it ends.
-fn measure(binary: &Path, size: usize, max_concurrency: u32) -> Result<RunFigures, BenchError> {
-    let args: Vec<OsString> = vec![
-        "demo".into(),
-        "--generate-fleet".into(),
-        size.to_string().into(),
-        "--faulted".into(),
-        "0".into(),
-        "--max-concurrency".into(),
-        max_concurrency.to_string().into(),
-        "--output".into(),
-        "json".into(),
-    ];
-    let started = Instant::now();
-    let mut child = Command::new(binary)
-        .args(&args)
-        .env("KEYSHIFT_LOG", "error")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|source| BenchError::Spawn {
-            binary: binary.to_path_buf(),
-            source,
-        })?;
-    let mut stdout = String::new();
-    if let Some(mut pipe) = child.stdout.take() {
-        pipe.read_to_string(&mut stdout)
-            .map_err(|source| BenchError::Wait { size, source })?;
-    }
-    let (status, peak_rss_kib) =
-        wait_with_rusage(child.id()).map_err(|source| BenchError::Wait { size, source })?;
-    let wall_seconds = started.elapsed().as_secs_f64();
-    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_default();
-    let checks = report["checks"].as_array().cloned().unwrap_or_default();
-    Ok(RunFigures {
-        workspaces: size,
-        wall_seconds,
-        peak_rss_mib: peak_rss_kib as f64 / 1024.0,
-        exit_code: status.code(),
-        checks_passed: checks
-            .iter()
-            .filter(|check| check["passed"] == serde_json::Value::Bool(true))
-            .count(),
-        checks: checks.len(),
-        executions: report["executions"].as_array().map_or(0, Vec::len),
-        virtual_days: report["virtualSeconds"].as_f64().unwrap_or_default() / 86_400.0,
-    })
-}
-
-/// `wait4` on one child: its exit status and its own peak resident set (KiB on Linux).
-fn wait_with_rusage(pid: u32) -> std::io::Result<(ExitStatus, i64)> {
-    let pid = libc::pid_t::try_from(pid).map_err(std::io::Error::other)?;
-    let mut status: libc::c_int = 0;
-    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: `status` and `usage` are valid for writes for the duration of the call, and
-        // `pid` is our own child, which nothing else waits for.
-        let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        if waited == pid {
-            return Ok((ExitStatus::from_raw(status), usage.ru_maxrss));
-        }
-        let error = std::io::Error::last_os_error();
-        if error.kind() != std::io::ErrorKind::Interrupted {
-            return Err(error);
-        }
-    }
-}
-
-fn zip_sizes(dir: &Path) -> Result<Vec<ZipFigure>, BenchError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| BenchError::Zips {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let mut zips = Vec::new();
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.extension().and_then(|e| e.to_str()) != Some("zip") {
-            continue;
-        }
-        let bytes = entry.metadata().map(|m| m.len()).unwrap_or_default();
-        zips.push(ZipFigure {
-            name: path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            bytes,
-            under_target: bytes < ZIP_TARGET_BYTES,
-        });
-    }
-    zips.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(zips)
-}
-
-fn report_meets_targets(report: &BenchReport) -> bool {
-    let runs_ok = report
-        .samples
-        .iter()
-        .all(|run| run.exit_code == Some(0) && run.checks > 0 && run.checks_passed == run.checks);
-    let ratios_ok = [report.wall_ratio, report.rss_ratio]
-        .iter()
-        .flatten()
-        .all(|ratio| *ratio <= report.ratio_target);
-    runs_ok && ratios_ok && report.zips.iter().all(|zip| zip.under_target)
-}
-
-fn render(report: &BenchReport) -> String {
-    let mut out = String::from(
-        "keyshift demo on generated AMG fleets (two regions, Grafana 9.4/10.4/12.1, same key names)\n\n",
-    );
-    out.push_str(&format!(
-        "{:>10} {:>10} {:>14} {:>7} {:>11} {:>12} {:>6}\n",
-        "workspaces", "wall s", "peak RSS MiB", "checks", "executions", "virtual days", "exit"
-    ));
-    for run in &report.runs {
-        out.push_str(&format!(
-            "{:>10} {:>10.1} {:>14.1} {:>7} {:>11} {:>12.1} {:>6}\n",
-            run.workspaces,
-            run.wall_seconds,
-            run.peak_rss_mib,
-            format!("{}/{}", run.checks_passed, run.checks),
-            run.executions,
-            run.virtual_days,
-            run.exit_code
-                .map_or_else(|| "signal".to_owned(), |code| code.to_string()),
-        ));
-    }
-    if report.samples.len() > report.runs.len() {
-        out.push_str(&format!(
-            "(each size's median of {} runs; every run: {})\n",
-            report.samples.len() / report.runs.len().max(1),
-            report
-                .samples
-                .iter()
-                .map(|run| format!("{} ws {:.1} s", run.workspaces, run.wall_seconds))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    if let (Some(wall), Some(rss), Some(small), Some(large)) = (
-        report.wall_ratio,
-        report.rss_ratio,
-        report.runs.first(),
-        report.runs.last(),
-    ) {
-        out.push_str(&format!(
-            "\n{} vs {} workspaces: wall time x{wall:.2}, peak RSS x{rss:.2} (target <= {:.0})\n",
-            large.workspaces, small.workspaces, report.ratio_target
-        ));
-    }
-    if !report.zips.is_empty() {
-        out.push_str("\nLambda zips (target < 5 MiB):\n");
-        for zip in &report.zips {
-            out.push_str(&format!(
-                "  {:<16} {:>8.2} MiB {}\n",
-                zip.name,
-                zip.bytes as f64 / (1024.0 * 1024.0),
-                if zip.under_target { "ok" } else { "OVER" }
-            ));
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn run_of(workspaces: usize, wall_seconds: f64) -> RunFigures {
-        RunFigures {
-            workspaces,
-            wall_seconds,
-            peak_rss_mib: 1.0,
-            exit_code: Some(0),
-            checks_passed: 4,
-            checks: 4,
-            executions: 2 * workspaces,
-            virtual_days: 24.0,
-        }
-    }
-
-    #[test]
-    fn each_size_is_represented_by_its_median_run() {
-        let samples = [
-            run_of(100, 4.8),
-            run_of(1000, 44.6),
-            run_of(100, 3.2),
-            run_of(1000, 77.8),
-            run_of(100, 3.6),
-            run_of(1000, 43.5),
-        ];
-        assert_eq!(median_run(&samples, 100).unwrap().wall_seconds, 3.6);
-        assert_eq!(median_run(&samples, 1000).unwrap().wall_seconds, 44.6);
-        assert!(median_run(&samples, 10).is_none());
+        Mode::Rotation(args) => finish(
+            runtime.block_on(rotation::run(&args)),
+            args.json,
+            rotation_render::render,
+            rotation::RotationReport::meets_targets,
+        ),
     }
 }
