@@ -138,6 +138,7 @@ async fn demo_command(args: DemoArgs) -> Result<u8, CliError> {
         fleet,
         max_concurrency: args.max_concurrency.max(1),
         faulted: args.faulted,
+        observer: None,
         progress: args.output == OutputFormat::Table && progress::stdout_is_terminal(),
     };
     let (report, world) = demo::run_demo(&options).await?;

@@ -272,6 +272,26 @@ pub struct LocalRuntime {
     /// Every execution started, by name: names are unique as on Step Functions, and
     /// [`crate::local_dlq::LocalStarter`] answers DescribeExecution from here.
     executions: Arc<Mutex<BTreeMap<String, ExecutionDescription>>>,
+    observer: Option<ExecutionObserver>,
+}
+
+/// Sees every execution's whole result (history included) as it ends, whichever path started
+/// it (a fleet round, a single run, a DLQ replay): the runtime itself keeps no histories, so a
+/// caller that must inspect all of them (the demo's leak scan) reads them here.
+#[derive(Clone)]
+pub struct ExecutionObserver(Arc<dyn Fn(&ExecutionResult) + Send + Sync>);
+
+impl ExecutionObserver {
+    /// Wraps the function called with each ended execution.
+    pub fn new(observe: impl Fn(&ExecutionResult) + Send + Sync + 'static) -> Self {
+        Self(Arc::new(observe))
+    }
+}
+
+impl std::fmt::Debug for ExecutionObserver {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("ExecutionObserver")
+    }
 }
 
 /// One execution of a fleet run: its name and input.
@@ -392,7 +412,14 @@ impl LocalRuntime {
             dlq,
             identity,
             executions: Arc::default(),
+            observer: None,
         })
+    }
+
+    /// The runtime, calling `observer` with every execution as it ends.
+    pub fn with_observer(mut self, observer: Option<ExecutionObserver>) -> Self {
+        self.observer = observer;
+        self
     }
 
     /// The runtime of a run on virtual time (the demo, simulated fleets): Wait states and the
@@ -547,6 +574,9 @@ impl LocalRuntime {
                 local_sfn::ExecutionStatus::Aborted => ExecutionStatus::Aborted,
             };
             described.stop_date = Some(result.stop_date);
+        }
+        if let Some(observer) = &self.observer {
+            (observer.0)(&result);
         }
         result
     }

@@ -2,30 +2,210 @@
 //! real state machine with the core steps, and the invariants checked against the simulator
 //! and the secret store themselves, not only against the report.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 
 use keyshift_cli::demo::{DemoFleet, DemoOptions, DemoReport, DemoWorld, census, run_demo};
+use keyshift_cli::local::ExecutionObserver;
 use keyshift_core::model::ManagedSecretValue;
 use keyshift_core::ports::{
-    AWSCURRENT, ROLLBACK_REFUSED, ROTATION_FAILED, SecretStore, VersionSelector,
+    AWSCURRENT, AWSPREVIOUS, ROLLBACK_REFUSED, ROTATION_FAILED, SecretStore, VersionSelector,
 };
+use keyshift_test_support::leaks::KnownCredentials;
+
+/// The managed secrets each instance of the sample fleet (grafana-sim's fleets/sample.json)
+/// must end with, read off the fleet file: one per legacy key still live when the demo starts
+/// (expired keys are only deleted), none for an unmigrated key on self-hosted 12.1 (it no longer
+/// authenticates, so there is nothing to move), and none for the service accounts the fleet
+/// seeds with their own tokens (keyshift leaves accounts it did not create alone).
+const SAMPLE_MANAGED: [(&str, usize); 6] = [
+    ("g-0a1b2c3d4e", 3),
+    ("g-1f2e3d4c5b", 3),
+    ("g-9e8d7c6b5a", 1),
+    ("ops-grafana-115", 3),
+    ("ops-grafana-116", 2),
+    ("lab-grafana-121", 0),
+];
+
+/// [`SAMPLE_MANAGED`]'s count for `instance` (an unknown instance fails the test).
+fn expected_managed(instance: &str) -> usize {
+    match SAMPLE_MANAGED.iter().find(|(id, _)| *id == instance) {
+        Some((_, count)) => *count,
+        None => panic!("{instance} is not in the sample fleet"),
+    }
+}
+
+/// Checks every instance of the simulator on its own, counted here from the simulator and the
+/// store rather than from the demo's census or checks: the token ids each instance's managed
+/// secrets hold (AWSCURRENT and AWSPREVIOUS), then every live token of every org: a managed
+/// account holds its AWSCURRENT token and nothing but its AWSPREVIOUS one, no other account
+/// holds a live keyshift token, no seeded legacy key still authenticates, and each instance has
+/// `expected` managed secrets. Returns (instances, managed accounts) checked.
+async fn check_every_instance(
+    world: &DemoWorld,
+    secret_ids: &BTreeSet<String>,
+    expected: impl Fn(&str) -> usize,
+) -> (usize, usize) {
+    let state = world.sim.state();
+    let mut held: BTreeMap<String, BTreeMap<i64, (i64, Option<i64>)>> = BTreeMap::new();
+    for secret_id in secret_ids {
+        let current = world
+            .secrets
+            .get(secret_id, &VersionSelector::current())
+            .await
+            .unwrap();
+        let current = ManagedSecretValue::parse(&current.value, secret_id).unwrap();
+        let previous = match world
+            .secrets
+            .get(secret_id, &VersionSelector::Stage(AWSPREVIOUS.to_owned()))
+            .await
+        {
+            Ok(stored) => ManagedSecretValue::parse(&stored.value, secret_id)
+                .ok()
+                .map(|value| value.token_id),
+            Err(error) if error.is_not_found() => None,
+            Err(error) => panic!("{secret_id}: {error}"),
+        };
+        let instance = current.grafana_url.rsplit('/').next().unwrap().to_owned();
+        held.entry(instance)
+            .or_default()
+            .insert(current.service_account_id, (current.token_id, previous));
+    }
+    let mut instances_checked = 0;
+    let mut accounts_checked = 0;
+    for view in state.workspaces() {
+        let instance = view.record.id.clone();
+        let managed = held.get(&instance).cloned().unwrap_or_default();
+        assert_eq!(
+            managed.len(),
+            expected(&instance),
+            "{instance}: managed secrets"
+        );
+        let orgs: Vec<i64> = state
+            .with_instance(&instance, |grafana, _| {
+                grafana.orgs.keys().copied().collect()
+            })
+            .unwrap();
+        // Every org's accounts with their live tokens: (org, account, live token ids, names).
+        let mut accounts = Vec::new();
+        for org in orgs {
+            for account in state.list_service_accounts(&instance, org).unwrap() {
+                let tokens = state.list_tokens(&instance, org, account.row.id).unwrap();
+                accounts.push((account.row, tokens));
+            }
+        }
+        for (account, tokens) in &accounts {
+            let live: BTreeSet<i64> = tokens
+                .iter()
+                .filter(|token| !token.has_expired && !token.is_revoked)
+                .map(|token| token.id)
+                .collect();
+            let Some((current, previous)) = managed.get(&account.id) else {
+                // Not managed: keyshift minted nothing live here (its bootstrap accounts hold
+                // no live token after a run).
+                let minted: Vec<&str> = tokens
+                    .iter()
+                    .filter(|token| !token.has_expired && !token.is_revoked)
+                    .map(|token| token.name.as_str())
+                    .filter(|name| name.starts_with("keyshift-"))
+                    .collect();
+                assert!(
+                    minted.is_empty(),
+                    "{instance} {}: orphans {minted:?}",
+                    account.name
+                );
+                continue;
+            };
+            // A managed account holds its AWSCURRENT token live, and nothing else but its
+            // AWSPREVIOUS one (no orphan, no extra token).
+            assert!(
+                live.contains(current),
+                "{instance} {}: AWSCURRENT live",
+                account.name
+            );
+            let allowed: BTreeSet<i64> = std::iter::once(*current).chain(*previous).collect();
+            assert!(
+                live.is_subset(&allowed),
+                "{instance} {}: live {live:?}, held {allowed:?}",
+                account.name
+            );
+            accounts_checked += 1;
+        }
+        assert_eq!(
+            accounts
+                .iter()
+                .filter(|(account, _)| managed.contains_key(&account.id))
+                .count(),
+            managed.len(),
+            "{instance}: every managed account exists"
+        );
+        // No seeded legacy key still authenticates, and a seeded token only on an account
+        // keyshift does not manage (it never touches those).
+        let unmanaged_tokens: BTreeSet<&str> = accounts
+            .iter()
+            .filter(|(account, _)| !managed.contains_key(&account.id))
+            .flat_map(|(_, tokens)| tokens.iter().map(|token| token.name.as_str()))
+            .collect();
+        let still_working: Vec<String> = state
+            .seeded_secrets(Some(&instance))
+            .into_iter()
+            .filter(|seeded| {
+                matches!(
+                    state.authenticate_credential(&instance, &seeded.key),
+                    Ok(Ok(_))
+                )
+            })
+            .filter(|seeded| {
+                seeded.kind == "apiKey" || !unmanaged_tokens.contains(seeded.name.as_str())
+            })
+            .map(|seeded| seeded.name)
+            .collect();
+        assert!(still_working.is_empty(), "{instance}: {still_working:?}");
+        instances_checked += 1;
+    }
+    (instances_checked, accounts_checked)
+}
 
 /// Runs the demo on `fleet` without progress lines, `faulted` workspaces failing on purpose.
 async fn demo(fleet: DemoFleet, max_concurrency: u32, faulted: usize) -> (DemoReport, DemoWorld) {
+    let (report, world, _) = demo_with_histories(fleet, max_concurrency, faulted).await;
+    (report, world)
+}
+
+/// [`demo`], keeping every execution's whole history (migration, rotation and replay rounds)
+/// as JSON text, one entry per execution, for the leak scan.
+async fn demo_with_histories(
+    fleet: DemoFleet,
+    max_concurrency: u32,
+    faulted: usize,
+) -> (DemoReport, DemoWorld, Vec<String>) {
+    let histories = Arc::new(Mutex::new(Vec::new()));
+    let sink = histories.clone();
     let options = DemoOptions {
         fleet,
         max_concurrency,
         progress: false,
         faulted,
+        observer: Some(ExecutionObserver::new(move |result| {
+            let text = serde_json::to_string(&result.history).unwrap_or_default();
+            sink.lock().unwrap().push(text);
+        })),
     };
-    run_demo(&options).await.unwrap()
+    let (report, world) = run_demo(&options).await.unwrap();
+    let histories = std::mem::take(&mut *histories.lock().unwrap());
+    (report, world, histories)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_migrates_every_key_rotates_and_keeps_every_secret_working() {
-    let (report, world) = demo(DemoFleet::Sample, 3, 1).await;
+    let (report, world, histories) = demo_with_histories(DemoFleet::Sample, 3, 1).await;
     let state = world.sim.state().clone();
+    assert_eq!(
+        histories.len(),
+        report.executions.len(),
+        "every execution's history was seen"
+    );
 
     // One workspace was faulted on purpose: its migration failed into the DLQ, its replay
     // succeeded; every other execution succeeded.
@@ -153,6 +333,14 @@ async fn demo_migrates_every_key_rotates_and_keeps_every_secret_working() {
         tokens_in_secrets.push(value.token.expose().to_owned());
     }
 
+    let (instances, accounts) = check_every_instance(&world, &secret_ids, expected_managed).await;
+    assert_eq!(
+        instances,
+        SAMPLE_MANAGED.len(),
+        "every instance of the sample fleet"
+    );
+    assert_eq!(accounts, secret_ids.len(), "one managed account per secret");
+
     // No extra live tokens: the report's own check, and the simulator's count matches the
     // secrets (current + previous per account at most).
     for check in &report.checks {
@@ -207,72 +395,51 @@ async fn demo_migrates_every_key_rotates_and_keeps_every_secret_working() {
     assert_eq!(Some(current_value.token_id), summary.current_token_id);
     let events_json = serde_json::to_string(&world.events.published()).unwrap();
 
-    // No plaintext token in histories, DLQ, logs, events or output.
+    // No credential that existed during the runs, in any execution's history (migration,
+    // rotation and replay), the DLQ, the run log, the events or the report as printed.
     let report_json = serde_json::to_string(&report).unwrap();
     let rendered = keyshift_cli::report::render_demo(&report);
     let log_json = serde_json::to_string(&log).unwrap();
     let dlq = world.runtime.dlq().bodies().join("\n");
-    let seeded: Vec<String> = state
-        .seeded_secrets(None)
-        .into_iter()
-        .map(|s| s.key)
-        .collect();
-    assert!(!seeded.is_empty());
-    for secret in tokens_in_secrets.iter().chain(seeded.iter()) {
-        for (name, text) in [
-            ("report json", &report_json),
-            ("report text", &rendered),
-            ("run log", &log_json),
-            ("dlq", &dlq),
-            ("events", &events_json),
-        ] {
+    let known = KnownCredentials::of(&state);
+    // Bounds on what the scan searched: every token keyshift minted (the run log's count,
+    // AWSCURRENT, AWSPREVIOUS and revoked alike), every seeded credential, and one bootstrap
+    // admin token per AMG execution that reached its Grafana.
+    assert_eq!(
+        known.minted.len(),
+        log.minted.len(),
+        "minted tokens searched"
+    );
+    assert!(known.minted.len() >= tokens_in_secrets.len() * 2);
+    assert_eq!(
+        known.seeded.len(),
+        state.seeded_secrets(None).len(),
+        "seeded credentials searched"
+    );
+    assert!(!known.bootstrap.is_empty(), "bootstrap tokens searched");
+    let histories = histories.join("\n");
+    let scanned = [
+        ("execution histories", &histories),
+        ("report json", &report_json),
+        ("report text", &rendered),
+        ("run log", &log_json),
+        ("dlq", &dlq),
+        ("events", &events_json),
+    ];
+    let mut searched = 0;
+    for secret in known.all_with(&[]) {
+        for (name, text) in scanned {
             assert!(
                 !text.contains(secret.as_str()),
-                "a token leaked into the {name}"
+                "a credential leaked into the {name}"
             );
         }
+        searched += 1;
     }
-    world.sim.shutdown().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn execution_histories_carry_no_plaintext_token() {
-    use keyshift_core::steps::io::ExecutionInput;
-    let (_, world) = demo(DemoFleet::Sample, 2, 0).await;
-    let state = world.sim.state().clone();
-    // Run one more execution (a no-op rotation) and inspect its whole history.
-    let workspace = world.workspaces[0].clone();
-    let input = ExecutionInput {
-        workspace,
-        policy: world.policy.clone(),
-    };
-    let result = world.runtime.execute("history-check", &input, 2).await;
-    assert_eq!(result.status.as_str(), "SUCCEEDED", "{:?}", result.cause);
-    let history = serde_json::to_string(&result.history).unwrap();
-    let mut secrets: Vec<String> = state
-        .seeded_secrets(None)
-        .into_iter()
-        .map(|s| s.key)
-        .collect();
-    for promoted in world.runtime.log().promoted {
-        let stored = world
-            .secrets
-            .get(
-                &promoted.secret_id,
-                &VersionSelector::Id(promoted.version_id.clone()),
-            )
-            .await
-            .unwrap();
-        let value = ManagedSecretValue::parse(&stored.value, &promoted.secret_id).unwrap();
-        secrets.push(value.token.expose().to_owned());
-    }
-    assert!(secrets.len() > 10);
-    for secret in &secrets {
-        assert!(
-            !history.contains(secret.as_str()),
-            "a token leaked into an execution history"
-        );
-    }
+    assert_eq!(
+        searched,
+        known.seeded.len() + known.bootstrap.len() + known.minted.len() + known.created_keys.len()
+    );
     world.sim.shutdown().await;
 }
 
@@ -306,6 +473,20 @@ async fn a_generated_fleet_migrates_in_one_grace_period_and_passes_every_check_p
     assert_eq!(report.migration.keys_migrated, 3 * FLEET_SIZE);
     assert_eq!(report.rotation.tokens_rotated, 3 * FLEET_SIZE);
     assert!(report.secrets.iter().all(|s| s.current_authenticates));
+    // The same per instance, counted independently of the report.
+    let promoted: BTreeSet<String> = world
+        .runtime
+        .log()
+        .promoted
+        .iter()
+        .map(|p| p.secret_id.clone())
+        .collect();
+    let (instances, accounts) = check_every_instance(&world, &promoted, |_| 3).await;
+    assert_eq!(
+        (instances, accounts),
+        (FLEET_SIZE, 3 * FLEET_SIZE),
+        "instances and managed accounts checked"
+    );
     let instances: BTreeSet<&str> = report.secrets.iter().map(|s| s.instance.as_str()).collect();
     assert_eq!(instances.len(), FLEET_SIZE);
     // The same account names and token ids recur on different instances: exactly what a

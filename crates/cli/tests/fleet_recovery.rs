@@ -58,6 +58,7 @@ async fn fifty_workspaces_five_faulted_replayed_after_a_replayer_crash_all_conve
         max_concurrency: 4,
         progress: false,
         faulted: FAULTED,
+        observer: None,
     };
     let mut session = DemoSession::start(&options).await.unwrap();
     assert_eq!(session.world().workspaces.len(), WORKSPACES);

@@ -69,6 +69,7 @@ async fn status_and_metrics_after_a_local_run() {
         max_concurrency: 3,
         progress: false,
         faulted: 0,
+        observer: None,
     };
     let (report, world) = run_demo(&options).await.unwrap();
     assert!(report.all_good(), "{:#?}", report.checks);

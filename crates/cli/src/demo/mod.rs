@@ -32,7 +32,9 @@ use serde::Serialize;
 
 use crate::asl::ROTATE_WORKSPACE_ASL;
 use crate::exit::CliError;
-use crate::local::{FleetExecution, LocalRuntime, RunLog, SyncedClock, TimeFollower};
+use crate::local::{
+    ExecutionObserver, FleetExecution, LocalRuntime, RunLog, SyncedClock, TimeFollower,
+};
 use crate::local_dlq::LocalStarter;
 use crate::progress::Progress;
 
@@ -85,6 +87,8 @@ pub struct DemoOptions {
     /// Workspaces whose Grafana refuses every call during the migration round, to show a
     /// failure reaching the DLQ and its replay converging (0: none).
     pub faulted: usize,
+    /// Called with every execution as it ends (the tests' scan of every history).
+    pub observer: Option<ExecutionObserver>,
 }
 
 /// One execution in the report.
@@ -278,7 +282,8 @@ impl DemoSession {
         };
         // The DLQ's visibility timeouts pass with the fleet's virtual time.
         let runtime = LocalRuntime::on_virtual_time(ROTATE_WORKSPACE_ASL, deps.clone(), &clock)
-            .map_err(|error| CliError::environment("loading the state machine", error))?;
+            .map_err(|error| CliError::environment("loading the state machine", error))?
+            .with_observer(options.observer.clone());
         Ok(DemoSession {
             options: options.clone(),
             started,
