@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use keyshift_cli::local::running_step;
 use keyshift_core::Result;
 use keyshift_core::SecretString;
 use keyshift_core::ports::{
@@ -16,24 +17,37 @@ use keyshift_core::ports::{
     StageUpdate, VersionSelector,
 };
 
-/// AWS API calls by `service:Operation`, shared by the decorators of one run.
+/// AWS API calls by the step that made them and `service:Operation`, shared by the
+/// decorators of one run.
 #[derive(Debug, Clone, Default)]
 pub struct CallCounter {
-    calls: Arc<Mutex<BTreeMap<String, u64>>>,
+    calls: Arc<Mutex<BTreeMap<(String, String), u64>>>,
 }
 
 impl CallCounter {
     fn add(&self, service: &str, operation: &str) {
+        // Locally every step runs in one process; the step whose invocation this is says
+        // which Lambda would have made the call.
+        let step = running_step().map_or("(no step)", |step| step.local_function_name());
         *self
             .calls
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .entry(format!("{service}:{operation}"))
+            .entry((step.to_owned(), format!("{service}:{operation}")))
             .or_default() += 1;
     }
 
-    /// The counts so far.
+    /// The counts so far by `service:Operation`.
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
+        let mut totals = BTreeMap::new();
+        for ((_, call), count) in self.by_step() {
+            *totals.entry(call).or_default() += count;
+        }
+        totals
+    }
+
+    /// The counts so far by step and `service:Operation`.
+    pub fn by_step(&self) -> BTreeMap<(String, String), u64> {
         self.calls
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -5,22 +5,31 @@
 //! Assumptions, for an AMG workspace:
 //! - Grafana is reached with a short-lived admin token minted through the AMG API for the
 //!   execution and revoked at its end: find the admin service account, create its token,
-//!   delete it (3 AMG calls per workspace).
+//!   delete it (3 AMG calls per workspace). discover-keys seals it for the state payload
+//!   (1 KMS Encrypt) and every Lambda that calls Grafana as admin unseals it (1 KMS Decrypt
+//!   each: create-sa, mint-token and revoke-old per credential, revoke-old once more for the
+//!   workspace's leftovers): separate Lambdas share nothing but the payload.
 //! - Discovery lists service accounts and legacy keys (2 Grafana calls per workspace) and,
-//!   for each managed service account, its tokens (1 per credential once accounts exist).
+//!   once the accounts exist, each account's tokens (1 per credential).
 //! - Per credential, Grafana: migrate the key into a service account (migration only), mint
-//!   1 token, authenticate as it once to verify, delete what it supersedes once (the legacy
-//!   key after a migration, the old token after a rotation). Steps that share discovery's
-//!   knowledge would need no further look-ups.
+//!   1 token, authenticate as it once to verify, and delete once what is superseded: the
+//!   migrated legacy key after the migration, the token two generations old after a
+//!   steady-state rotation. The first rotation deletes nothing: the migration's token is
+//!   AWSPREVIOUS, which is never revoked. Steps that share discovery's knowledge need no
+//!   further look-ups.
 //! - Per credential, Secrets Manager: CreateSecret (migration only), PutSecretValue to
 //!   stage, GetSecretValue of AWSPENDING to verify what consumers will read, one
 //!   UpdateSecretVersionStage to move AWSCURRENT (AWSPENDING left on the current version is
-//!   not a rotation in progress, so removing it is optional).
-//! - Per credential, KMS: Encrypt when mint-token seals the token for the state payload,
-//!   Decrypt when store-secret unseals it, and the GenerateDataKey and Decrypt Secrets
-//!   Manager makes on the customer-managed key for the put and the read.
+//!   not a rotation in progress, so removing it is optional), and one GetSecretValue in
+//!   revoke-old, which must see what the labels hold before deleting anything.
+//! - Per credential, KMS: Encrypt when mint-token seals the new token, Decrypt when
+//!   store-secret unseals it, the three admin-token Decrypts above, and the GenerateDataKey
+//!   (the put) and Decrypts (the two reads) Secrets Manager makes on the customer-managed key.
 //! - Lambda: the ASL's shape, 6 per credential (create-sa, mint-token, stage, verify,
 //!   promote, revoke superseded) and 2 per workspace (discover-keys, revoke leftovers).
+//!
+//! Per credential means per credential of the workspace (three here), also for the idle
+//! tick, whose Map runs no iteration.
 
 use serde::Serialize;
 
@@ -45,7 +54,7 @@ impl Need {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Minimum {
-    /// `migration`, `rotation` or `idle`.
+    /// `migration`, `first-rotation`, `rotation` or `idle`.
     pub phase: &'static str,
     /// Grafana HTTP plus AMG control-plane requests.
     pub grafana: Need,
@@ -65,26 +74,33 @@ const fn need(per_workspace: u64, per_credential: u64) -> Need {
 }
 
 /// The minimum of each phase (see the module documentation for the derivation).
-pub const MINIMUM: [Minimum; 3] = [
+pub const MINIMUM: [Minimum; 4] = [
     Minimum {
         phase: "migration",
         grafana: need(3 + 2, 4),
+        secrets_manager: need(0, 5),
+        kms: need(2, 8),
+        lambda: need(2, 6),
+    },
+    Minimum {
+        phase: "first-rotation",
+        grafana: need(3 + 2, 1 + 2),
         secrets_manager: need(0, 4),
-        kms: need(0, 4),
+        kms: need(2, 8),
         lambda: need(2, 6),
     },
     Minimum {
         phase: "rotation",
         grafana: need(3 + 2, 1 + 3),
-        secrets_manager: need(0, 3),
-        kms: need(0, 4),
+        secrets_manager: need(0, 4),
+        kms: need(2, 8),
         lambda: need(2, 6),
     },
     Minimum {
         phase: "idle",
         grafana: need(3 + 2, 1),
         secrets_manager: need(0, 0),
-        kms: need(0, 0),
+        kms: need(2, 0),
         lambda: need(2, 0),
     },
 ];
@@ -103,7 +119,8 @@ mod tests {
         let rotation = of("rotation").unwrap();
         assert_eq!(rotation.grafana.total(3), 5 + 4 * 3);
         assert_eq!(rotation.lambda.total(3), 2 + 6 * 3);
-        assert_eq!(of("idle").unwrap().kms.total(3), 0);
+        assert_eq!(of("idle").unwrap().kms.total(3), 2);
+        assert_eq!(of("idle").unwrap().secrets_manager.total(3), 0);
         assert!(of("unknown").is_none());
     }
 }

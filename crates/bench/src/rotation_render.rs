@@ -52,7 +52,7 @@ fn phase_row(out: &mut String, phase: &PhaseFigures, credentials: usize) {
     }
     let _ = writeln!(
         out,
-        "{:<10} {:<10} {:>9.1} {:>6}{cells} {:>6} {:>9.1}",
+        "{:<15} {:<10} {:>9.1} {:>6}{cells} {:>6} {:>9.1}",
         phase.phase,
         phase.status,
         phase.wall_ms,
@@ -81,7 +81,7 @@ fn breakdown(out: &mut String, title: &str, counts: &BTreeMap<String, u64>, cred
     for (endpoint, count) in counts {
         let _ = writeln!(
             out,
-            "    {endpoint:<58} {count:>4}  ({} per credential)",
+            "    {endpoint:<64} {count:>4}  ({} per credential)",
             per(*count, credentials)
         );
     }
@@ -104,7 +104,7 @@ pub fn render(report: &RotationReport) -> String {
         );
         let _ = writeln!(
             out,
-            "{:<10} {:<10} {:>9} {:>6} {:>13} {:>13} {:>13} {:>13} {:>6} {:>9}",
+            "{:<15} {:<10} {:>9} {:>6} {:>13} {:>13} {:>13} {:>13} {:>6} {:>9}",
             "phase",
             "status",
             "wall ms",
@@ -144,6 +144,7 @@ pub fn render(report: &RotationReport) -> String {
         breakdown(&mut out, "Grafana HTTP", &rotation.grafana, credentials);
         breakdown(&mut out, "AMG control plane", &rotation.amg, credentials);
         breakdown(&mut out, "AWS", &rotation.aws, credentials);
+        breakdown(&mut out, "AWS by step", &rotation.aws_by_step, credentials);
         breakdown(&mut out, "Lambda", &rotation.invocations, credentials);
     }
     if let Some(cost) = &report.cost {
