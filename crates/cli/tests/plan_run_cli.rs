@@ -8,6 +8,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Command, Output};
 
 use grafana_sim::{FleetSpec, RunningSim, Simulator};
+use keyshift_test_support::leaks::KnownCredentials;
 use serde_json::Value;
 
 async fn start_sim() -> RunningSim {
@@ -47,6 +48,45 @@ fn keyshift(args: &[&str]) -> Output {
             ("KEYSHIFT_ADMIN_CREDENTIAL", ADMIN_116),
         ],
     )
+}
+
+/// [`keyshift`] with debug logs on stderr, so a leak scan reads every log line too.
+fn keyshift_logging(args: &[&str]) -> Output {
+    keyshift_in(
+        args,
+        &[
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("KEYSHIFT_ADMIN_CREDENTIAL", ADMIN_116),
+            ("KEYSHIFT_LOG", "debug"),
+        ],
+    )
+}
+
+/// Asserts that no credential the simulator seeded or issued (every token the binary minted,
+/// AMG bootstrap tokens included), nor the admin password, appears in any output's stdout or
+/// stderr; returns what was searched so the caller can bound it.
+fn assert_outputs_leak_nothing(sim: &RunningSim, outputs: &[&Output]) -> KnownCredentials {
+    let known = KnownCredentials::of(sim.state());
+    let texts: Vec<String> = outputs
+        .iter()
+        .map(|output| common::stdout_and_stderr(output))
+        .collect();
+    assert!(
+        texts.iter().any(|text| !text.is_empty()),
+        "nothing was printed"
+    );
+    for credential in known.all_with(&[ADMIN_116, "admin-pass-116"]) {
+        for text in &texts {
+            assert!(
+                !text.contains(credential.as_str()),
+                "a credential appears in the CLI's output or logs"
+            );
+        }
+    }
+    known
 }
 
 /// The binary as a new user outside AWS runs it: no AWS variables and an empty home (no
@@ -150,7 +190,7 @@ async fn plan_then_run_a_self_hosted_grafana_with_the_memory_store() {
     let mut plan_args = vec!["plan"];
     plan_args.extend(target);
     plan_args.extend(["--output", "json", "--detailed-exitcode"]);
-    let plan = keyshift(&plan_args);
+    let plan = keyshift_logging(&plan_args);
     common::assert_exit_code(&plan, 10);
     let plans = json(&plan);
     let credentials = plans[0]["plan"]["credentials"].as_array().unwrap();
@@ -164,7 +204,7 @@ async fn plan_then_run_a_self_hosted_grafana_with_the_memory_store() {
     let mut run_args = vec!["run"];
     run_args.extend(target);
     run_args.extend(["--grace-period", "0s", "--output", "json"]);
-    let run = keyshift(&run_args);
+    let run = keyshift_logging(&run_args);
     assert_eq!(
         run.status.code(),
         Some(0),
@@ -175,8 +215,14 @@ async fn plan_then_run_a_self_hosted_grafana_with_the_memory_store() {
     let report = json(&run);
     assert_eq!(report["executions"][0]["status"], "SUCCEEDED");
     assert!(report["deadLetters"].as_array().unwrap().is_empty());
-    let text = String::from_utf8_lossy(&run.stdout);
-    assert!(!text.contains("glsa_") && !text.contains("admin-pass-116"));
+    assert!(
+        stderr(&run).contains("staged token as AWSPENDING"),
+        "the run's debug logs are part of the scan"
+    );
+    // Both credentials were minted by this run and searched for, with the seeded keys.
+    let known = assert_outputs_leak_nothing(&sim, &[&plan, &run]);
+    assert_eq!(known.minted.len(), 2, "tokens minted by the run");
+    assert!(!known.seeded.is_empty());
     sim.shutdown().await;
 }
 
@@ -225,6 +271,12 @@ async fn plan_an_amg_workspace_through_the_control_plane_and_revoke_the_planning
         })
         .unwrap();
     assert_eq!(keys, 0, "the planning admin credential must be gone");
+    let known = assert_outputs_leak_nothing(&sim, &[&output]);
+    assert_eq!(
+        known.bootstrap.len(),
+        1,
+        "the planning credential was searched for"
+    );
     sim.shutdown().await;
 }
 
