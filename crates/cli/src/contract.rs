@@ -288,6 +288,7 @@ fn store_secret(input: StoreSecretInput) -> StoreSecretOutput {
             staged: StagedVersion {
                 secret_id: stage.context.credential.secret_id.clone(),
                 version_id: format!("version-{}", stage.token.id),
+                supersedes: None,
             },
             token: stage.token.without_seal(),
             context: stage.context,

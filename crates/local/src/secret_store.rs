@@ -396,6 +396,7 @@ impl SecretStore for InMemorySecretStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use keyshift_core::ports::AWSPENDING;
 
     #[tokio::test]
     async fn rotation_is_off_until_enabled_like_describe_secret_shows_it() {
@@ -456,5 +457,53 @@ mod tests {
         assert_eq!(listed, expected);
         assert!(store.list_tagged("team", "t9").await.unwrap().is_empty());
         assert!(store.list_tagged("owner", "t1").await.unwrap().is_empty());
+    }
+
+    /// What promote relies on: UpdateSecretVersionStage naming a RemoveFromVersionId that no
+    /// longer holds the label is refused by the store itself, atomically, as Secrets Manager
+    /// and moto refuse it, so of two promotions that read the same AWSCURRENT only the first
+    /// moves it; reusing a ClientRequestToken with another value is refused too.
+    #[tokio::test]
+    async fn a_move_naming_a_stale_holder_is_refused_by_the_store_itself() {
+        let store = InMemorySecretStore::new();
+        store
+            .ensure_secret("managed/race", "", &BTreeMap::new())
+            .await
+            .unwrap();
+        let [v1, v2, v3] = ["1", "2", "3"].map(|digit| digit.repeat(32));
+        for (version, value) in [(&v1, "one"), (&v2, "two"), (&v3, "three")] {
+            store
+                .put_pending("managed/race", version, &SecretString::new(value))
+                .await
+                .unwrap();
+        }
+        let reused = store
+            .put_pending("managed/race", &v2, &SecretString::new("other"))
+            .await
+            .unwrap_err();
+        assert_eq!(reused.asl_name(), "Secret.VersionConflict", "{reused}");
+        // Both "read" AWSCURRENT on v1; the first moves it, the second still names v1.
+        let first = StageUpdate::moving(AWSCURRENT, &v2, Some(&v1));
+        let second = StageUpdate::moving(AWSCURRENT, &v3, Some(&v1));
+        store
+            .apply_stage_update("managed/race", &first)
+            .await
+            .unwrap();
+        let refused = store
+            .apply_stage_update("managed/race", &second)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.asl_name(), "Input.Invalid", "{refused}");
+        let described = store.describe("managed/race").await.unwrap();
+        assert_eq!(described.version_with_stage(AWSCURRENT), Some(v2.as_str()));
+        assert_eq!(described.version_with_stage(AWSPREVIOUS), Some(v1.as_str()));
+        // AWSPENDING is on v3 (the last write): taking it off v2 is refused, not applied.
+        let stale_release = store
+            .apply_stage_update("managed/race", &StageUpdate::removing(AWSPENDING, &v2))
+            .await
+            .unwrap_err();
+        assert_eq!(stale_release.asl_name(), "Input.Invalid");
+        let after = store.describe("managed/race").await.unwrap();
+        assert_eq!(after.version_with_stage(AWSPENDING), Some(v3.as_str()));
     }
 }

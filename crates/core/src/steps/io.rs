@@ -260,6 +260,12 @@ pub struct StagedVersion {
     pub secret_id: String,
     /// The version id ([`crate::naming::client_request_token_for`]).
     pub version_id: String,
+    /// The version that held AWSCURRENT when this one was staged (`None`: the secret had no
+    /// AWSCURRENT yet). Promote moves AWSCURRENT only off this version, in one conditional
+    /// UpdateSecretVersionStage, so of two executions staging over the same AWSCURRENT at
+    /// most one promotes: the other finds it moved and stops with `Rotation.InProgress`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supersedes: Option<String>,
 }
 
 /// What verify established about the staged token.
@@ -708,6 +714,7 @@ mod tests {
         StagedVersion {
             secret_id: "arn:secret".into(),
             version_id: "v-1".into(),
+            supersedes: None,
         }
     }
 
