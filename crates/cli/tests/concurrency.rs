@@ -3,17 +3,19 @@
 //!
 //! A wrapper around the secret store holds both executions just before their PutSecretValue
 //! (each already found no rotation in progress: the check-then-write race), then releases
-//! their calls in a chosen order, so the interleaving is forced, not hoped for. The test
+//! their calls in a chosen order, so the interleaving is forced, not hoped for. Each test
 //! asserts the holds fired, then that one execution rotated the secret exactly once, the other
 //! failed with `Rotation.InProgress` and deleted the token it minted, no token is live that no
-//! secret version holds, and AWSCURRENT authenticates. A second scenario starts the other
-//! execution while the first waits out its grace period.
+//! secret version holds, and AWSCURRENT authenticates: for rotations (after a migration) in two
+//! interleavings, and for two migrations of a fresh instance. Another scenario starts the
+//! second execution while the first waits out its grace period.
 //!
 //! The workspace has one managed credential. With several, the loser's first failing
 //! iteration fails the Map, which stops its other iterations wherever they are (on Step
-//! Functions as on the local engine), and a token minted by a stopped iteration stays live
-//! until a later run's orphan clean-up: a limit of the state machine's failure path, not of
-//! the per-secret race this suite pins down.
+//! Functions as on the local engine): a token minted by a stopped iteration stays live, as an
+//! orphan until a later run's clean-up, or under a stale AWSPENDING that later runs take for a
+//! rotation in progress. That is the state machine's failure path, not the per-secret race
+//! this suite pins down.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -284,7 +286,12 @@ struct Race {
 
 /// The instance migrated by one execution, then two days on so every token is due under a
 /// one-day `maxAge`: the state both racing rotations start from. `None` without moto.
-async fn migrated(moto: Option<&str>, first: &str, interleaving: Interleaving) -> Race {
+async fn prepared(
+    moto: Option<&str>,
+    first: &str,
+    interleaving: Interleaving,
+    migrate_first: bool,
+) -> Race {
     let sim = Simulator::from_fleet(fleet())
         .unwrap()
         .serve(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
@@ -344,15 +351,17 @@ async fn migrated(moto: Option<&str>, first: &str, interleaving: Interleaving) -
     .unwrap();
     let workspace = WorkspaceRef::self_hosted(sim.instance_url(INSTANCE), admin_secret, 1).unwrap();
     let input = ExecutionInput { workspace, policy };
-    let migration = runtime.execute("migrate", &input, 4).await;
-    assert_eq!(
-        migration.status,
-        ExecutionStatus::Succeeded,
-        "migration: {:?} {:?}",
-        migration.error,
-        migration.cause
-    );
-    clock.advance(Duration::from_secs(2 * 24 * 3600));
+    if migrate_first {
+        let migration = runtime.execute("migrate", &input, 4).await;
+        assert_eq!(
+            migration.status,
+            ExecutionStatus::Succeeded,
+            "migration: {:?} {:?}",
+            migration.error,
+            migration.cause
+        );
+        clock.advance(Duration::from_secs(2 * 24 * 3600));
+    }
     Race {
         sim,
         clock,
@@ -399,10 +408,16 @@ impl Race {
     }
 
     /// After both executions: each secret's AWSCURRENT was written by `winner` and superseded
-    /// the migration's version directly (one promotion), the log shows one promotion per
+    /// `previous_writer`'s version directly (`None`: it is the secret's first version), so
+    /// AWSCURRENT moved once; the log shows one promotion per
     /// secret since `promotions_before`, every live token is held by some secret's AWSCURRENT
     /// or AWSPREVIOUS, and each AWSCURRENT authenticates.
-    async fn assert_rotated_once_by(&self, winner: &str, promotions_before: usize) {
+    async fn assert_rotated_once_by(
+        &self,
+        winner: &str,
+        previous_writer: Option<&str>,
+        promotions_before: usize,
+    ) {
         let secrets = self.managed_secrets().await;
         assert_eq!(secrets.len(), 1, "one managed secret: {secrets:?}");
         let log = self.runtime.log();
@@ -415,15 +430,28 @@ impl Race {
         let mut held = BTreeSet::new();
         for secret_id in &secrets {
             let current = self.value(secret_id, AWSCURRENT).await;
-            let previous = self.value(secret_id, AWSPREVIOUS).await;
             assert_eq!(
                 current.execution_name, winner,
                 "{secret_id}: AWSCURRENT's writer"
             );
-            assert_eq!(
-                previous.execution_name, "migrate",
-                "{secret_id}: AWSCURRENT moved once, off the migration's version"
-            );
+            match previous_writer {
+                Some(writer) => {
+                    let previous = self.value(secret_id, AWSPREVIOUS).await;
+                    assert_eq!(
+                        previous.execution_name, writer,
+                        "{secret_id}: AWSCURRENT moved once, off {writer}'s version"
+                    );
+                    held.insert(previous.token_id);
+                }
+                None => {
+                    let described = self.store.describe(secret_id).await.unwrap();
+                    assert_eq!(
+                        described.version_with_stage(AWSPREVIOUS),
+                        None,
+                        "{secret_id}: the first version, never moved: {described:?}"
+                    );
+                }
+            }
             assert_eq!(
                 promoted
                     .iter()
@@ -442,7 +470,6 @@ impl Race {
                 "{secret_id}: AWSCURRENT authenticates"
             );
             held.insert(current.token_id);
-            held.insert(previous.token_id);
         }
         let live = self.live_token_ids();
         assert_eq!(
@@ -506,10 +533,23 @@ fn assert_parked_as_in_progress(race: &Race, loser: &str) {
 /// interleaving happened and `winner` rotated every secret once while the other failed with
 /// `Rotation.InProgress` and withdrew what it minted.
 async fn race(moto: Option<&str>, interleaving: Interleaving, winner: &str, loser: &str) {
-    let race = migrated(moto, "race-a", interleaving).await;
+    race_from(moto, interleaving, true, winner, loser).await;
+}
+
+/// [`race`] on an instance already migrated (`migrate_first`: a rotation race) or not yet (a
+/// migration race, where the secret does not exist until the executions write it).
+async fn race_from(
+    moto: Option<&str>,
+    interleaving: Interleaving,
+    migrate_first: bool,
+    winner: &str,
+    loser: &str,
+) {
+    let race = prepared(moto, "race-a", interleaving, migrate_first).await;
     let promotions_before = race.runtime.log().promoted.len();
-    let secrets = race.managed_secrets().await;
-    race.store.arm(secrets.len());
+    // One secret per legacy key of the fleet, whether the migration made it already or not.
+    let secrets_expected = 1;
+    race.store.arm(secrets_expected);
     let executions: Vec<FleetExecution> = ["race-a", "race-b"]
         .iter()
         .map(|name| FleetExecution {
@@ -526,7 +566,7 @@ async fn race(moto: Option<&str>, interleaving: Interleaving, winner: &str, lose
         let state = race.store.state.lock().unwrap();
         assert_eq!(
             state.arrivals.len(),
-            secrets.len(),
+            secrets_expected,
             "held on every secret: {:?}",
             state.arrivals
         );
@@ -542,17 +582,17 @@ async fn race(moto: Option<&str>, interleaving: Interleaving, winner: &str, lose
         if interleaving == Interleaving::SecondWritesAfterFirstVerified {
             assert_eq!(
                 state.verified_by_first.len(),
-                secrets.len(),
+                secrets_expected,
                 "race-a read its own AWSPENDING back on every secret before race-b wrote"
             );
             assert_eq!(
                 state.held_promotions.len(),
-                secrets.len(),
+                secrets_expected,
                 "race-a's move of AWSCURRENT waited for race-b's on every secret"
             );
             assert_eq!(
                 state.refused_second_moves.len(),
-                secrets.len(),
+                secrets_expected,
                 "the store refused race-b's move off the version race-a had moved AWSCURRENT from"
             );
         }
@@ -574,7 +614,10 @@ async fn race(moto: Option<&str>, interleaving: Interleaving, winner: &str, lose
         outcome(lost)
     );
     assert_parked_as_in_progress(&race, loser);
-    race.assert_rotated_once_by(winner, promotions_before).await;
+    let previous_writer = migrate_first.then_some("migrate");
+    race.assert_rotated_once_by(winner, previous_writer, promotions_before)
+        .await;
+    let secrets = race.managed_secrets().await;
     assert_eq!(
         race.assert_withdrawn(loser),
         secrets.len(),
@@ -599,6 +642,35 @@ async fn the_later_stage_wins_when_both_write_before_either_checks_on_moto() {
         Interleaving::BothWriteThenCheck,
         "race-b",
         "race-a",
+    )
+    .await;
+}
+
+/// Two migrations at once, before the secret exists: the first write is the secret's first
+/// version, which Secrets Manager makes AWSCURRENT on the spot, so the first writer rotates and
+/// the second finds AWSCURRENT on a version it did not stage over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_write_wins_two_migrations_at_once_on_the_memory_store() {
+    race_from(
+        None,
+        Interleaving::BothWriteThenCheck,
+        false,
+        "race-a",
+        "race-b",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_write_wins_two_migrations_at_once_on_moto() {
+    let moto =
+        keyshift_test_support::moto_or_skip!(the_first_write_wins_two_migrations_at_once_on_moto);
+    race_from(
+        Some(&moto),
+        Interleaving::BothWriteThenCheck,
+        false,
+        "race-a",
+        "race-b",
     )
     .await;
 }
@@ -633,7 +705,7 @@ async fn the_first_promotion_wins_when_both_verified_on_moto() {
 /// grace period: it plans against the new tokens (not due), so it rotates nothing and the
 /// first one's rotation stands, revoked and clean, as before.
 async fn second_starts_during_the_grace_period(moto: Option<&str>) {
-    let race = migrated(moto, "grace-a", Interleaving::BothWriteThenCheck).await;
+    let race = prepared(moto, "grace-a", Interleaving::BothWriteThenCheck, true).await;
     let promotions_before = race.runtime.log().promoted.len();
     // Keeps virtual time from running the first execution's Wait to its end before the second
     // one has started.
@@ -678,7 +750,7 @@ async fn second_starts_during_the_grace_period(moto: Option<&str>) {
         "nothing is due right after a rotation: {:?}",
         second_plan.plan.credentials
     );
-    race.assert_rotated_once_by("grace-a", promotions_before)
+    race.assert_rotated_once_by("grace-a", Some("migrate"), promotions_before)
         .await;
 }
 
