@@ -507,8 +507,9 @@ fn outcome(result: &ExecutionResult) -> String {
     )
 }
 
-/// The loser's DLQ message names `Rotation.InProgress` too (the Map's Catch parks it).
-fn assert_parked_as_in_progress(race: &Race, loser: &str) {
+/// The loser's DLQ message names `Rotation.InProgress` too (the Map's Catch parks it), and the
+/// state it lost in.
+fn assert_parked_as_in_progress(race: &Race, loser: &str, failed_state: &str) {
     let messages: Vec<serde_json::Value> = race
         .runtime
         .dlq()
@@ -526,6 +527,7 @@ fn assert_parked_as_in_progress(race: &Race, loser: &str) {
     );
     for message in parked {
         assert_eq!(message["error"], "Rotation.InProgress", "{message}");
+        assert_eq!(message["failedState"], failed_state, "{message}");
     }
 }
 
@@ -613,7 +615,13 @@ async fn race_from(
         "{}",
         outcome(lost)
     );
-    assert_parked_as_in_progress(&race, loser);
+    // Where the loser finds out: its check after writing, unless it had verified before the
+    // other's write, when only the conditional move of AWSCURRENT tells them apart.
+    let lost_at = match interleaving {
+        Interleaving::BothWriteThenCheck => "StageSecret",
+        Interleaving::SecondWritesAfterFirstVerified => "PromoteSecret",
+    };
+    assert_parked_as_in_progress(&race, loser, lost_at);
     let previous_writer = migrate_first.then_some("migrate");
     race.assert_rotated_once_by(winner, previous_writer, promotions_before)
         .await;

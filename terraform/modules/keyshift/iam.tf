@@ -87,6 +87,9 @@ locals {
         resources  = [local.secret_arn_pattern]
         conditions = []
       },
+      # A stage or promote that loses a concurrent rotation deletes its own token as the
+      # workspace admin, whose self-hosted credential is in the admin secret.
+      { sid = "ReadAdminSecrets", actions = ["secretsmanager:GetSecretValue"], resources = local.admin_secret_arns, conditions = [] },
       { sid = "PublishRotationEvents", actions = ["events:PutEvents"], resources = local.event_bus_arns, conditions = local.event_source_conditions },
     ]
     "verify" = [

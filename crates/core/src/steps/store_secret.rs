@@ -206,9 +206,11 @@ fn is_refused_label_move(error: &KeyshiftError) -> bool {
 
 /// The loser's clean-up: deletes the token this execution minted (it is in no secret any
 /// consumer reads, so nobody else would revoke it until a later run's orphan pass) and returns
-/// `reason` to fail with. A failure to delete is returned instead, so the state machine
-/// retries it; a token already gone counts as deleted.
-pub(crate) async fn withdraw_token(
+/// `reason` to fail with. A transient failure to delete is returned instead, so the state
+/// machine's Retry runs the step again (which loses again and retries the delete); any other
+/// failure is logged and the token left to a later run's orphan pass, so the execution still
+/// fails as what it is, `Rotation.InProgress`. A token already gone counts as deleted.
+async fn withdraw_token(
     deps: &StepDeps,
     context: &CredentialContext,
     account_id: i64,
@@ -227,7 +229,11 @@ pub(crate) async fn withdraw_token(
             );
             reason
         }
-        Err(error) => error,
+        Err(error) if error.is_retryable() => error,
+        Err(error) => {
+            tracing::warn!(token_id, error = error.asl_name(), reason = %error, "could not delete this execution's token; a later run's orphan clean-up will");
+            reason
+        }
     }
 }
 

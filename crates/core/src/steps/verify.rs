@@ -7,11 +7,10 @@
 
 use crate::error::{KeyshiftError, Result};
 use crate::model::{GrafanaCredential, ManagedSecretValue, OrgId, Role};
-use crate::ports::{AWSCURRENT, VersionSelector};
+use crate::ports::{SecretVersionValue, VersionSelector};
 use crate::secret::SecretString;
 use crate::steps::common::{StepDeps, validate_context};
 use crate::steps::io::{Verification, VerifyInput, VerifyOutput};
-use crate::steps::store_secret::withdraw_token;
 
 /// Verifies the staged token; `Verify.Failed` when it does not authenticate or holds another
 /// role, transient Grafana errors as themselves so the state machine retries them.
@@ -32,35 +31,10 @@ pub async fn verify_token(deps: &StepDeps, input: VerifyInput) -> Result<VerifyO
         .get(secret_id, &VersionSelector::pending())
         .await
     {
-        Ok(pending) => Some(pending),
-        Err(error) if error.is_not_found() => None,
+        Ok(pending) if pending.version_id == input.staged.version_id => pending,
+        Ok(_) => staged_by_id(deps, &input).await?,
+        Err(error) if error.is_not_found() => staged_by_id(deps, &input).await?,
         Err(error) => return Err(error),
-    };
-    let pending = match pending {
-        Some(pending) if pending.version_id == input.staged.version_id => pending,
-        other => {
-            let ours = deps
-                .secrets
-                .get(
-                    secret_id,
-                    &VersionSelector::Id(input.staged.version_id.clone()),
-                )
-                .await;
-            match ours {
-                Ok(ours) if ours.stages.iter().any(|stage| stage == AWSCURRENT) => ours,
-                Ok(_) => {
-                    return Err(
-                        superseded(deps, &input, other.map(|found| found.version_id)).await,
-                    );
-                }
-                Err(error) if error.is_not_found() => {
-                    return Err(
-                        superseded(deps, &input, other.map(|found| found.version_id)).await,
-                    );
-                }
-                Err(error) => return Err(error),
-            }
-        }
     };
     let value = ManagedSecretValue::parse(&pending.value, secret_id)?;
     if value.token_id != input.token.id || value.service_account_id != input.service_account.id {
@@ -92,31 +66,20 @@ pub async fn verify_token(deps: &StepDeps, input: VerifyInput) -> Result<VerifyO
     })
 }
 
-/// AWSPENDING is not the staged version: another execution staged after this one (the later
-/// write takes the label), or took it off while withdrawing. That is a concurrent rotation, not
-/// a broken token: this execution withdraws the token it minted and stops with
-/// `Rotation.InProgress`, leaving the secret to the other one. The secret's first version is
-/// the exception: Secrets Manager made it AWSCURRENT on write, so it is what consumers read
-/// and is verified from there.
-async fn superseded(
-    deps: &StepDeps,
-    input: &VerifyInput,
-    pending_version: Option<String>,
-) -> KeyshiftError {
+/// The staged version read by its id, when AWSPENDING is elsewhere: another execution staged
+/// over the same AWSCURRENT after this one (the later write takes the label), or took its own
+/// label off again. Versions are immutable, so this is still exactly what was stored, and it
+/// is verified all the same: which of the two executions rotates is not verify's call but
+/// promote's conditional move of AWSCURRENT, and the one that loses there deletes its token.
+async fn staged_by_id(deps: &StepDeps, input: &VerifyInput) -> Result<SecretVersionValue> {
     let secret_id = &input.staged.secret_id;
-    let lost = KeyshiftError::RotationInProgress {
-        secret_id: secret_id.clone(),
-        pending_version: pending_version.unwrap_or_else(|| "none".to_owned()),
-    };
-    tracing::warn!(secret = %secret_id, version = %input.staged.version_id, "AWSPENDING moved to another execution's version; withdrawing");
-    withdraw_token(
-        deps,
-        &input.context,
-        input.service_account.id,
-        input.token.id,
-        lost,
-    )
-    .await
+    tracing::info!(secret = %secret_id, version = %input.staged.version_id, "AWSPENDING is on another version; verifying the staged one by its id");
+    deps.secrets
+        .get(
+            secret_id,
+            &VersionSelector::Id(input.staged.version_id.clone()),
+        )
+        .await
 }
 
 /// Proves `token` authenticates in `org_id` of the Grafana at `grafana_url` and acts as
