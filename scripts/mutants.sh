@@ -44,5 +44,6 @@ fi
 # keyshift-core's own tests (unit and integration) are the ones run per mutant: the e2e suites
 # take minutes each. --in-place would reuse target/, but it edits the checkout; the default
 # copies the tree to a scratch directory and builds there.
+mkdir -p target
 exec cargo mutants --package keyshift-core --timeout-multiplier 3 --output target/mutants \
   "${args[@]}" "$@"

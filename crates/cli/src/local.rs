@@ -18,8 +18,8 @@ use keyshift_core::steps::{
     verify_token,
 };
 use local_sfn::{
-    Clock, Engine, EngineIdentity, ExecutionResult, FleetClock, Participation, StartOptions,
-    TaskContext, TaskError,
+    Clock, Engine, EngineIdentity, ExecutionResult, FleetClock, HistoryDetail, Participation,
+    StartOptions, TaskContext, TaskError,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -273,6 +273,7 @@ pub struct LocalRuntime {
     /// [`crate::local_dlq::LocalStarter`] answers DescribeExecution from here.
     executions: Arc<Mutex<BTreeMap<String, ExecutionDescription>>>,
     observer: Option<ExecutionObserver>,
+    history: HistoryDetail,
 }
 
 /// Sees every execution's whole result (history included) as it ends, whichever path started
@@ -413,7 +414,15 @@ impl LocalRuntime {
             identity,
             executions: Arc::default(),
             observer: None,
+            history: HistoryDetail::Full,
         })
+    }
+
+    /// The runtime, its executions keeping `history` of each event (a fleet run that only
+    /// reports where each execution went keeps [`HistoryDetail::StatesOnly`]).
+    pub fn with_history_detail(mut self, history: HistoryDetail) -> Self {
+        self.history = history;
+        self
     }
 
     /// The runtime, calling `observer` with every execution as it ends.
@@ -563,7 +572,14 @@ impl LocalRuntime {
         self.reserve_name(execution_name);
         let result = self
             .engine
-            .start(execution_name, payload, StartOptions::default())
+            .start(
+                execution_name,
+                payload,
+                StartOptions {
+                    history: self.history,
+                    ..StartOptions::default()
+                },
+            )
             .await;
         drop(participation);
         if let Some(described) = self.registry().get_mut(execution_name) {

@@ -56,13 +56,43 @@ pub(crate) struct Track {
     pub nested: bool,
 }
 
+/// How much of each event an execution keeps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HistoryDetail {
+    /// Every event with its details, states' inputs and outputs included, as
+    /// `GetExecutionHistory` reports them.
+    #[default]
+    Full,
+    /// Every event, but of the details only what says where the execution went and why it
+    /// failed: the name of each state entered and the error and cause of failure events. A
+    /// fleet of thousands of executions in one process otherwise holds every state's whole
+    /// input and output until each execution ends; [`crate::ExecutionResult::states_path`]
+    /// reads the same from either.
+    StatesOnly,
+}
+
 /// The append-only event log of one execution.
 #[derive(Debug, Default)]
 pub(crate) struct History {
     events: Mutex<Vec<HistoryEvent>>,
+    detail: HistoryDetail,
 }
 
 impl History {
+    /// An empty log keeping `detail` of each event.
+    pub fn new(detail: HistoryDetail) -> Self {
+        Self {
+            events: Mutex::default(),
+            detail,
+        }
+    }
+
+    /// Whether events keep their states' inputs and outputs; callers skip rendering them
+    /// otherwise.
+    pub fn keeps_payloads(&self) -> bool {
+        self.detail == HistoryDetail::Full
+    }
+
     pub fn record(
         &self,
         track: &mut Track,
@@ -74,13 +104,16 @@ impl History {
             return track.last;
         };
         let id = events.len() as u64 + 1;
+        let event_type = event_type.into();
         let mut map = Map::new();
-        if let Some((key, value)) = details {
-            map.insert(key.to_string(), value);
+        if let Some((key, value)) = details
+            && let Some(kept) = self.kept_details(&event_type, value)
+        {
+            map.insert(key.to_string(), kept);
         }
         events.push(HistoryEvent {
             timestamp,
-            event_type: event_type.into(),
+            event_type,
             id,
             previous_event_id: track.last,
             details: map,
@@ -88,6 +121,26 @@ impl History {
         });
         track.last = id;
         id
+    }
+
+    /// What of an event's details this log keeps: all of them, or under
+    /// [`HistoryDetail::StatesOnly`] the entered state's name and a failure's error and cause.
+    fn kept_details(&self, event_type: &str, details: Value) -> Option<Value> {
+        if self.detail == HistoryDetail::Full {
+            return Some(details);
+        }
+        let Value::Object(mut fields) = details else {
+            return None;
+        };
+        let keep: &[&str] = if event_type.ends_with("StateEntered") {
+            &["name"]
+        } else if event_type.ends_with("Failed") || event_type.ends_with("TimedOut") {
+            &["error", "cause"]
+        } else {
+            return None;
+        };
+        fields.retain(|field, _| keep.contains(&field.as_str()));
+        Some(Value::Object(fields))
     }
 
     /// How many events were recorded, without copying them.

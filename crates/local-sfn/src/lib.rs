@@ -26,5 +26,5 @@ pub use engine::{
     AbortHandle, Engine, EngineIdentity, ExecutionResult, ExecutionStatus, StartOptions,
 };
 pub use handlers::{QueueHandler, QueueMessage, RecordingQueue, TaskContext, TaskHandler};
-pub use history::HistoryEvent;
+pub use history::{HistoryDetail, HistoryEvent};
 pub use mock::{MockError, MockTestCase, MockedResponse};

@@ -27,7 +27,7 @@ use keyshift_core::ports::{
 use keyshift_core::steps::StepDeps;
 use keyshift_core::steps::io::ExecutionInput;
 use keyshift_local::{InMemorySecretStore, LocalEventQueue, LocalSealer, RecordingMetrics};
-use local_sfn::ExecutionStatus;
+use local_sfn::{ExecutionStatus, HistoryDetail};
 use serde::Serialize;
 
 use crate::asl::ROTATE_WORKSPACE_ASL;
@@ -283,6 +283,14 @@ impl DemoSession {
         // The DLQ's visibility timeouts pass with the fleet's virtual time.
         let runtime = LocalRuntime::on_virtual_time(ROTATE_WORKSPACE_ASL, deps.clone(), &clock)
             .map_err(|error| CliError::environment("loading the state machine", error))?
+            .with_history_detail(if options.observer.is_some() {
+                HistoryDetail::Full
+            } else {
+                // The report needs only each execution's path and failure; whole payloads
+                // held by every execution of a large fleet until it ends cost most of the
+                // demo's memory.
+                HistoryDetail::StatesOnly
+            })
             .with_observer(options.observer.clone());
         Ok(DemoSession {
             options: options.clone(),

@@ -22,7 +22,7 @@ use crate::clock::{Clock, Participation, RealClock};
 use crate::definition::StateMachine;
 use crate::error::{DefinitionError, Failure, names};
 use crate::handlers::{QueueHandler, TaskHandler};
-use crate::history::{History, HistoryEvent, Track};
+use crate::history::{History, HistoryDetail, HistoryEvent, Track};
 
 use dataflow::{format_time, set_member, to_text};
 use states::run_machine;
@@ -138,6 +138,8 @@ pub struct StartOptions {
     pub role_arn: Option<String>,
     /// Aborts the execution when triggered.
     pub abort: Option<AbortHandle>,
+    /// How much of each history event the execution keeps.
+    pub history: HistoryDetail,
 }
 
 /// Identity of the simulated state machine, used in ARNs and the context object.
@@ -319,7 +321,7 @@ impl Engine {
         let shared = Arc::new(Shared {
             registry: self.registry.clone(),
             clock: self.clock.clone(),
-            history: History::default(),
+            history: History::new(options.history),
             base_context,
             execution_name: name.to_string(),
             region: id.region.clone(),
@@ -332,7 +334,7 @@ impl Engine {
             &mut track,
             "ExecutionStarted",
             "executionStartedEventDetails",
-            json!({"input": to_text(&input), "inputDetails": {"truncated": false}, "roleArn": role_arn}),
+            json!({"input": shared.payload_text(&input), "inputDetails": {"truncated": false}, "roleArn": role_arn}),
         );
 
         let run = run_machine(shared.clone(), self.machine.clone(), input, track);
@@ -382,7 +384,7 @@ impl Engine {
                     &mut track,
                     "ExecutionSucceeded",
                     "executionSucceededEventDetails",
-                    json!({"output": to_text(&output), "outputDetails": {"truncated": false}}),
+                    json!({"output": shared.payload_text(&output), "outputDetails": {"truncated": false}}),
                 );
                 (ExecutionStatus::Succeeded, Some(output), None, None)
             }
@@ -486,6 +488,16 @@ impl Shared {
         let joined = running.join_next().await;
         drop(aside);
         joined.map(|result| result.map(|(value, _participation)| value))
+    }
+
+    /// A state's input or output as its history event carries it: the JSON text, or nothing
+    /// when the history keeps no payloads (not rendering them is most of their cost).
+    fn payload_text(&self, value: &Value) -> String {
+        if self.history.keeps_payloads() {
+            to_text(value)
+        } else {
+            String::new()
+        }
     }
 
     fn record(&self, track: &mut Track, event_type: &str, details_key: &str, details: Value) {

@@ -11,8 +11,7 @@ use serde_json::json;
 
 use super::Shared;
 use super::dataflow::{
-    apply_result_path, evaluate_dynamic, evaluate_on, render, resolve_input, to_text,
-    transition_target,
+    apply_result_path, evaluate_dynamic, evaluate_on, render, resolve_input, transition_target,
 };
 use super::retry::{Attempted, run_with_error_handling};
 use crate::choice::parse_timestamp;
@@ -60,7 +59,7 @@ async fn run_state(
         track,
         &format!("{type_name}StateEntered"),
         "stateEnteredEventDetails",
-        json!({"name": state.name, "input": to_text(&input), "inputDetails": {"truncated": false}}),
+        json!({"name": state.name, "input": shared.payload_text(&input), "inputDetails": {"truncated": false}}),
     );
     let context = shared.context(&state.name, entered, 0);
     let (next, output) = match &state.kind {
@@ -141,7 +140,7 @@ async fn run_state(
         track,
         &format!("{type_name}StateExited"),
         "stateExitedEventDetails",
-        json!({"name": state.name, "output": to_text(&output), "outputDetails": {"truncated": false}}),
+        json!({"name": state.name, "output": shared.payload_text(&output), "outputDetails": {"truncated": false}}),
     );
     Ok((next, output))
 }

@@ -62,7 +62,7 @@ pub(super) async fn run_task_attempt(
         "resourceType": resource_type,
         "resource": resource,
         "region": attempt.shared.region,
-        "parameters": to_text(&parameters),
+        "parameters": attempt.shared.payload_text(&parameters),
     });
     if let Some(t) = timeout {
         set_member(&mut scheduled, "timeoutInSeconds", json!(t));
@@ -117,7 +117,7 @@ pub(super) async fn run_task_attempt(
                 "TaskSucceeded",
                 "taskSucceededEventDetails",
                 json!({"resourceType": resource_type, "resource": resource,
-                       "output": to_text(&value), "outputDetails": {"truncated": false}}),
+                       "output": attempt.shared.payload_text(&value), "outputDetails": {"truncated": false}}),
             );
             value
         }
