@@ -90,7 +90,12 @@ pub enum ColdStartError {
     #[error(
         "no {function} binary at {path}: build it (scripts/bench.sh lambdas) or pass --lambdas"
     )]
-    NoBinary { function: String, path: PathBuf },
+    NoBinary {
+        /// The function.
+        function: String,
+        /// Where it was looked for.
+        path: PathBuf,
+    },
     /// `--functions` named something keyshift does not deploy.
     #[error("{0} is not one of keyshift's Lambdas ({all})", all = FUNCTIONS.join(", "))]
     UnknownFunction(String),
@@ -103,7 +108,9 @@ pub enum ColdStartError {
     /// The emulator or a process could not be started or waited for.
     #[error("{what}: {source}")]
     Io {
+        /// What the bench was doing.
         what: String,
+        /// Why it failed.
         source: std::io::Error,
     },
     /// See [`ZipError`].

@@ -44,19 +44,32 @@ pub struct FleetArgs {
 /// Why the fleet bench could not measure.
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
+    /// The keyshift binary is not where it was looked for.
     #[error("no keyshift binary at {0}: build it with scripts/bench.sh or pass --keyshift")]
     NoBinary(PathBuf),
+    /// The demo could not be started.
     #[error("could not start {binary}: {source}")]
     Spawn {
+        /// The binary.
         binary: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
+    /// The demo's output or exit could not be read.
     #[error("waiting for the demo of {size} workspaces failed: {source}")]
-    Wait { size: usize, source: std::io::Error },
+    Wait {
+        /// The fleet size of the run.
+        size: usize,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `--sizes` had no size above 0.
     #[error("--sizes needs at least one fleet size above 0")]
     NoSizes,
+    /// `--runs 0`.
     #[error("--runs must be at least 1")]
     NoRuns,
+    /// See [`ZipError`].
     #[error(transparent)]
     Zips(#[from] ZipError),
 }

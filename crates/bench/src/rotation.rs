@@ -72,7 +72,12 @@ pub struct RotationArgs {
 pub enum RotationError {
     /// The simulator, the definition or the fault could not be set up.
     #[error("setting up {what}: {reason}")]
-    Setup { what: String, reason: String },
+    Setup {
+        /// What was being set up.
+        what: String,
+        /// Why it failed.
+        reason: String,
+    },
     /// `--runs 0` or no latency.
     #[error("--runs and --latency-ms need at least one value")]
     Nothing,
