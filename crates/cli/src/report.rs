@@ -156,6 +156,12 @@ pub fn render_demo(report: &DemoReport) -> String {
         report.wall_millis as f64 / 1000.0,
         report.virtual_seconds as f64 / 86_400.0
     );
+    let hashing = &report.simulator_hashing;
+    let _ = writeln!(
+        out,
+        "           grafana-sim's own PBKDF2 hashing (as Grafana stores credentials; not keyshift): {} hashes, {:.2} s summed over threads",
+        hashing.hashes, hashing.seconds
+    );
     let operate = &report.operate;
     let _ = writeln!(
         out,
