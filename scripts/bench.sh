@@ -9,7 +9,10 @@
 #                                            Lambda Runtime API next to a Python boto3 rotator
 #                                            (.venv's python), e.g. --runs 9 --zips DIR --json;
 #                                            --lambdas DIR measures other builds (unzipped
-#                                            scripts/package.sh bootstraps) instead
+#                                            scripts/package.sh bootstraps) instead.
+#                                            KEYSHIFT_BENCH_LAMBDA_PROFILE=lambda builds the
+#                                            Lambdas with the deployed profile (LTO, size
+#                                            optimised, stripped; slow) instead of bench-opt
 #   bash scripts/bench.sh rotation [FLAGS]   one workspace through the state machine at 0 and
 #                                            20 ms added latency: wall time, calls per
 #                                            credential, AWS cost (e.g. --runs 5 --json)
@@ -23,9 +26,11 @@ case "${1:-}" in
     shift
     packages=()
     for lambda in "${LAMBDAS[@]}"; do packages+=(-p "$lambda"); done
-    cargo build "${PROFILE[@]}" -p keyshift-bench "${packages[@]}"
+    lambda_profile="${KEYSHIFT_BENCH_LAMBDA_PROFILE:-bench-opt}"
+    cargo build "${PROFILE[@]}" -p keyshift-bench
+    cargo build --locked --profile "$lambda_profile" "${packages[@]}"
     # Defaults, unless the caller passes their own.
-    lambdas_dir=(--lambdas target/bench-opt)
+    lambdas_dir=(--lambdas "target/$lambda_profile")
     python_arg=()
     if [[ -x "$ROOT/.venv/bin/python" ]]; then python_arg=(--python "$ROOT/.venv/bin/python"); fi
     for arg in "$@"; do
