@@ -364,6 +364,11 @@ fn rotation_event_of(entry: &Value) -> Result<RotationEvent, TaskError> {
     })
 }
 
+/// How many step invocations run at once across every execution of a local run, as Lambda's
+/// concurrency limit bounds a deployment: a fleet of thousands of executions otherwise opens a
+/// connection to Grafana per in-flight step at the start of each round, and keeps them.
+pub const LOCAL_CONCURRENT_INVOCATIONS: usize = 64;
+
 /// The queue URL rendered into local definitions.
 pub const LOCAL_QUEUE_URL: &str = crate::asl::LOCAL_DLQ_URL;
 
@@ -388,15 +393,21 @@ impl LocalRuntime {
             .with_identity(identity.clone());
         let recorder = RunRecorder::default();
         let deps = Arc::new(deps);
+        let invocations = Arc::new(tokio::sync::Semaphore::new(LOCAL_CONCURRENT_INVOCATIONS));
         for step in Step::ALL {
             let deps = deps.clone();
             let recorder = recorder.clone();
+            let invocations = invocations.clone();
             engine.register_task(
                 step.local_function_name(),
                 move |payload: Value, context: TaskContext| {
                     let deps = deps.clone();
                     let recorder = recorder.clone();
+                    let invocations = invocations.clone();
                     async move {
+                        // Never closed, so the permit always comes; an invocation without
+                        // one would only run unbounded.
+                        let _permit = invocations.acquire_owned().await.ok();
                         let output = invoke_step(step, &deps, payload).await;
                         recorder.record(step, &context, &output);
                         output
