@@ -825,3 +825,41 @@ fn the_adopted_admin_secret_keeps_admin_and_any_other_keyshift_admin_is_capped()
     }
     assert_eq!(planned.len(), 3);
 }
+
+#[test]
+fn a_key_migrated_again_into_a_managed_account_spares_its_current_token() {
+    // A recreate whose key deletion never happened: the account exists, its secret holds the
+    // older token 29 as AWSCURRENT and once held the newer 31 (a promotion that did not
+    // stick); 30 was never stored. With room for two live tokens, the new one and
+    // AWSCURRENT, 31 is superseded and 30 an orphan; AWSCURRENT stays whatever its age.
+    let policy = Policy {
+        migration_mode: MigrationMode::Recreate,
+        max_tokens_per_account: 2,
+        ..Policy::default()
+    };
+    let name = "keyshift-ci";
+    let mut secret = managed(name, Some(29), None);
+    secret.stored_token_ids.insert(31);
+    let input = inventory(
+        "10.4.1",
+        vec![key(1, "ci", Role::Editor, None)],
+        vec![entry(
+            account(3, name, Role::Editor),
+            vec![
+                keyshift_token(29, "run-1", name, 20, 10),
+                keyshift_token(30, "run-2", name, 10, 20),
+                keyshift_token(31, "run-3", name, 2, 28),
+            ],
+        )],
+        vec![secret],
+    );
+    let result = compute_plan(&input, &policy, now()).unwrap();
+    assert_eq!(result.credentials.len(), 1);
+    assert_eq!(
+        revoked_ids(&result.credentials[0].revocations),
+        vec![
+            (30, RevocationReason::Orphan),
+            (31, RevocationReason::Superseded)
+        ]
+    );
+}
