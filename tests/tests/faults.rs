@@ -9,9 +9,12 @@ use keyshift_core::KeyshiftError;
 use keyshift_core::SecretString;
 use keyshift_core::model::{GrafanaCredential, Role};
 use keyshift_core::steps::io::{
-    CreateSaInput, CredentialContext, DiscoverOutput, StageOutput, StoreSecretInput, VerifyInput,
+    CreateSaInput, CredentialContext, DiscoverOutput, RevokeOldInput, StageOutput,
+    StoreSecretInput, VerifyInput,
 };
-use keyshift_core::steps::{create_service_account, mint_token, store_secret, verify_token};
+use keyshift_core::steps::{
+    create_service_account, mint_token, revoke_old, store_secret, verify_token,
+};
 use keyshift_e2e::{
     ExecutionRecord, Harness, StoreKind, expect_error, fault_on, grafana_settings, hop,
     status_fault, test_fleet,
@@ -291,5 +294,43 @@ async fn a_token_acting_as_another_role_than_planned_fails_verify() {
             "acts as Viewer, but the account should be {intended}"
         )),
         "{error}"
+    );
+}
+
+#[tokio::test]
+async fn revoke_old_refuses_a_promoted_version_that_is_not_this_executions() {
+    let harness = Harness::start(StoreKind::Memory)
+        .await
+        .expect("the memory-store harness needs no external tool");
+    let context = first_context(&harness, "ks-revoke-guard").await;
+    let mut record = ExecutionRecord::default();
+    let promoted = harness.run_credential(&context, &mut record).await.unwrap();
+    let live_before = harness.live_tokens(INSTANCE);
+    let promoted = serde_json::to_value(&promoted).unwrap();
+    let mut refused = 0;
+    // Either half of the promoted reference wrong is enough to refuse: another version of the
+    // same secret, or this version id under another secret.
+    for (field, value) in [
+        ("versionId", json!("00000000-0000-4000-8000-000000000000")),
+        ("secretId", json!("keyshift/other/1/sa-autogen-other/token")),
+    ] {
+        let mut payload = promoted.clone();
+        payload["promoted"][field] = value;
+        let input: RevokeOldInput = hop(&payload, json!({"scope": "credential"})).unwrap();
+        let error = expect_error(revoke_old(&harness.deps, input).await);
+        assert_eq!(error.asl_name(), "Input.Invalid", "{field}: {error}");
+        assert!(
+            error
+                .to_string()
+                .contains("not the one this execution wrote"),
+            "{field}: {error}"
+        );
+        refused += 1;
+    }
+    assert_eq!(refused, 2);
+    assert_eq!(
+        harness.live_tokens(INSTANCE),
+        live_before,
+        "nothing revoked"
     );
 }
