@@ -9,10 +9,13 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
+use grafana_sim::state::{NewServiceAccount, Role as SimRole};
 use grafana_sim::{FaultKind, FaultSpec};
 use keyshift_core::KeyshiftError;
 use keyshift_core::naming::BOOTSTRAP_NAME_PREFIX;
-use keyshift_e2e::{Harness, HarnessOptions, expect_error, fault_on, status_fault};
+use keyshift_core::steps::io::{Bootstrap, RevokeOldInput, WorkspaceRevokeInput};
+use keyshift_core::steps::revoke_old;
+use keyshift_e2e::{Harness, HarnessOptions, expect_error, fault_on, hop, status_fault};
 use serde_json::json;
 
 const WORKSPACE: &str = "g-0000000104";
@@ -345,4 +348,68 @@ async fn revoke_old_bootstrap_delete_faults_are_named_and_a_transient_one_is_ret
     assert_eq!(calls(&harness, DELETE_TOKEN), 3);
     assert!(record.workspace_revoke.unwrap().bootstrap_revoked);
     assert!(bootstrap_tokens(&harness).is_empty());
+}
+
+#[tokio::test]
+async fn revoke_old_refuses_a_bootstrap_naming_another_account_and_deletes_nothing() {
+    let harness = start(HarnessOptions::default()).await;
+    let workspace = harness.workspace(WORKSPACE);
+    let policy = harness.policy(json!({}));
+    let discovered = harness
+        .discover(&workspace, &policy, EXECUTION)
+        .await
+        .unwrap();
+    let other = harness
+        .state()
+        .create_service_account(
+            WORKSPACE,
+            1,
+            NewServiceAccount {
+                name: "someone-elses".to_owned(),
+                role: SimRole::Admin,
+                is_disabled: false,
+            },
+        )
+        .unwrap();
+    let Bootstrap::AmgServiceAccountToken {
+        service_account_id, ..
+    } = &discovered.bootstrap
+    else {
+        panic!("an AMG discover mints a bootstrap token");
+    };
+    assert_ne!(*service_account_id, other.row.id.to_string());
+    let mut tampered = discovered.bootstrap.clone();
+    if let Bootstrap::AmgServiceAccountToken {
+        service_account_id, ..
+    } = &mut tampered
+    {
+        *service_account_id = other.row.id.to_string();
+    }
+    let before = snapshot(&harness);
+    let input: RevokeOldInput = hop(
+        &WorkspaceRevokeInput {
+            execution_name: discovered.execution_name.clone(),
+            workspace: discovered.workspace.clone(),
+            grafana_url: discovered.grafana_url.clone(),
+            bootstrap: tampered,
+            policy: discovered.policy.clone(),
+            plan: discovered.plan.clone(),
+        },
+        json!({"scope": "workspace"}),
+    )
+    .unwrap();
+    let error = expect_error(revoke_old(&harness.deps, input).await);
+    assert_eq!(error.asl_name(), "Input.Invalid", "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("not keyshift's bootstrap service account"),
+        "{error}"
+    );
+    assert_eq!(snapshot(&harness), before, "nothing was deleted");
+    assert_eq!(
+        bootstrap_tokens(&harness).len(),
+        1,
+        "the real bootstrap token is live"
+    );
 }
