@@ -28,9 +28,14 @@ case "${1:-}" in
     for lambda in "${LAMBDAS[@]}"; do packages+=(-p "$lambda"); done
     lambda_profile="${KEYSHIFT_BENCH_LAMBDA_PROFILE:-bench-opt}"
     cargo build "${PROFILE[@]}" -p keyshift-bench
-    cargo build --locked --profile "$lambda_profile" "${packages[@]}"
+    # A host build of the `lambda` profile would put its binaries at target/lambda/<function>,
+    # the very paths where cargo-lambda (scripts/package.sh) writes its bootstrap directories,
+    # so that profile builds into a target directory of its own.
+    target_dir=target
+    if [[ "$lambda_profile" == lambda ]]; then target_dir=target/bench-lambdas; fi
+    cargo build --locked --profile "$lambda_profile" --target-dir "$target_dir" "${packages[@]}"
     # Defaults, unless the caller passes their own.
-    lambdas_dir=(--lambdas "target/$lambda_profile")
+    lambdas_dir=(--lambdas "$target_dir/$lambda_profile")
     python_arg=()
     if [[ -x "$ROOT/.venv/bin/python" ]]; then python_arg=(--python "$ROOT/.venv/bin/python"); fi
     for arg in "$@"; do
