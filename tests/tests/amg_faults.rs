@@ -413,3 +413,58 @@ async fn revoke_old_refuses_a_bootstrap_naming_another_account_and_deletes_nothi
         "the real bootstrap token is live"
     );
 }
+
+#[tokio::test]
+async fn the_workspace_revoke_deletes_expired_bootstrap_tokens_and_spares_live_ones() {
+    let harness = start(HarnessOptions::default()).await;
+    let workspace = harness.workspace(WORKSPACE);
+    let policy = harness.policy(json!({}));
+    harness
+        .run_execution(&workspace, &policy, "ks-amg-first")
+        .await
+        .unwrap();
+    let account = harness
+        .state()
+        .list_service_accounts(WORKSPACE, 1)
+        .unwrap()
+        .into_iter()
+        .find(|account| account.row.name == BOOTSTRAP_NAME_PREFIX)
+        .expect("the first run created keyshift's bootstrap account");
+    // An earlier execution's token that has expired, and another execution's that is live
+    // (it may still be using it): only the first is keyshift's to clean up.
+    let stale = format!("{BOOTSTRAP_NAME_PREFIX}-ks-amg-stale");
+    let other = format!("{BOOTSTRAP_NAME_PREFIX}-ks-amg-other");
+    harness
+        .state()
+        .create_token(WORKSPACE, 1, account.row.id, &stale, 60)
+        .unwrap();
+    harness.state().clock().advance_seconds(120);
+    harness
+        .state()
+        .create_token(WORKSPACE, 1, account.row.id, &other, 86_400 * 2)
+        .unwrap();
+    harness
+        .run_execution(&workspace, &policy, "ks-amg-second")
+        .await
+        .unwrap();
+    let names: Vec<String> = harness
+        .state()
+        .list_tokens(WORKSPACE, 1, account.row.id)
+        .unwrap()
+        .into_iter()
+        .map(|token| token.name)
+        .collect();
+    assert!(
+        !names.contains(&stale),
+        "the expired token is deleted: {names:?}"
+    );
+    assert!(
+        names.contains(&other),
+        "the live token is spared: {names:?}"
+    );
+    assert_eq!(
+        bootstrap_tokens(&harness),
+        vec![other],
+        "and it is still live"
+    );
+}
